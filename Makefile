@@ -1,0 +1,52 @@
+# aalearn: the two commands a new user needs.
+#   make demo   -- set up .venv and run the main job on an embedded default (report in aalearn-demo/)
+#   make test   -- set up .venv (and Debian's chromium for the report test) and run the test suite
+#
+# Exact pins live here only (pyproject.toml keeps loose ranges for users):
+#  - torch==2.13.0: a CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+#  - pythia8mc==8.317.2: the newest release has no wheel for Python 3.11 and compiles for ~2 h.
+#  - ruff/mypy: pinned so that a new release cannot turn the lint gate red on its own.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.aalearn-setup
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+DEMO_OUT ?= aalearn-demo
+
+.PHONY: setup demo test lint chromium bench clean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
+	$(PIP) "torch==2.13.0"
+	$(PIP) --only-binary=pythia8mc "pythia8mc==8.317.2"
+	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1"
+	@touch $(STAMP)
+
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium || command -v chromium-browser)"; \
+	else \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/aalearn demo --out $(DEMO_OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) chromium lint
+	$(BIN)/python -m pytest -q --timeout=1800
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

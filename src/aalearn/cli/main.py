@@ -1,0 +1,264 @@
+"""``aalearn`` command line (typer). Each command prints a table, or one JSON object with ``--json``.
+
+Commands are thin: they parse options, call the library API and print. Errors in the
+user's input are reported as one line on stderr with exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from aalearn import __version__
+from aalearn.cli._output import emit, print_table
+
+app = typer.Typer(
+    name="aalearn",
+    help="aalearn: adversarial and uncertainty-aware learning for physics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+
+
+def _user_errors(func: F) -> F:
+    """Turn user-input errors into a one-line message and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aalearn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """aalearn: how far to trust a machine-learning model trained on simulation."""
+
+
+@app.command()
+@_user_errors
+def generate(
+    process: Annotated[str, typer.Option(help="Jet class: 'top' (all-hadronic t t̄) or 'w' (hadronic W W).")],
+    n: Annotated[int, typer.Option("--n", help="Number of jets to generate.")],
+    out: Annotated[Path, typer.Option(help="Output HDF5 file.")],
+    variation: Annotated[str, typer.Option(help="Modelling variation (see --list-variations).")] = "nominal",
+    seed: Annotated[int, typer.Option(help="Base seed; chunk seeds derive from (seed, chunk).")] = 1,
+    workers: Annotated[int, typer.Option(help="Local Dask workers (1 = in-process).")] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786 (overrides --workers).")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Jets per chunk (unit of resumption and parallelism).")] = 1000,
+    pt_min: Annotated[float, typer.Option(help="Leading-jet pT lower edge in GeV.")] = 400.0,
+    pt_max: Annotated[float | None, typer.Option(help="Leading-jet pT upper edge in GeV.")] = None,
+    truth_match: Annotated[bool, typer.Option(help="Require ΔR < 0.6 to the hard-process top/W.")] = False,
+    mpi: Annotated[bool, typer.Option(help="Multi-parton interactions (on for realism).")] = True,
+    overwrite: Annotated[bool, typer.Option(help="Discard an existing output or partial run.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate top or W jets with Pythia 8 into a chunked, resumable HDF5 file."""
+    from aalearn.data.generate import GeneratorConfig
+    from aalearn.data.generate import generate as run_generate
+
+    config = GeneratorConfig(
+        process=process,  # type: ignore[arg-type]  # validated by GeneratorConfig
+        variation=variation,
+        pt_min=pt_min,
+        pt_max=pt_max,
+        truth_match=truth_match,
+        mpi=mpi,
+    )
+    summary = run_generate(
+        config,
+        n,
+        out,
+        seed=seed,
+        chunk_size=chunk_size,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        overwrite=overwrite,
+    )
+    emit(summary.to_dict(), json_mode=json_out, title=f"generated {process} jets → {out}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@_user_errors
+def train(
+    ctx: typer.Context,
+    data: Annotated[list[Path], typer.Option(help="Labelled data files (several allowed: --data a.h5 b.h5).")],
+    out: Annotated[Path, typer.Option(help="Output checkpoint (.safetensors).")],
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on validation loss).")] = 60,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 8,
+    val_fraction: Annotated[float, typer.Option(help="Validation fraction of the data.")] = 0.2,
+    l1: Annotated[float, typer.Option(help="L1 penalty on dense weights.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of split, initialisation and batch order.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train the TopoDNN reference tagger and save a safetensors checkpoint."""
+    from aalearn.workflows import load_datasets, train_topodnn
+
+    files = list(data) + [Path(a) for a in ctx.args]
+    if not out.suffix == ".safetensors":
+        raise ValueError(f"--out must end in .safetensors, got {out}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
+    dataset = load_datasets(files, require_labels=True)
+    run = train_topodnn(
+        dataset,
+        out=out,
+        fractions=(1.0 - val_fraction, val_fraction, 0.0),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        l1=l1,
+        seed=seed,
+        progress=progress,
+    )
+    hist = run.history
+    result = {
+        "model": str(out),
+        "n_train": len(run.split["train"]),
+        "n_val": len(run.split["val"]),
+        "epochs_run": hist.epochs_run,
+        "best_epoch": hist.best_epoch,
+        "best_val_loss": min(hist.val_loss),
+        "best_val_accuracy": hist.val_accuracy[hist.best_epoch],
+        "seconds": run.seconds,
+    }
+    emit(result, json_mode=json_out, title=f"trained TopoDNN → {out}")
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    model: Annotated[str, typer.Option(help="aalearn checkpoint (.safetensors) or the challenge's best_model.hdf5.")],
+    data: Annotated[Path, typer.Option(help="Labelled data file (feather, aalearn HDF5, Parquet, ROOT).")],
+    columns: Annotated[
+        Path | None, typer.Option(help="JSON column mapping {aalearn name: file column} for Parquet/ROOT.")
+    ] = None,
+    tree: Annotated[str | None, typer.Option(help="TTree name for ROOT files.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Accuracy, ROC AUC and background rejection of a model on a data file."""
+    from aalearn.data.io import load_column_mapping
+    from aalearn.workflows import evaluate_path
+
+    kwargs: dict[str, Any] = {}
+    if columns is not None:
+        kwargs["columns"] = load_column_mapping(columns)
+    if tree is not None:
+        kwargs["tree"] = tree
+    start = time.perf_counter()
+    result = evaluate_path(model, data, **kwargs).to_dict()
+    result["seconds"] = time.perf_counter() - start
+    result["model"] = model
+    result["data"] = str(data)
+    emit(result, json_mode=json_out, title=f"{Path(model).name} on {data.name}")
+
+
+@app.command()
+@_user_errors
+def reproduce(
+    name: Annotated[str | None, typer.Argument(help="Reproduction to run (see --list).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the reproductions with source and tolerance.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-run a check of a published number or a peer library's output."""
+    from aalearn.reproduce import REGISTRY, run
+
+    if list_ or name is None:
+        entries = [r.summary() for r in REGISTRY.values()]
+        if json_out:
+            emit({"reproductions": entries}, json_mode=True, title="")
+        else:
+            print_table(
+                "aalearn reproductions",
+                [
+                    {
+                        "name": e["name"],
+                        "reference": ", ".join(f"{k} = {v}" for k, v in e["expected"].items()),
+                        "tolerance": ", ".join(f"±{v}" for v in e["tolerance"].values()),
+                        "source": e["source"],
+                    }
+                    for e in entries
+                ],
+            )
+        return
+    result = run(name)
+    payload = result.to_dict()
+    rows = [
+        {"quantity": k, "measured": v, "reference": result.expected.get(k), "tolerance": result.tolerance.get(k)}
+        for k, v in result.values.items()
+    ]
+    emit(payload, json_mode=json_out, title=f"reproduce {name}: {'PASS' if result.passed else 'FAIL'}", rows=rows)
+    if not result.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@_user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Output directory for report.html, results.json, the model.")] = Path(
+        "aalearn-demo"
+    ),
+    n_per_class: Annotated[int, typer.Option(help="Jets generated per class.")] = 3000,
+    workers: Annotated[int, typer.Option(help="Local Dask workers for generation.")] = 2,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://...).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of generation and training.")] = 1,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 60,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """The main job: generate jets, train TopoDNN, evaluate, and write an HTML report."""
+    from aalearn.workflows import DemoConfig, run_demo
+
+    config = DemoConfig(n_per_class=n_per_class, seed=seed, workers=workers, scheduler=scheduler, epochs=epochs)
+    results = run_demo(out, config, progress=progress)
+    if json_out:
+        emit(results, json_mode=True, title="")
+        return
+    rows = [
+        {"dataset": name, **{k: ev.get(k) for k in ("n", "accuracy", "auc", "rejection_at_30", "rejection_at_50")}}
+        for name, ev in results["evaluation"].items()
+    ]
+    print_table("aalearn demo: TopoDNN performance", rows)
+    typer.echo(results["challenge_data"])
+    typer.echo(f"report: {results['report']}\nresults: {out / 'results.json'}\nmodel: {results['model']}")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

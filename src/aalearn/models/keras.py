@@ -1,0 +1,304 @@
+r"""Load Keras 2 HDF5 weights of a TopoDNN-like network into PyTorch, without TensorFlow.
+
+The challenge's reference model ``best_model.hdf5`` was saved by Keras 2.15
+(``model.save(...)`` in the legacy HDF5 format). Its weights sit in
+``model_weights/<layer>/<layer>/<weight>:0``; the layer order is the
+``layer_names`` attribute of ``model_weights``:
+
+=========================== ===================================================
+layer                       datasets
+=========================== ===================================================
+``dense``, ``dense_1``, …   ``kernel:0`` of shape ``(in, out)``, ``bias:0``
+``batch_normalization``, …  ``gamma:0``, ``beta:0``, ``moving_mean:0``,
+                            ``moving_variance:0``
+=========================== ===================================================
+
+A Keras ``Dense`` computes :math:`x K + b`, PyTorch's ``Linear`` computes
+:math:`x W^\top + b`, so :math:`W = K^\top`. Keras' batch normalisation in inference
+mode is :math:`\gamma (h - \mu) / \sqrt{\sigma^2 + \epsilon} + \beta` with the moving
+statistics, exactly PyTorch's ``BatchNorm1d`` in eval mode. Layer sizes and ε are read
+from the file; files written with ``model.save_weights(...)`` (layers at the root) load
+too. Only ``h5py`` is used: nothing is unpickled and TensorFlow is not needed.
+
+Reference:
+    ECML-PKDD 2025 challenge "Colliding with Adversaries" (starter kit
+    CollidingAdversaries/CollidingWithAdversaries, reference model ``best_model.hdf5``);
+    TopoDNN: Pearkes et al., arXiv:1704.02124.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from aalearn.models.topodnn import TopoDNN
+
+__all__ = ["load_keras_topodnn"]
+
+_DENSE_WEIGHTS = ("kernel", "bias")
+_BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
+_LAYER_INDEX = re.compile(r"^(?P<kind>dense|batch_normalization)(?:_(?P<idx>\d+))?$")
+
+
+@dataclass
+class _Layer:
+    name: str
+    kind: str  # "dense" or "batchnorm"
+    weights: dict[str, npt.NDArray[np.float32]]
+
+
+def _decode(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _find_dataset(group: h5py.Group, short: str) -> h5py.Dataset | None:
+    """The dataset named ``<short>:0`` (or ``<short>``) anywhere below ``group``."""
+    found: list[h5py.Dataset] = []
+
+    def visit(name: str, obj: Any) -> None:
+        leaf = name.rsplit("/", 1)[-1]
+        if isinstance(obj, h5py.Dataset) and leaf in (f"{short}:0", short):
+            found.append(obj)
+
+    group.visititems(visit)
+    return found[0] if len(found) == 1 else None
+
+
+def _read_layer(root: h5py.Group, name: str, path: Path) -> _Layer | None:
+    """Read one layer group; ``None`` for a layer without weights (Dropout, InputLayer)."""
+    if name not in root or not isinstance(root[name], h5py.Group):
+        raise ValueError(f"{path}: the Keras weights group {name!r} is missing")
+    group = root[name]
+    names = [_decode(n).rsplit("/", 1)[-1] for n in group.attrs.get("weight_names", [])]
+    if not names:
+        names = [ds.name.rsplit("/", 1)[-1] for ds in _iter_datasets(group)]
+    if not names:
+        return None
+    leaves = {n.split(":")[0] for n in names}
+    wanted: tuple[str, ...]
+    if "kernel" in leaves:
+        kind, wanted = "dense", _DENSE_WEIGHTS
+    elif "moving_mean" in leaves or "gamma" in leaves:
+        kind, wanted = "batchnorm", _BN_WEIGHTS
+    else:
+        raise ValueError(
+            f"{path}: layer {name!r} has weights {sorted(leaves)}; only Dense and BatchNormalization "
+            "layers of a TopoDNN-like network are supported"
+        )
+    weights: dict[str, npt.NDArray[np.float32]] = {}
+    for short in wanted:
+        ds = _find_dataset(group, short)
+        if ds is None:
+            raise ValueError(f"{path}: layer {name!r} has no unique dataset {short!r}:0")
+        try:
+            arr = np.asarray(ds[()], dtype=np.float32)
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot read {ds.name} (truncated or corrupt file?): {exc}") from exc
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{path}: {ds.name} contains NaN/inf")
+        weights[short] = arr
+    return _Layer(name, kind, weights)
+
+
+def _iter_datasets(group: h5py.Group) -> list[h5py.Dataset]:
+    out: list[h5py.Dataset] = []
+    group.visititems(lambda _n, obj: out.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _layer_order(root: h5py.Group, path: Path) -> list[str]:
+    """Layer names in model order: the ``layer_names`` attribute, else Keras' numbering."""
+    if "layer_names" in root.attrs:
+        return [_decode(n) for n in root.attrs["layer_names"]]
+    dense: list[tuple[int, str]] = []
+    norms: list[tuple[int, str]] = []
+    for key in root:
+        match = _LAYER_INDEX.match(key)
+        if match:
+            idx = int(match["idx"] or 0)
+            (dense if match["kind"] == "dense" else norms).append((idx, key))
+    if not dense:
+        raise ValueError(
+            f"{path}: no Keras layer groups found (expected 'model_weights/dense', "
+            "'model_weights/batch_normalization', ...); is this a Keras 2 HDF5 weights file?"
+        )
+    dense.sort()
+    norms.sort()
+    for kind, found in (("dense", dense), ("batch_normalization", norms)):
+        for expected, (idx, _) in enumerate(found):
+            if idx != expected:
+                missing = kind if expected == 0 else f"{kind}_{expected}"
+                raise ValueError(f"{path}: the Keras weights group {missing!r} is missing")
+    if norms and len(norms) < len(dense) - 1:
+        raise ValueError(f"{path}: the Keras weights group 'batch_normalization_{len(norms)}' is missing")
+    if norms and len(norms) >= len(dense):
+        raise ValueError(f"{path}: the Keras weights group 'dense_{len(dense)}' is missing")
+    order: list[str] = []
+    for i, (_, name) in enumerate(dense):
+        order.append(name)
+        if i < len(norms):
+            order.append(norms[i][1])
+    return order
+
+
+def _model_config(f: h5py.File) -> dict[str, dict[str, Any]]:
+    """Per-layer Keras config from the ``model_config`` attribute (empty if absent)."""
+    raw = f.attrs.get("model_config")
+    if raw is None:
+        return {}
+    try:
+        config = json.loads(_decode(raw))
+        layers = config["config"]["layers"]
+        return {layer["config"]["name"]: layer for layer in layers if "name" in layer.get("config", {})}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def load_keras_topodnn(path: str | Path) -> TopoDNN:
+    r"""Load Keras 2 HDF5 weights of a TopoDNN-like network into a :class:`TopoDNN`.
+
+    The network must be a chain ``Dense(relu) → [BatchNormalization] → … → Dense(1)``
+    (the challenge model: 87 → 300 → 102 → 12 → 6 → 1 with batch normalisation after
+    every hidden layer); layer sizes, the presence of batch normalisation and its ε are
+    read from the file. Keras' final sigmoid is dropped: the returned model outputs
+    logits, and :math:`\sigma(z)` reproduces the Keras prediction.
+
+    Args:
+        path: Keras HDF5 file (``model.save("x.h5")`` or ``model.save_weights("x.h5")``).
+
+    Returns:
+        The model, in eval mode, on the CPU.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is not HDF5, truncated or corrupt, is not a Keras
+            weights file, or has missing, mis-shaped or unsupported layers.
+
+    Example:
+        >>> from aalearn._paths import find_challenge_data
+        >>> model = load_keras_topodnn(find_challenge_data() / "best_model.hdf5")  # doctest: +SKIP
+        >>> model.config["hidden"]  # doctest: +SKIP
+        [300, 102, 12, 6]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Keras weights file not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path} is not a readable HDF5 file (truncated or corrupt?): {exc}") from exc
+    try:
+        with f:
+            return _load(f, path)
+    except OSError as exc:  # h5py reports low-level read errors of damaged files as OSError
+        raise ValueError(f"{path}: cannot read the HDF5 file (truncated or corrupt?): {exc}") from exc
+
+
+def _load(f: h5py.File, path: Path) -> TopoDNN:
+    if "model_weights" in f:
+        root = f["model_weights"]
+    elif "layer_names" in f.attrs:
+        root = f
+    else:
+        raise ValueError(
+            f"{path} is an HDF5 file but not Keras weights: it has no 'model_weights' group "
+            "and no 'layer_names' attribute (Keras 3 '.weights.h5' files are not supported)"
+        )
+    keras_layers = _model_config(f)
+    layers = [
+        layer for name in _layer_order(root, path) if (layer := _read_layer(root, name, path)) is not None
+    ]
+    dense = [layer for layer in layers if layer.kind == "dense"]
+    norms = [layer for layer in layers if layer.kind == "batchnorm"]
+    if not dense:
+        raise ValueError(f"{path}: no Dense layers with weights found")
+
+    # Structure: D (B) D (B) ... D, with batch norm after either all or no hidden layers.
+    batchnorm = bool(norms)
+    expected = []
+    for i in range(len(dense)):
+        expected.append("dense")
+        if batchnorm and i < len(dense) - 1:
+            expected.append("batchnorm")
+    if [layer.kind for layer in layers] != expected:
+        order = " → ".join(f"{layer.name}" for layer in layers)
+        raise ValueError(
+            f"{path}: unsupported layer sequence {order}; expected Dense layers each followed by "
+            "BatchNormalization (or none at all), ending with a Dense(1) output"
+        )
+
+    # Shapes.
+    n_in = None
+    for layer in dense:
+        kernel, bias = layer.weights["kernel"], layer.weights["bias"]
+        if kernel.ndim != 2 or bias.shape != (kernel.shape[1],):
+            raise ValueError(
+                f"{path}: layer {layer.name!r} has kernel {kernel.shape} and bias {bias.shape}; "
+                "expected (in, out) and (out,)"
+            )
+        if n_in is not None and kernel.shape[0] != n_in:
+            raise ValueError(
+                f"{path}: layer {layer.name!r} expects {kernel.shape[0]} inputs but the previous layer "
+                f"has {n_in} outputs"
+            )
+        n_in = kernel.shape[1]
+    if dense[-1].weights["kernel"].shape[1] != 1:
+        raise ValueError(
+            f"{path}: the output layer {dense[-1].name!r} has {dense[-1].weights['kernel'].shape[1]} units; "
+            "a binary TopoDNN has one sigmoid output"
+        )
+    for norm, prev in zip(norms, dense[: len(norms)], strict=True):
+        width = prev.weights["kernel"].shape[1]
+        for key, arr in norm.weights.items():
+            if arr.shape != (width,):
+                raise ValueError(
+                    f"{path}: {norm.name}/{key} has shape {arr.shape}, expected ({width},) "
+                    f"to match {prev.name}"
+                )
+        if np.any(norm.weights["moving_variance"] < 0):
+            raise ValueError(f"{path}: {norm.name}/moving_variance has negative entries")
+
+    # Activations and ε from the saved model config, where present.
+    for i, layer in enumerate(dense):
+        activation = keras_layers.get(layer.name, {}).get("config", {}).get("activation")
+        want = "sigmoid" if i == len(dense) - 1 else "relu"
+        if activation is not None and activation != want:
+            raise ValueError(
+                f"{path}: layer {layer.name!r} uses activation {activation!r}; TopoDNN needs {want!r}"
+            )
+    eps_values = {
+        float(keras_layers.get(n.name, {}).get("config", {}).get("epsilon", 1e-3)) for n in norms
+    } or {1e-3}
+    if len(eps_values) != 1:
+        raise ValueError(f"{path}: batch-normalisation layers use different epsilons {sorted(eps_values)}")
+    momentum = {float(keras_layers.get(n.name, {}).get("config", {}).get("momentum", 0.99)) for n in norms}
+
+    model = TopoDNN(
+        n_features=int(dense[0].weights["kernel"].shape[0]),
+        hidden=[int(layer.weights["kernel"].shape[1]) for layer in dense[:-1]],
+        batchnorm=batchnorm,
+        batchnorm_eps=eps_values.pop(),
+        batchnorm_momentum=round(1.0 - momentum.pop(), 10) if len(momentum) == 1 else 0.01,
+    )
+    state: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(dense):
+        prefix = "output" if i == len(dense) - 1 else f"blocks.{i}.linear"
+        state[f"{prefix}.weight"] = torch.from_numpy(np.ascontiguousarray(layer.weights["kernel"].T))
+        state[f"{prefix}.bias"] = torch.from_numpy(layer.weights["bias"])
+    for i, norm in enumerate(norms):
+        prefix = f"blocks.{i}.norm"
+        state[f"{prefix}.weight"] = torch.from_numpy(norm.weights["gamma"])
+        state[f"{prefix}.bias"] = torch.from_numpy(norm.weights["beta"])
+        state[f"{prefix}.running_mean"] = torch.from_numpy(norm.weights["moving_mean"])
+        state[f"{prefix}.running_var"] = torch.from_numpy(norm.weights["moving_variance"])
+        state[f"{prefix}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    model.load_state_dict(state, strict=True)
+    return model.eval()

@@ -1,0 +1,62 @@
+"""Reproduction of the challenge's reference model on its public files.
+
+Source: ECML-PKDD 2025 Discovery Challenge "Colliding with Adversaries" (starter kit
+CollidingAdversaries/CollidingWithAdversaries): the frozen TopoDNN ``best_model.hdf5``
+classifies every jet of ``Clean_Test_Public.feather`` correctly (the public set holds only
+jets the model gets right) and 9.3 % of the organisers' RDSA adversaries
+``Adversaries_Test_Public.feather`` (accuracy 0.093).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aalearn._paths import CHALLENGE_FILES, find_challenge_data
+from aalearn.reproduce.registry import Reproduction, register
+
+__all__ = ["challenge_model_accuracies"]
+
+
+def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
+    """Accuracy of the challenge's Keras TopoDNN (loaded without TensorFlow) on the public files.
+
+    Returns:
+        ``({"clean_accuracy": ..., "adversarial_accuracy": ...}, details)``.
+
+    Raises:
+        FileNotFoundError: When the public files cannot be found (set
+            ``AALEARN_CHALLENGE_DATA`` to their directory).
+    """
+    from aalearn.data.io import load_dataset
+    from aalearn.evaluation import evaluate_scores
+    from aalearn.models import load_model, predict_proba
+
+    root = find_challenge_data()
+    if root is None:
+        raise FileNotFoundError(
+            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
+            f"holding {', '.join(CHALLENGE_FILES.values())}"
+        )
+    model = load_model(root / CHALLENGE_FILES["model"])
+    values: dict[str, float] = {}
+    details: dict[str, Any] = {"data_dir": str(root)}
+    for key, fname in (("clean", CHALLENGE_FILES["clean"]), ("adversarial", CHALLENGE_FILES["adversarial"])):
+        data = load_dataset(root / fname, require_labels=True)
+        assert data.labels is not None  # guaranteed by require_labels
+        result = evaluate_scores(data.labels, predict_proba(model, data.features))
+        values[f"{key}_accuracy"] = float(result.accuracy)
+        details[f"{key}_auc"] = result.auc
+        details[f"{key}_n"] = len(data)
+    return values, details
+
+
+register(
+    Reproduction(
+        name="challenge-model",
+        description="challenge TopoDNN weights (Keras HDF5, read with h5py) on the public clean and RDSA files",
+        source="ECML-PKDD 2025 challenge 'Colliding with Adversaries', public files and best_model.hdf5",
+        expected={"clean_accuracy": 1.000, "adversarial_accuracy": 0.093},
+        tolerance={"clean_accuracy": 0.0005, "adversarial_accuracy": 0.0005},
+        runner=challenge_model_accuracies,
+    )
+)

@@ -1,0 +1,134 @@
+"""The registry of reproductions (name → source, tolerance, runner)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["REGISTRY", "Reproduction", "ReproductionResult", "get", "register", "run"]
+
+
+@dataclass(frozen=True)
+class ReproductionResult:
+    """Outcome of one reproduction.
+
+    Attributes:
+        name: Registry name.
+        passed: Whether every measured value is within tolerance of its reference.
+        values: Measured values.
+        expected: Reference values (published numbers or peer-library outputs).
+        tolerance: Absolute tolerance per compared key.
+        source: Where the reference values come from.
+        seconds: Wall-clock time of the run.
+        details: Extra, non-compared information.
+    """
+
+    name: str
+    passed: bool
+    values: dict[str, float]
+    expected: dict[str, float]
+    tolerance: dict[str, float]
+    source: str
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form; the measured values are also top-level keys."""
+        out: dict[str, Any] = dict(self.values)
+        out.update(
+            {
+                "name": self.name,
+                "passed": self.passed,
+                "expected": self.expected,
+                "tolerance": self.tolerance,
+                "source": self.source,
+                "seconds": round(self.seconds, 3),
+                "details": self.details,
+            }
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A registered reproduction.
+
+    Attributes:
+        name: Command-line name.
+        description: One line on what is reproduced.
+        source: Publication or peer library behind the reference numbers.
+        expected: Reference values.
+        tolerance: Absolute tolerance per key of ``expected``.
+        runner: Function computing the measured values (and optional details).
+    """
+
+    name: str
+    description: str
+    source: str
+    expected: Mapping[str, float]
+    tolerance: Mapping[str, float]
+    runner: Callable[[], tuple[dict[str, float], dict[str, Any]]]
+
+    def run(self) -> ReproductionResult:
+        """Run the reproduction and compare with the reference values."""
+        start = time.perf_counter()
+        values, details = self.runner()
+        passed = all(
+            key in values
+            and math.isfinite(values[key])
+            and abs(values[key] - ref) <= self.tolerance[key]
+            for key, ref in self.expected.items()
+        )
+        return ReproductionResult(
+            self.name,
+            passed,
+            values,
+            dict(self.expected),
+            dict(self.tolerance),
+            self.source,
+            time.perf_counter() - start,
+            details,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Listing entry: name, description, source, reference values and tolerances."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "expected": dict(self.expected),
+            "tolerance": dict(self.tolerance),
+        }
+
+
+REGISTRY: dict[str, Reproduction] = {}
+
+
+def register(reproduction: Reproduction) -> Reproduction:
+    """Add a reproduction to the registry (names must be unique)."""
+    if reproduction.name in REGISTRY:
+        raise ValueError(f"a reproduction named {reproduction.name!r} is already registered")
+    if set(reproduction.expected) != set(reproduction.tolerance):
+        raise ValueError(f"{reproduction.name}: every expected value needs a tolerance")
+    REGISTRY[reproduction.name] = reproduction
+    return reproduction
+
+
+def get(name: str) -> Reproduction:
+    """Look up a reproduction; ``ValueError`` listing the known names if unknown."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown reproduction {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def run(name: str) -> ReproductionResult:
+    """Run the reproduction called ``name``."""
+    return get(name).run()
+
+
+# Registration order is the listing order: the challenge model comes first.
+from aalearn.reproduce import challenge as _challenge  # noqa: E402,F401

@@ -1,0 +1,138 @@
+"""TopoDNN architecture, logits/probabilities and the batched inference helper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from aalearn.models import DEFAULT_HIDDEN, TopoDNN, model_n_features, predict_logits, predict_proba
+
+
+def _n_params(n_features: int, hidden: tuple[int, ...], batchnorm: bool = True) -> int:
+    widths = (n_features, *hidden, 1)
+    linear = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return linear + (2 * sum(hidden) if batchnorm else 0)
+
+
+def test_default_architecture_matches_the_challenge_model() -> None:
+    model = TopoDNN()
+    assert model.n_features == 87
+    assert model.hidden == DEFAULT_HIDDEN == (300, 102, 12, 6)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (87, 300),
+        (300, 102),
+        (102, 12),
+        (12, 6),
+        (6, 1),
+    ]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert [m.num_features for m in norms] == [300, 102, 12, 6]
+    assert all(m.eps == pytest.approx(1e-3) and m.momentum == pytest.approx(0.01) for m in norms)
+    # 26 400 + 30 702 + 1 236 + 78 + 7 weights and biases, 2 × 420 batch-norm affine parameters.
+    assert model.n_parameters == _n_params(87, DEFAULT_HIDDEN) == 59_263
+
+
+def test_block_order_is_keras_dense_relu_then_batchnorm() -> None:
+    block = TopoDNN(n_features=3, hidden=(4,)).blocks[0]
+    kinds = [type(m) for m in block.children()]
+    assert kinds[:3] == [nn.Linear, nn.ReLU, nn.BatchNorm1d]
+    # Functional check: with non-trivial BN statistics, eval output = BN(ReLU(Wx + b)).
+    with torch.no_grad():
+        block.norm.running_mean.copy_(torch.tensor([0.5, -0.2, 0.1, 0.3]))
+        block.norm.running_var.copy_(torch.tensor([2.0, 0.5, 1.5, 0.7]))
+        block.norm.weight.copy_(torch.tensor([1.5, 0.5, -1.0, 2.0]))
+        block.norm.bias.copy_(torch.tensor([0.1, 0.2, 0.3, -0.4]))
+    block.eval()
+    x = torch.randn(6, 3)
+    h = torch.relu(block.linear(x))
+    bn = block.norm
+    expected = (h - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
+    torch.testing.assert_close(block(x), expected)
+
+
+@pytest.mark.parametrize(("hidden", "batchnorm"), [((8, 4), True), ((5,), False), ((), True)])
+def test_configurable_sizes_and_config_rebuilds(hidden: tuple[int, ...], batchnorm: bool) -> None:
+    model = TopoDNN(n_features=6, hidden=hidden, batchnorm=batchnorm, dropout=0.2)
+    assert model.n_parameters == _n_params(6, hidden, batchnorm)
+    rebuilt = TopoDNN(**model.config)
+    assert rebuilt.config == model.config
+    assert [k for k in rebuilt.state_dict()] == [k for k in model.state_dict()]
+    assert any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == (batchnorm and bool(hidden))
+    assert any(isinstance(m, nn.Dropout) for m in model.modules()) == bool(hidden)
+
+
+def test_forward_returns_logits_and_predict_proba_is_their_sigmoid() -> None:
+    model = TopoDNN(n_features=5, hidden=(16, 4)).eval()
+    x = torch.randn(32, 5)
+    logits = model(x)
+    assert logits.shape == (32,)
+    torch.testing.assert_close(model.predict_proba(x), torch.sigmoid(logits))
+    p = predict_proba(model, x.numpy())
+    assert p.dtype == np.float32
+    assert p.shape == (32,)
+    np.testing.assert_allclose(p, torch.sigmoid(logits).detach().numpy(), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(predict_logits(model, x.numpy()), logits.detach().numpy(), rtol=0, atol=1e-6)
+
+
+def test_predict_proba_batches_uses_eval_mode_and_restores_training_mode() -> None:
+    model = TopoDNN(n_features=4, hidden=(8,), dropout=0.5)
+    with torch.no_grad():
+        model.blocks[0].norm.running_mean.fill_(3.0)  # eval mode must use these statistics
+    model.train()
+    x = np.random.default_rng(1).normal(size=(50, 4)).astype(np.float32)
+    p_small = predict_proba(model, x, batch_size=7)
+    p_big = predict_proba(model, x, batch_size=8192)
+    np.testing.assert_allclose(p_small, p_big, rtol=0, atol=1e-6)
+    assert model.training  # restored
+    model.eval()
+    np.testing.assert_allclose(p_big, model.predict_proba(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
+
+
+def test_dropout_is_only_active_in_train_mode() -> None:
+    model = TopoDNN(n_features=4, hidden=(64,), dropout=0.5, batchnorm=False)
+    x = torch.randn(8, 4)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))
+
+
+def test_predict_proba_input_errors() -> None:
+    model = TopoDNN(n_features=4, hidden=(3,))
+    with pytest.raises(ValueError, match="expects 4"):
+        predict_proba(model, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        predict_proba(model, np.full((2, 4), np.nan))
+    with pytest.raises(ValueError, match="dimensions"):
+        predict_proba(model, np.zeros(4))
+    with pytest.raises(ValueError, match="batch_size"):
+        predict_proba(model, np.zeros((2, 4)), batch_size=0)
+    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
+        model(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_features": 0},
+        {"n_features": 2.5},
+        {"hidden": (3, 0)},
+        {"hidden": "300"},
+        {"dropout": 1.0},
+        {"dropout": -0.1},
+        {"batchnorm_eps": 0.0},
+        {"batchnorm_momentum": 1.5},
+    ],
+)
+def test_bad_constructor_arguments(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        TopoDNN(**kwargs)  # type: ignore[arg-type]
+
+
+def test_model_n_features_fallbacks() -> None:
+    assert model_n_features(TopoDNN(n_features=9, hidden=(2,))) == 9
+    assert model_n_features(nn.Sequential(nn.Linear(7, 1))) == 7
+    assert model_n_features(nn.Sequential(nn.ReLU())) is None

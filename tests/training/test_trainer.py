@@ -1,0 +1,201 @@
+"""The training loop: learning, determinism, early stopping, L1, hooks and input validation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aalearn.models import TopoDNN, predict_proba
+from aalearn.training import TrainingHistory, bce_batch_loss, l1_penalty, train_classifier
+
+Data = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]
+
+
+def _toy(n_train: int = 400, n_val: int = 200, n_features: int = 4, shift: float = 2.0, seed: int = 0) -> Data:
+    """Two unit Gaussian blobs at ±shift/2 along every axis (nearly separable, centred)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n_train + n_val)
+    x = rng.normal(size=(n_train + n_val, n_features)) + shift * (y[:, None] - 0.5)
+    x = x.astype(np.float32)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _model(n_features: int = 4, seed: int = 1, **kw: Any) -> TopoDNN:
+    torch.manual_seed(seed)
+    return TopoDNN(n_features=n_features, hidden=kw.pop("hidden", (16, 8)), **kw)
+
+
+def _val_metrics(model: nn.Module, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> tuple[float, float]:
+    p = predict_proba(model, x).astype(np.float64)
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return loss, float(np.mean((p > 0.5) == y))
+
+
+def test_training_improves_validation_loss_and_accuracy() -> None:
+    x_tr, y_tr, x_va, y_va = _toy()
+    model = _model()
+    loss0, acc0 = _val_metrics(model, x_va, y_va)
+    hist = train_classifier(model, x_tr, y_tr, x_va, y_va, epochs=8, batch_size=32, lr=3e-3, progress=False)
+    loss1, acc1 = _val_metrics(model, x_va, y_va)
+    assert isinstance(hist, TrainingHistory)
+    assert len(hist.train_loss) == len(hist.val_loss) == len(hist.val_accuracy) == hist.epochs_run
+    assert loss1 < loss0 - 0.2
+    assert acc1 > max(acc0, 0.9)
+    assert hist.val_loss[hist.best_epoch] == min(hist.val_loss)
+    assert loss1 == pytest.approx(hist.val_loss[hist.best_epoch], abs=1e-5)
+    assert acc1 == pytest.approx(hist.val_accuracy[hist.best_epoch])
+    assert hist.seconds > 0
+    assert not model.training
+    d = hist.to_dict()
+    assert json.loads(json.dumps(d))["epochs_run"] == hist.epochs_run
+
+
+def test_same_seed_gives_identical_weights_and_global_rng_is_untouched() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=200, n_val=50)
+    kw: dict[str, Any] = {"epochs": 3, "batch_size": 32, "progress": False}
+    models = [_model(dropout=0.3), _model(dropout=0.3), _model(dropout=0.3)]
+    state = torch.get_rng_state()
+    h0 = train_classifier(models[0], x_tr, y_tr, x_va, y_va, seed=7, **kw)
+    assert torch.equal(torch.get_rng_state(), state)
+    h1 = train_classifier(models[1], x_tr, y_tr, x_va, y_va, seed=7, **kw)
+    train_classifier(models[2], x_tr, y_tr, x_va, y_va, seed=8, **kw)
+    s0, s1, s2 = (m.state_dict() for m in models)
+    assert all(torch.equal(s0[k], s1[k]) for k in s0)
+    assert h0.val_loss == h1.val_loss
+    assert h0.train_loss == h1.train_loss
+    assert not all(torch.equal(s0[k], s2[k]) for k in s0)
+
+
+def test_early_stopping_stops_on_a_plateau_and_restores_the_best_epoch() -> None:
+    # Random labels: nothing to learn, so the validation loss rises while the model memorises.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(96, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 96)
+    model = _model(hidden=(64, 64))
+    patience = 3
+    hist = train_classifier(
+        model, x[:64], y[:64], x[64:], y[64:], epochs=60, batch_size=16, lr=1e-2, patience=patience, progress=False
+    )
+    assert hist.stopped_early
+    assert hist.epochs_run < 60
+    assert hist.best_epoch == int(np.argmin(hist.val_loss))
+    assert hist.epochs_run == hist.best_epoch + 1 + patience
+    assert all(v >= hist.val_loss[hist.best_epoch] for v in hist.val_loss[hist.best_epoch + 1 :])
+    assert hist.val_loss[-1] > hist.val_loss[hist.best_epoch]
+    loss_after, _ = _val_metrics(model, x[64:], y[64:])
+    assert loss_after == pytest.approx(hist.val_loss[hist.best_epoch], abs=1e-5)
+
+
+def test_constant_loss_stops_after_patience_epochs() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=64, n_val=32)
+    model = _model(batchnorm=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def zero_loss(m: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return 0.0 * m(x).sum()
+
+    hist = train_classifier(model, x_tr, y_tr, x_va, y_va, epochs=20, patience=2, batch_loss=zero_loss, progress=False)
+    assert (hist.epochs_run, hist.best_epoch, hist.stopped_early) == (3, 0, True)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_l1_penalty_shrinks_weights() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=200, n_val=50)
+    kw: dict[str, Any] = {"epochs": 4, "batch_size": 32, "lr": 3e-3, "progress": False, "patience": 10}
+    plain, sparse = _model(), _model()
+    train_classifier(plain, x_tr, y_tr, x_va, y_va, **kw)
+    train_classifier(sparse, x_tr, y_tr, x_va, y_va, l1=1e-2, **kw)
+    assert float(l1_penalty(sparse).detach()) < 0.7 * float(l1_penalty(plain).detach())
+
+
+def test_l1_penalty_value() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    expected = sum(float(m.weight.detach().abs().sum()) for m in model if isinstance(m, nn.Linear))
+    assert float(l1_penalty(model).detach()) == pytest.approx(expected)
+    assert float(l1_penalty(nn.ReLU())) == 0.0
+
+
+def test_batch_loss_hook_is_used() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=64, n_val=16)
+    calls: list[int] = []
+
+    def hook(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        calls.append(x.shape[0])
+        return bce_batch_loss(model, x, y)
+
+    train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=2, batch_size=16, batch_loss=hook, progress=False)
+    assert calls == [16] * 8
+
+    def not_scalar(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(model(x), y, reduction="none")
+
+    with pytest.raises(ValueError, match="scalar"):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=1, batch_loss=not_scalar, progress=False)
+
+
+def test_single_row_last_batch_is_skipped_and_generic_modules_train() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=9, n_val=8)
+    hist = train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=2, batch_size=4, progress=False)
+    assert hist.epochs_run == 2
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))  # (N, 1) logits
+    hist = train_classifier(seq, *_toy(n_train=100, n_val=50), epochs=3, batch_size=16, lr=1e-2, progress=False)
+    assert hist.val_accuracy[hist.best_epoch] > 0.8
+
+
+def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=32, n_val=16)
+    train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=1, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "val_loss" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -1e-3}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"patience": 0}, "patience"),
+        ({"l1": -1e-3}, "l1"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_hyperparameters(kwargs: dict[str, Any], match: str) -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=16, n_val=8)
+    with pytest.raises(ValueError, match=match):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, progress=False, **kwargs)
+
+
+def test_bad_data() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=16, n_val=8)
+    model = _model()
+    with pytest.raises(ValueError, match="0 or 1"):
+        train_classifier(model, x_tr, y_tr + 1, x_va, y_va, progress=False)
+    with pytest.raises(ValueError, match="entries"):
+        train_classifier(model, x_tr, y_tr[:-1], x_va, y_va, progress=False)
+    with pytest.raises(ValueError, match="X_val has 3 feature columns"):
+        train_classifier(model, x_tr, y_tr, x_va[:, :3], y_va, progress=False)
+    with pytest.raises(ValueError, match="model expects 4"):
+        train_classifier(model, x_tr[:, :3], y_tr, x_va[:, :3], y_va, progress=False)
+    bad = x_tr.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        train_classifier(model, bad, y_tr, x_va, y_va, progress=False)
+    with pytest.raises(ValueError, match="dimensions"):
+        train_classifier(model, x_tr[:, 0], y_tr, x_va, y_va, progress=False)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        train_classifier(model, x_tr[:1], y_tr[:1], x_va, y_va, progress=False)
