@@ -14,7 +14,7 @@ from aalearn._paths import find_challenge_data
 def _seed_everything() -> None:
     import torch
 
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - resets the legacy global state some libraries still use
     torch.manual_seed(0)
 
 

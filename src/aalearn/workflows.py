@@ -33,6 +33,7 @@ __all__ = [
     "TrainRun",
     "evaluate_path",
     "load_datasets",
+    "metric_row",
     "run_demo",
     "split_indices",
     "train_topodnn",
@@ -50,6 +51,18 @@ def write_json(obj: Any, path: str | Path) -> Path:
     tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def metric_row(result: Any) -> dict[str, Any]:
+    """Flat summary of an :class:`~aalearn.evaluation.EvaluationResult` for tables.
+
+    Keys: ``n``, ``accuracy``, ``auc``, ``rejection@0.3``, ``rejection@0.5`` (1/ε_B at those
+    signal efficiencies; ``inf`` when no background passes).
+    """
+    row: dict[str, Any] = {"n": result.n, "accuracy": result.accuracy, "auc": result.auc}
+    for eff, value in sorted(result.background_rejection.items()):
+        row[f"rejection@{eff:g}"] = value
+    return row
 
 
 def split_indices(
@@ -148,7 +161,9 @@ def train_topodnn(
     if dataset.labels is None:
         raise ValueError(f"training needs labelled jets; {dataset.source} has no labels")
     if len(np.unique(dataset.labels)) < 2:
-        raise ValueError(f"training needs both classes; {dataset.source} holds only label {dataset.labels[0]}")
+        raise ValueError(
+            f"training needs both classes; {dataset.source} holds only label {dataset.labels[0]}"
+        )
     split = split_indices(dataset.labels, fractions=fractions, seed=seed)
     torch.manual_seed(seed)
     model = TopoDNN(n_features=dataset.features.shape[1])
@@ -257,7 +272,9 @@ def _demo_datasets(config: DemoConfig, progress: bool) -> tuple[dict[str, JetDat
     return out, summaries
 
 
-def run_demo(out_dir: str | Path, config: DemoConfig | None = None, *, progress: bool = True) -> dict[str, Any]:
+def run_demo(
+    out_dir: str | Path, config: DemoConfig | None = None, *, progress: bool = True
+) -> dict[str, Any]:
     """The main job: generate jets, train TopoDNN, evaluate, write the report.
 
     1. Generate (and cache under ``$AALEARN_CACHE/demo``) ``n_per_class`` top and W jets
@@ -295,14 +312,16 @@ def run_demo(out_dir: str | Path, config: DemoConfig | None = None, *, progress:
     assert data.labels is not None  # generated data are labelled
     test = run.split["test"]
     evaluations: dict[str, Any] = {
-        "aalearn test split": evaluate_scores(data.labels[test], predict_proba(run.model, data.features[test]))
+        "aalearn test split": evaluate_scores(
+            data.labels[test], predict_proba(run.model, data.features[test])
+        )
     }
     challenge: dict[str, JetDataset] = {}
     root = find_challenge_data()
     challenge_note = (
         f"challenge public files found in {root}"
         if root is not None
-        else "the challenge's public files were not found (set AALEARN_CHALLENGE_DATA); skipped that evaluation"
+        else "the challenge's public files were not found (set AALEARN_CHALLENGE_DATA): evaluation skipped"
     )
     if root is not None:
         for key, label in (("clean", "challenge public clean"), ("adversarial", "challenge public RDSA")):
@@ -376,11 +395,14 @@ def _demo_report(
     rows = []
     curves = {}
     for name, ev in evaluations.items():
-        d = ev.to_dict()
-        rows.append({"dataset": name, **{k: d.get(k) for k in ("n", "accuracy", "auc", "rejection_at_30", "rejection_at_50")}})
+        rows.append({"dataset": name, **metric_row(ev)})
         if ev.auc is not None:
             curves[name] = (ev.fpr, ev.tpr, ev.auc)
     first = next(iter(evaluations.values()))
+    labels = np.concatenate(
+        [np.full(first.n_signal, first.signal_label), np.full(first.n_background, 1 - first.signal_label)]
+    )
+    scores = np.concatenate([first.scores_signal, first.scores_background])
     report.add_section(
         "Performance",
         text=(
@@ -389,6 +411,6 @@ def _demo_report(
             "CMS simulation behind the challenge."
         ),
         table=rows,
-        figures=[plot_roc(curves), plot_scores(first.labels, first.scores)],
+        figures=[plot_roc(curves), plot_scores(labels, scores)],
     )
     return report.write(out / "report.html")

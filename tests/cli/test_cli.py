@@ -25,7 +25,8 @@ def _json(result) -> dict:  # type: ignore[no-untyped-def,type-arg]
 
 def test_version_and_help() -> None:
     res = runner.invoke(app, ["--version"])
-    assert res.exit_code == 0 and "aalearn" in res.stdout
+    assert res.exit_code == 0
+    assert "aalearn" in res.stdout
     res = runner.invoke(app, ["--help"])
     for cmd in ("generate", "train", "evaluate", "reproduce", "demo"):
         assert cmd in res.stdout
@@ -36,9 +37,11 @@ def test_reproduce_list_has_challenge_model_first() -> None:
     first = payload["reproductions"][0]
     assert first["name"] == "challenge-model"
     assert first["expected"] == {"clean_accuracy": 1.0, "adversarial_accuracy": 0.093}
-    assert first["tolerance"] and first["source"]
+    assert first["tolerance"]
+    assert first["source"]
     table = runner.invoke(app, ["reproduce", "--list"])
-    assert table.exit_code == 0 and "challenge-model" in table.stdout
+    assert table.exit_code == 0
+    assert "challenge-model" in table.stdout
 
 
 def test_reproduce_challenge_model(challenge_dir: Path) -> None:
@@ -69,15 +72,21 @@ def test_evaluate_challenge_model_on_clean_file(challenge_dir: Path) -> None:
 
 def test_unknown_reproduction_and_bad_files_give_clear_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["reproduce", "no-such-thing"])
-    assert res.exit_code == 2 and "unknown reproduction" in res.stderr
-    res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "missing.safetensors"), "--data", "x.feather"])
-    assert res.exit_code == 2 and res.stderr.startswith("error:")
+    assert res.exit_code == 2
+    assert "unknown reproduction" in res.stderr
+    res = runner.invoke(
+        app, ["evaluate", "--model", str(tmp_path / "missing.safetensors"), "--data", "x.feather"]
+    )
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error:")
     bad = tmp_path / "bad.feather"
     bad.write_bytes(b"not a feather file at all")
     res = runner.invoke(app, ["train", "--data", str(bad), "--out", str(tmp_path / "m.safetensors")])
-    assert res.exit_code == 2 and "error:" in res.stderr
+    assert res.exit_code == 2
+    assert "error:" in res.stderr
     res = runner.invoke(app, ["generate", "--process", "higgs", "--n", "5", "--out", str(tmp_path / "x.h5")])
-    assert res.exit_code == 2 and "error:" in res.stderr
+    assert res.exit_code == 2
+    assert "error:" in res.stderr
 
 
 def test_generate_train_evaluate_round_trip(tmp_path: Path) -> None:
@@ -87,9 +96,29 @@ def test_generate_train_evaluate_round_trip(tmp_path: Path) -> None:
     for process in ("top", "w"):
         out = tmp_path / f"{process}.h5"
         proc = subprocess.run(
-            [sys.executable, "-m", "aalearn.cli.main", "generate", "--process", process, "--n", "40",
-             "--chunk-size", "20", "--out", str(out), "--seed", "3", "--json", "--no-progress"],
-            capture_output=True, text=True, env=env, timeout=600, check=False,
+            [
+                sys.executable,
+                "-m",
+                "aalearn.cli.main",
+                "generate",
+                "--process",
+                process,
+                "--n",
+                "40",
+                "--chunk-size",
+                "20",
+                "--out",
+                str(out),
+                "--seed",
+                "3",
+                "--json",
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -101,13 +130,25 @@ def test_generate_train_evaluate_round_trip(tmp_path: Path) -> None:
     payload = _json(
         runner.invoke(
             app,
-            ["train", "--data", str(files["top"]), str(files["w"]), "--out", str(model), "--epochs", "3",
-             "--no-progress", "--json"],
+            [
+                "train",
+                "--data",
+                str(files["top"]),
+                str(files["w"]),
+                "--out",
+                str(model),
+                "--epochs",
+                "3",
+                "--no-progress",
+                "--json",
+            ],
         )
     )
-    assert model.is_file() and payload["n_train"] + payload["n_val"] == 80
+    assert model.is_file()
+    assert payload["n_train"] + payload["n_val"] == 80
     ev = _json(runner.invoke(app, ["evaluate", "--model", str(model), "--data", str(files["w"]), "--json"]))
-    assert {"accuracy", "auc", "n"} <= set(ev) and ev["n"] == 40
+    assert {"accuracy", "auc", "n"} <= set(ev)
+    assert ev["n"] == 40
 
 
 @pytest.mark.chromium
@@ -118,11 +159,23 @@ def test_demo_writes_report_that_renders(tmp_path: Path) -> None:
     payload = _json(
         runner.invoke(
             app,
-            ["demo", "--out", str(out), "--n-per-class", "60", "--workers", "1", "--epochs", "3",
-             "--no-progress", "--json"],
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--n-per-class",
+                "60",
+                "--workers",
+                "1",
+                "--epochs",
+                "3",
+                "--no-progress",
+                "--json",
+            ],
         )
     )
-    assert (out / "report.html").is_file() and (out / "results.json").is_file()
+    assert (out / "report.html").is_file()
+    assert (out / "results.json").is_file()
     assert (out / "model.safetensors").is_file()
     results = json.loads((out / "results.json").read_text())
     assert results["n_jets"] == 120
@@ -133,4 +186,5 @@ def test_demo_writes_report_that_renders(tmp_path: Path) -> None:
             pytest.fail("chromium is required in CI (make test installs it)")
         pytest.skip("chromium not installed (apt-get install chromium)")
     check = render_check(out / "report.html", screenshot=tmp_path / "demo.png")
-    assert check.images_total >= 5 and check.images_loaded == check.images_total
+    assert check.images_total >= 5
+    assert check.images_loaded == check.images_total

@@ -28,7 +28,7 @@ def write_keras_h5(
     root_level: bool = False,
     last_activation: str = "sigmoid",
 ) -> Path:
-    """Write ``model`` in the Keras 2 HDF5 layout (``model.save`` or, with ``root_level``, ``save_weights``)."""
+    """Write ``model`` in the Keras 2 HDF5 layout of ``model.save`` (``save_weights`` with ``root_level``)."""
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = "2.15.0"
         f.attrs["backend"] = "tensorflow"
@@ -104,9 +104,9 @@ def _numpy_forward(path: Path, x: npt.NDArray[np.float64]) -> npt.NDArray[np.flo
         for i in range(4):
             d, b = _keras_name("dense", i), _keras_name("batch_normalization", i)
             h = np.maximum(h @ get(d, "kernel") + get(d, "bias"), 0.0)
-            h = (h - get(b, "moving_mean")) / np.sqrt(get(b, "moving_variance") + 1e-3) * get(b, "gamma") + get(
-                b, "beta"
-            )
+            h = (h - get(b, "moving_mean")) / np.sqrt(get(b, "moving_variance") + 1e-3) * get(
+                b, "gamma"
+            ) + get(b, "beta")
         z = h @ get("dense_4", "kernel") + get("dense_4", "bias")
     return 1.0 / (1.0 + np.exp(-z[:, 0]))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from aalearn.models import DEFAULT_HIDDEN, TopoDNN, model_n_features, predict_lo
 
 def _n_params(n_features: int, hidden: tuple[int, ...], batchnorm: bool = True) -> int:
     widths = (n_features, *hidden, 1)
-    linear = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    linear = sum(a * b + b for a, b in itertools.pairwise(widths))
     return linear + (2 * sum(hidden) if batchnorm else 0)
 
 
@@ -59,7 +61,7 @@ def test_configurable_sizes_and_config_rebuilds(hidden: tuple[int, ...], batchno
     assert model.n_parameters == _n_params(6, hidden, batchnorm)
     rebuilt = TopoDNN(**model.config)
     assert rebuilt.config == model.config
-    assert [k for k in rebuilt.state_dict()] == [k for k in model.state_dict()]
+    assert list(rebuilt.state_dict()) == list(model.state_dict())
     assert any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == (batchnorm and bool(hidden))
     assert any(isinstance(m, nn.Dropout) for m in model.modules()) == bool(hidden)
 
@@ -115,20 +117,20 @@ def test_predict_proba_input_errors() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "match"),
     [
-        {"n_features": 0},
-        {"n_features": 2.5},
-        {"hidden": (3, 0)},
-        {"hidden": "300"},
-        {"dropout": 1.0},
-        {"dropout": -0.1},
-        {"batchnorm_eps": 0.0},
-        {"batchnorm_momentum": 1.5},
+        ({"n_features": 0}, "n_features"),
+        ({"n_features": 2.5}, "n_features"),
+        ({"hidden": (3, 0)}, "hidden width"),
+        ({"hidden": "300"}, "sequence"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"batchnorm_eps": 0.0}, "batchnorm_eps"),
+        ({"batchnorm_momentum": 1.5}, "batchnorm_momentum"),
     ],
 )
-def test_bad_constructor_arguments(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+def test_bad_constructor_arguments(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
         TopoDNN(**kwargs)  # type: ignore[arg-type]
 
 

@@ -39,10 +39,14 @@ def test_feature_specs_units_bounds_periodicity() -> None:
     assert fs.kind_mask("eta").sum() == 28
     assert fs.kind_mask("phi").sum() == 29
     phi = fs[fs.index("ConstPhi_5")]
-    assert phi.periodic and phi.period == pytest.approx(2 * np.pi)
-    assert phi.unit == "rad" and phi.lower == pytest.approx(-np.pi) and phi.upper == pytest.approx(np.pi)
+    assert phi.periodic
+    assert phi.period == pytest.approx(2 * np.pi)
+    assert phi.unit == "rad"
+    assert phi.lower == pytest.approx(-np.pi)
+    assert phi.upper == pytest.approx(np.pi)
     pt = fs[fs.index("ConstPT_0")]
-    assert pt.lower == 0.0 and pt.scale_gev == CHALLENGE_PT_SCALE_GEV
+    assert pt.lower == 0.0
+    assert pt.scale_gev == CHALLENGE_PT_SCALE_GEV
     assert pt.upper == pytest.approx(6500.0 / CHALLENGE_PT_SCALE_GEV)
     eta = fs[fs.index("ConstEta_2")]
     assert (eta.lower, eta.upper) == (-1.6, 1.6)
@@ -79,7 +83,8 @@ def test_out_of_bounds_mask() -> None:
     x[0, fs.index("ConstPT_4")] = -1e-3
     x[1, fs.index("ConstPhi_3")] = np.pi  # periodic upper bound is exclusive
     mask = fs.out_of_bounds(x)
-    assert mask[0, fs.index("ConstPT_4")] and mask[1, fs.index("ConstPhi_3")]
+    assert mask[0, fs.index("ConstPT_4")]
+    assert mask[1, fs.index("ConstPhi_3")]
     assert mask.sum() == 2
 
 
@@ -90,11 +95,13 @@ def test_resolution_rises_at_low_pt_and_is_overridable() -> None:
     assert np.all(np.diff(rel) < 0), "relative pT resolution must fall with pT"
     assert rel[-1] == pytest.approx(np.sqrt(0.5**2 / 1000 + (0.2 / 1000) ** 2 + 0.03**2))
     ang = res.sigma_angle(pts)
-    assert np.all(np.diff(ang) < 0) and ang[-1] > res.angle_constant
+    assert np.all(np.diff(ang) < 0)
+    assert ang[-1] > res.angle_constant
     custom = ResolutionModel(pt_stochastic=1.0, pt_noise=0.0, pt_constant=0.0)
     assert custom.relative_pt([4.0])[0] == pytest.approx(0.5)
     # below the floor the resolution is evaluated at the floor: finite and positive at pT = 0
-    assert np.isfinite(res.sigma_pt([0.0])[0]) and res.sigma_pt([0.0])[0] > 0
+    assert np.isfinite(res.sigma_pt([0.0])[0])
+    assert res.sigma_pt([0.0])[0] > 0
     with pytest.raises(ValueError, match="non-negative"):
         ResolutionModel(pt_constant=-0.1)
     with pytest.raises(ValueError, match="pt_floor"):
@@ -107,7 +114,8 @@ def test_feature_sigma_in_feature_units() -> None:
     x = np.zeros((1, 87))
     x[0, fs.index("ConstPT_2")] = 100.0 / CHALLENGE_PT_SCALE_GEV
     sigma = fs.sigma(x)
-    assert sigma.shape == (1, 87) and np.all(sigma > 0)
+    assert sigma.shape == (1, 87)
+    assert np.all(sigma > 0)
     assert sigma[0, fs.index("ConstPT_2")] * CHALLENGE_PT_SCALE_GEV == pytest.approx(res.sigma_pt([100.0])[0])
     assert sigma[0, fs.index("ConstEta_2")] == pytest.approx(res.sigma_angle([100.0])[0])
     assert sigma[0, fs.index("ConstPhi_2")] == pytest.approx(res.sigma_angle([100.0])[0])

@@ -50,7 +50,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(title: str, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any], *, stream: Any = None) -> None:
+def print_table(
+    title: str, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any], *, stream: Any = None
+) -> None:
     """Print a table: a mapping becomes two columns (key, value), a list of rows a grid."""
     from rich.console import Console
     from rich.table import Table
@@ -85,4 +87,7 @@ def emit(
         sys.stdout.write(json.dumps(to_jsonable(result)) + "\n")
         sys.stdout.flush()
     else:
-        print_table(title, rows if rows is not None else {k: v for k, v in result.items() if not isinstance(v, dict | list)})
+        print_table(
+            title,
+            rows if rows is not None else {k: v for k, v in result.items() if not isinstance(v, dict | list)},
+        )

@@ -71,7 +71,9 @@ def generate(
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786 (overrides --workers).")
     ] = None,
-    chunk_size: Annotated[int, typer.Option(help="Jets per chunk (unit of resumption and parallelism).")] = 1000,
+    chunk_size: Annotated[
+        int, typer.Option(help="Jets per chunk (unit of resumption and parallelism).")
+    ] = 1000,
     pt_min: Annotated[float, typer.Option(help="Leading-jet pT lower edge in GeV.")] = 400.0,
     pt_max: Annotated[float | None, typer.Option(help="Leading-jet pT upper edge in GeV.")] = None,
     truth_match: Annotated[bool, typer.Option(help="Require ΔR < 0.6 to the hard-process top/W.")] = False,
@@ -110,7 +112,9 @@ def generate(
 @_user_errors
 def train(
     ctx: typer.Context,
-    data: Annotated[list[Path], typer.Option(help="Labelled data files (several allowed: --data a.h5 b.h5).")],
+    data: Annotated[
+        list[Path], typer.Option(help="Labelled data files (several allowed: --data a.h5 b.h5).")
+    ],
     out: Annotated[Path, typer.Option(help="Output checkpoint (.safetensors).")],
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on validation loss).")] = 60,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 256,
@@ -160,7 +164,9 @@ def train(
 @app.command()
 @_user_errors
 def evaluate(
-    model: Annotated[str, typer.Option(help="aalearn checkpoint (.safetensors) or the challenge's best_model.hdf5.")],
+    model: Annotated[
+        str, typer.Option(help="aalearn checkpoint (.safetensors) or the challenge's best_model.hdf5.")
+    ],
     data: Annotated[Path, typer.Option(help="Labelled data file (feather, aalearn HDF5, Parquet, ROOT).")],
     columns: Annotated[
         Path | None, typer.Option(help="JSON column mapping {aalearn name: file column} for Parquet/ROOT.")
@@ -177,19 +183,25 @@ def evaluate(
         kwargs["columns"] = load_column_mapping(columns)
     if tree is not None:
         kwargs["tree"] = tree
+    from aalearn.workflows import metric_row
+
     start = time.perf_counter()
-    result = evaluate_path(model, data, **kwargs).to_dict()
+    evaluation = evaluate_path(model, data, **kwargs)
+    result = evaluation.to_dict()
     result["seconds"] = time.perf_counter() - start
     result["model"] = model
     result["data"] = str(data)
-    emit(result, json_mode=json_out, title=f"{Path(model).name} on {data.name}")
+    rows = {**metric_row(evaluation), "seconds": result["seconds"]}
+    emit(result, json_mode=json_out, title=f"{Path(model).name} on {data.name}", rows=rows)
 
 
 @app.command()
 @_user_errors
 def reproduce(
     name: Annotated[str | None, typer.Argument(help="Reproduction to run (see --list).")] = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the reproductions with source and tolerance.")] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the reproductions with source and tolerance.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-run a check of a published number or a peer library's output."""
@@ -216,10 +228,20 @@ def reproduce(
     result = run(name)
     payload = result.to_dict()
     rows = [
-        {"quantity": k, "measured": v, "reference": result.expected.get(k), "tolerance": result.tolerance.get(k)}
+        {
+            "quantity": k,
+            "measured": v,
+            "reference": result.expected.get(k),
+            "tolerance": result.tolerance.get(k),
+        }
         for k, v in result.values.items()
     ]
-    emit(payload, json_mode=json_out, title=f"reproduce {name}: {'PASS' if result.passed else 'FAIL'}", rows=rows)
+    emit(
+        payload,
+        json_mode=json_out,
+        title=f"reproduce {name}: {'PASS' if result.passed else 'FAIL'}",
+        rows=rows,
+    )
     if not result.passed:
         raise typer.Exit(code=1)
 
@@ -227,9 +249,9 @@ def reproduce(
 @app.command()
 @_user_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Output directory for report.html, results.json, the model.")] = Path(
-        "aalearn-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Output directory for report.html, results.json, the model.")
+    ] = Path("aalearn-demo"),
     n_per_class: Annotated[int, typer.Option(help="Jets generated per class.")] = 3000,
     workers: Annotated[int, typer.Option(help="Local Dask workers for generation.")] = 2,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://...).")] = None,
@@ -241,13 +263,21 @@ def demo(
     """The main job: generate jets, train TopoDNN, evaluate, and write an HTML report."""
     from aalearn.workflows import DemoConfig, run_demo
 
-    config = DemoConfig(n_per_class=n_per_class, seed=seed, workers=workers, scheduler=scheduler, epochs=epochs)
+    config = DemoConfig(
+        n_per_class=n_per_class, seed=seed, workers=workers, scheduler=scheduler, epochs=epochs
+    )
     results = run_demo(out, config, progress=progress)
     if json_out:
         emit(results, json_mode=True, title="")
         return
     rows = [
-        {"dataset": name, **{k: ev.get(k) for k in ("n", "accuracy", "auc", "rejection_at_30", "rejection_at_50")}}
+        {
+            "dataset": name,
+            "n": ev["n"],
+            "accuracy": ev["accuracy"],
+            "auc": ev["auc"],
+            **{f"rejection@{k}": v for k, v in ev["background_rejection"].items()},
+        }
         for name, ev in results["evaluation"].items()
     ]
     print_table("aalearn demo: TopoDNN performance", rows)

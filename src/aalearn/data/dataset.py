@@ -78,10 +78,16 @@ class JetDataset:
         names = parts[0].feature_names
         for p in parts[1:]:
             if p.feature_names != names:
-                raise ValueError(f"cannot concatenate {p.source}: its feature names differ from {parts[0].source}")
+                raise ValueError(
+                    f"cannot concatenate {p.source}: its feature names differ from {parts[0].source}"
+                )
         if any(p.labels is None for p in parts) and not all(p.labels is None for p in parts):
             raise ValueError("cannot concatenate labeled and unlabeled datasets")
-        labels = None if parts[0].labels is None else np.concatenate([p.labels for p in parts])  # type: ignore[misc]
+        labels = (
+            None
+            if parts[0].labels is None
+            else np.concatenate([p.labels for p in parts if p.labels is not None])
+        )
         common = set.intersection(*(set(p.extras) for p in parts))
         return JetDataset(
             np.concatenate([p.features for p in parts]),

@@ -643,21 +643,34 @@ def _file_attrs(run_config: dict[str, Any], key: str, config: GeneratorConfig) -
     }
 
 
-def _inspect_chunk(path: Path, key: str, index: int, size: int) -> tuple[str, dict[str, Any] | None]:
-    """Classify an existing chunk file: ('ok', meta), ('bad', None) or ('foreign', meta)."""
+def _reusable_chunk(
+    path: Path, run_config: Mapping[str, Any], key: str, index: int, size: int, pythia_version: str
+) -> dict[str, Any] | None:
+    """Metadata of a valid chunk file of this run, or ``None`` if it is damaged.
+
+    Raises:
+        ValueError: If the file is a valid chunk of a run with other settings or of
+            another pythia8mc version.
+    """
     try:
         meta = read_jets_metadata(path)
     except (ValueError, OSError):
-        return "bad", None
+        return None
     if meta.get("config_hash") != key:
-        return "foreign", meta
+        raise _different_settings_error(path.parent, meta.get("config", {}), run_config)
+    made_with = meta.get("versions", {}).get("pythia8mc")
+    if made_with != pythia_version:
+        raise ValueError(
+            f"{path.parent} holds chunks made with pythia8mc {made_with}, but pythia8mc "
+            f"{pythia_version} is installed; pass overwrite=True to regenerate them"
+        )
     if meta.get("chunk") != index or meta.get("n_jets") != size or not isinstance(meta.get("n_events"), int):
-        return "bad", None
+        return None
     try:
-        read_jets_hdf5(path)  # full validation: data readable, finite
+        read_jets_hdf5(path)  # full validation: data readable and finite
     except (ValueError, OSError):
-        return "bad", None
-    return "ok", meta
+        return None
+    return meta
 
 
 def _cached_summary(out: Path, meta: Mapping[str, Any], n_chunks: int, t0: float) -> GenerationSummary:
@@ -777,17 +790,9 @@ def generate(
         if not path.exists():
             todo.append(index)
             continue
-        state, meta = _inspect_chunk(path, key, index, size)
-        if state == "foreign":
-            assert meta is not None
-            raise _different_settings_error(parts, meta.get("config", {}), run_config)
-        if state == "ok" and meta is not None and meta.get("versions", {}).get("pythia8mc") != pythia_version:
-            raise ValueError(
-                f"{parts} holds chunks made with pythia8mc {meta.get('versions', {}).get('pythia8mc')}, "
-                f"but pythia8mc {pythia_version} is installed; pass overwrite=True to regenerate them"
-            )
-        if state == "ok" and meta is not None:
-            n_events[index] = int(meta["n_events"])
+        chunk_meta = _reusable_chunk(path, run_config, key, index, size, pythia_version)
+        if chunk_meta is not None:
+            n_events[index] = int(chunk_meta["n_events"])
         else:
             path.unlink()
             todo.append(index)

@@ -112,7 +112,9 @@ class FeatureSet(Sequence[FeatureSpec]):
         pt_cols = {s.constituent: i for i, s in enumerate(self.specs) if s.kind == "pt"}
         for s in self.specs:
             if s.kind != "pt" and s.constituent not in pt_cols:
-                raise ValueError(f"angular feature {s.name} has no pT feature for constituent {s.constituent}")
+                raise ValueError(
+                    f"angular feature {s.name} has no pT feature for constituent {s.constituent}"
+                )
 
     # Sequence protocol
     def __len__(self) -> int:
@@ -129,7 +131,7 @@ class FeatureSet(Sequence[FeatureSpec]):
         """Column names in order."""
         return tuple(s.name for s in self.specs)
 
-    def index(self, name: str, start: int = 0, stop: int | None = None) -> int:  # type: ignore[override]
+    def index(self, name: str, start: int = 0, stop: int | None = None) -> int:
         """Column index of ``name``; ``ValueError`` listing close names if unknown."""
         try:
             return self.names.index(name)
@@ -138,7 +140,9 @@ class FeatureSet(Sequence[FeatureSpec]):
 
             close = difflib.get_close_matches(name, self.names, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown feature name {name!r}{hint} (known: {self.names[0]} ... {self.names[-1]})") from None
+            raise ValueError(
+                f"unknown feature name {name!r}{hint} (known: {self.names[0]} ... {self.names[-1]})"
+            ) from None
 
     def indices(self, names: Sequence[str]) -> list[int]:
         """Column indices of several names."""
@@ -279,7 +283,9 @@ def challenge_features(
         kind_str, idx_str = name[len("Const") :].split("_")
         idx = int(idx_str)
         if kind_str == "PT":
-            specs.append(FeatureSpec(name, "pt", idx, pt_unit, 0.0, _MAX_PT_GEV / pt_scale_gev, None, pt_scale_gev))
+            specs.append(
+                FeatureSpec(name, "pt", idx, pt_unit, 0.0, _MAX_PT_GEV / pt_scale_gev, None, pt_scale_gev)
+            )
         elif kind_str == "Eta":
             specs.append(FeatureSpec(name, "eta", idx, "1", -2.0 * jet_radius, 2.0 * jet_radius))
         else:

@@ -53,7 +53,7 @@ def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
 register(
     Reproduction(
         name="challenge-model",
-        description="challenge TopoDNN weights (Keras HDF5, read with h5py) on the public clean and RDSA files",
+        description="challenge TopoDNN (Keras HDF5 read with h5py) on the public clean and RDSA files",
         source="ECML-PKDD 2025 challenge 'Colliding with Adversaries', public files and best_model.hdf5",
         expected={"clean_accuracy": 1.000, "adversarial_accuracy": 0.093},
         tolerance={"clean_accuracy": 0.0005, "adversarial_accuracy": 0.0005},

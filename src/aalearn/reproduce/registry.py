@@ -77,9 +77,7 @@ class Reproduction:
         start = time.perf_counter()
         values, details = self.runner()
         passed = all(
-            key in values
-            and math.isfinite(values[key])
-            and abs(values[key] - ref) <= self.tolerance[key]
+            key in values and math.isfinite(values[key]) and abs(values[key] - ref) <= self.tolerance[key]
             for key, ref in self.expected.items()
         )
         return ReproductionResult(

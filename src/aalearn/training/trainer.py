@@ -38,7 +38,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from aalearn._validation import check_array, check_labels, check_positive
 from aalearn.models.predict import model_device, model_n_features
@@ -263,7 +263,10 @@ def train_classifier(
         for epoch in bar:
             model.train()
             perm = torch.randperm(n, generator=order_rng).to(device)
-            total, seen = 0.0, 0
+            # Accumulated on the device: no host synchronisation per batch.
+            total = torch.zeros((), device=device, dtype=torch.float64)
+            finite = torch.ones((), device=device, dtype=torch.bool)
+            seen = 0
             for start in range(0, n, batch_size):
                 idx = perm[start : start + batch_size]
                 if idx.numel() == 1 and n > 1:
@@ -273,18 +276,20 @@ def train_classifier(
                 if loss.ndim != 0:
                     raise ValueError(f"batch_loss must return a scalar, got shape {tuple(loss.shape)}")
                 objective = loss + l1 * l1_penalty(model) if l1 > 0 else loss
-                if not torch.isfinite(objective):
-                    raise ValueError(
-                        f"the training loss became {float(objective)} in epoch {epoch + 1}; "
-                        "lower lr or check the inputs' scale"
-                    )
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 optimizer.step()
-                total += float(loss.detach()) * idx.numel()
+                total += loss.detach().to(torch.float64) * idx.numel()
+                finite &= torch.isfinite(objective.detach())
                 seen += idx.numel()
+            train_loss = float(total) / max(seen, 1)
+            if not bool(finite) or not np.isfinite(train_loss):
+                raise ValueError(
+                    f"the training loss became {train_loss} in epoch {epoch + 1}; "
+                    "lower lr or check the inputs' scale"
+                )
             val_loss, val_acc = _validate(model, x_va, y_va, max(batch_size, 4096))
-            history.train_loss.append(total / max(seen, 1))
+            history.train_loss.append(train_loss)
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
             history.epochs_run = epoch + 1

@@ -1,0 +1,254 @@
+"""Benchmark of aalearn's Pythia 8 jet generator.
+
+Two comparisons, in one run:
+
+1. **Overhead**: :func:`aalearn.data.generate.generate` (one chunk, in-process) against a
+   bare Pythia + SlowJet loop written here (one Pythia initialisation; ``next()``,
+   ``SlowJet.analyze()``, leading-jet selection, constituent extraction; nothing else).
+   Both use the same settings *and the same seed*, so they generate the very same
+   events (checked: identical leading-jet pT); the difference in CPU time is aalearn's
+   bookkeeping (sorting, smearing, preprocessing, HDF5 writing, merging, read-back).
+   Metric: jets per CPU-second (``time.process_time``, Pythia initialisation included
+   in both); goal: overhead <= 5 %.
+2. **Scaling**: aalearn with 1 worker (in-process) against 2 workers (Dask
+   ``LocalCluster``), same jets and chunks; metric: wall-clock jets per second,
+   cluster start-up included; goal: >= 1.8x on an idle 2-core machine.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_generate.py --jets 1000 --process top --json bench.json
+
+CPU times are robust against other load on the machine, wall-clock times are not: the
+load average is printed before and after.
+
+References:
+    C. Bierlich et al., arXiv:2203.11601 (Pythia 8.3); M. Cacciari, G. P. Salam,
+    G. Soyez, arXiv:0802.1189 (anti-kt) and arXiv:1111.6097 (FastJet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aalearn.data.generate import GeneratorConfig, chunk_seed, generate, pythia_settings
+from aalearn.data.hdf5 import read_jets_hdf5, software_versions
+
+
+@contextlib.contextmanager
+def _stdout_fd_to_devnull() -> Iterator[None]:
+    """Hide C++ output on fd 1 (the one-off fjcore banner) so the table stays readable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def bare_loop(config: GeneratorConfig, n_jets: int, pythia_seed: int) -> dict[str, Any]:
+    """The reference: Pythia + SlowJet with no aalearn code in the event loop."""
+    import pythia8mc
+
+    cpu0 = time.process_time()
+    wall0 = time.perf_counter()
+    with _stdout_fd_to_devnull():
+        pythia = pythia8mc.Pythia("", False)
+        for setting in pythia_settings(config, pythia_seed):
+            pythia.readString(setting)
+        pythia.init()
+    init_cpu = time.process_time() - cpu0
+    slow_jet = pythia8mc.SlowJet(-1, config.jet_radius, config.pt_min, 5.0, 2, 2)
+    pt_max = np.inf if config.pt_max is None else config.pt_max
+    leading_pt: list[float] = []
+    jets: list[list[tuple[float, float, float]]] = []
+    events = 0
+    first = True
+    while len(jets) < n_jets:
+        events += 1
+        if not pythia.next():
+            continue
+        event = pythia.event
+        if first:
+            with _stdout_fd_to_devnull():
+                ok = slow_jet.analyze(event)
+            first = False
+        else:
+            ok = slow_jet.analyze(event)
+        if not ok or slow_jet.sizeJet() == 0:
+            continue
+        pt = slow_jet.pT(0)
+        if pt >= pt_max or abs(slow_jet.p(0).eta()) >= config.eta_max:
+            continue
+        jets.append([(event[i].pT(), event[i].eta(), event[i].phi()) for i in slow_jet.constituents(0)])
+        leading_pt.append(pt)
+    cpu = time.process_time() - cpu0
+    return {
+        "jets": n_jets,
+        "events": events,
+        "cpu_s": cpu,
+        "init_cpu_s": init_cpu,
+        "wall_s": time.perf_counter() - wall0,
+        "jets_per_cpu_s": n_jets / cpu,
+        "leading_pt": np.array(leading_pt),
+    }
+
+
+def aalearn_run(
+    config: GeneratorConfig, n_jets: int, seed: int, chunk_size: int, workers: int, tmp: Path
+) -> dict[str, Any]:
+    """One call of :func:`generate` into a fresh file; CPU of this process and wall clock."""
+    out = tmp / f"aalearn-{workers}w-{time.monotonic_ns()}.h5"
+    cpu0 = time.process_time()
+    wall0 = time.perf_counter()
+    summary = generate(config, n_jets, out, seed=seed, chunk_size=chunk_size, workers=workers, progress=False)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    jets = read_jets_hdf5(out).extras["jets"]
+    out.unlink()
+    return {
+        "jets": n_jets,
+        "workers": workers,
+        "chunks": summary.n_chunks,
+        "cpu_s": cpu,  # this process only (meaningful for workers == 1)
+        "chunk_cpu_s": summary.cpu_seconds,  # summed over the workers
+        "wall_s": wall,
+        "jets_per_cpu_s": n_jets / cpu,
+        "jets_per_s": n_jets / wall,
+        "acceptance": summary.acceptance,
+        "leading_pt": jets[:, 0],
+    }
+
+
+def dask_startup_seconds(workers: int) -> float:
+    """Wall time to start and stop an empty local cluster (part of every Dask run)."""
+    from aalearn.parallel import dask_client
+
+    t0 = time.perf_counter()
+    with dask_client(workers=workers) as client:
+        client.submit(abs, -1).result()
+    return time.perf_counter() - t0
+
+
+def _row(name: str, cpu: float, wall: float, jets: int) -> None:
+    print(f"{name:<36}{cpu:9.2f}{wall:9.2f}{jets / cpu:12.2f}{jets / wall:9.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a table (and JSON with ``--json``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jets", type=int, default=1000, help="jets per run (default 1000)")
+    parser.add_argument("--process", choices=("top", "w"), default="top")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of the overhead pair (min is kept)")
+    parser.add_argument("--no-mpi", action="store_true", help="switch multiparton interactions off")
+    parser.add_argument("--skip-scaling", action="store_true", help="skip the 1 vs 2 worker comparison")
+    parser.add_argument("--json", type=Path, help="write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.jets < 4 or args.repeats < 1:
+        parser.error("--jets must be >= 4 and --repeats >= 1")
+
+    config = GeneratorConfig(process=args.process, mpi=not args.no_mpi)
+    load_before = os.getloadavg()
+    results: dict[str, Any] = {
+        "process": args.process,
+        "mpi": config.mpi,
+        "jets": args.jets,
+        "seed": args.seed,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "versions": software_versions(),
+        "load_average_before": load_before,
+    }
+    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmpdir:
+        tmp = Path(tmpdir)
+        # ---- 1. overhead against the bare loop (same events)
+        bare_runs, ours_runs = [], []
+        for r in range(args.repeats):
+            print(f"overhead pair {r + 1}/{args.repeats} ...", flush=True)
+            bare_runs.append(bare_loop(config, args.jets, chunk_seed(args.seed, 0)))
+            ours_runs.append(aalearn_run(config, args.jets, args.seed, args.jets, 1, tmp))
+        bare = min(bare_runs, key=lambda d: d["cpu_s"])
+        ours = min(ours_runs, key=lambda d: d["cpu_s"])
+        same_events = bool(np.array_equal(bare["leading_pt"], ours["leading_pt"]))
+        overhead = ours["cpu_s"] / bare["cpu_s"] - 1.0
+        results["overhead"] = {
+            "bare": {k: v for k, v in bare.items() if k != "leading_pt"},
+            "aalearn": {k: v for k, v in ours.items() if k != "leading_pt"},
+            "all_cpu_s": {
+                "bare": [d["cpu_s"] for d in bare_runs],
+                "aalearn": [d["cpu_s"] for d in ours_runs],
+            },
+            "same_events": same_events,
+            "overhead_fraction": overhead,
+            "goal_fraction": 0.05,
+        }
+
+        # ---- 2. one versus two workers
+        if not args.skip_scaling:
+            chunk = max(1, args.jets // 4)
+            print("scaling: 1 worker ...", flush=True)
+            one = aalearn_run(config, args.jets, args.seed, chunk, 1, tmp)
+            print("scaling: 2 workers ...", flush=True)
+            two = aalearn_run(config, args.jets, args.seed, chunk, 2, tmp)
+            startup = dask_startup_seconds(2)
+            results["scaling"] = {
+                "chunk_size": chunk,
+                "one_worker": {k: v for k, v in one.items() if k != "leading_pt"},
+                "two_workers": {k: v for k, v in two.items() if k != "leading_pt"},
+                "speedup": one["wall_s"] / two["wall_s"],
+                "speedup_without_dask_startup": one["wall_s"] / max(two["wall_s"] - startup, 1e-9),
+                "dask_startup_s": startup,
+                "identical_output": bool(np.array_equal(one["leading_pt"], two["leading_pt"])),
+                "goal_speedup": 1.8,
+            }
+
+    load_after = os.getloadavg()
+    results["load_average_after"] = load_after
+
+    # ---- table
+    mpi = "on" if config.mpi else "off"
+    print()
+    print(f"aalearn jet generation benchmark: {args.jets} {args.process} jets, MPI {mpi}")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs)")
+    print(f"{'run':<36}{'CPU s':>9}{'wall s':>9}{'jets/CPU-s':>12}{'jets/s':>9}")
+    _row("bare Pythia+SlowJet loop", bare["cpu_s"], bare["wall_s"], args.jets)
+    _row("aalearn generate, 1 chunk", ours["cpu_s"], ours["wall_s"], args.jets)
+    print(
+        f"overhead: {100 * overhead:+.1f} % CPU (goal <= 5 %); same events: {same_events}; "
+        f"bare init {bare['init_cpu_s']:.2f} CPU s; acceptance {ours['acceptance']:.3f}"
+    )
+    if "scaling" in results:
+        sc = results["scaling"]
+        for label, d in (("1 worker", sc["one_worker"]), ("2 workers (Dask)", sc["two_workers"])):
+            _row(f"aalearn, {label}, {d['chunks']} chunks", d["chunk_cpu_s"], d["wall_s"], d["jets"])
+        print(
+            f"speed-up 2 vs 1 worker: {sc['speedup']:.2f}x wall clock (goal >= 1.8x); "
+            f"{sc['speedup_without_dask_startup']:.2f}x without the "
+            f"{sc['dask_startup_s']:.1f} s Dask start-up; identical output: {sc['identical_output']}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
+        print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
