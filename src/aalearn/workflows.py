@@ -166,7 +166,10 @@ def train_topodnn(
         )
     split = split_indices(dataset.labels, fractions=fractions, seed=seed)
     torch.manual_seed(seed)
-    model = TopoDNN(n_features=dataset.features.shape[1])
+    # PyTorch's default BatchNorm momentum (0.1): Keras' 0.99 (momentum 0.01 here) needs far
+    # more steps than a few thousand jets give for the running statistics to converge.
+    model = TopoDNN(n_features=dataset.features.shape[1], batchnorm_momentum=0.1)
+    model.fit_input_scaling(dataset.features[split["train"]])
     start = time.perf_counter()
     history = train_classifier(
         model,

@@ -131,6 +131,8 @@ def test_config_round_trip_and_settings() -> None:
     )
     assert cfg.extra_settings == ("PartonLevel:ISR = on",)
     assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    assert GeneratorConfig(pt_min=400, ecm=13000).to_dict() == GeneratorConfig().to_dict()
+    assert isinstance(GeneratorConfig(pt_min=400).pt_min, float)
     assert cfg.label == LABEL_W
     assert GeneratorConfig(process="top").label == LABEL_TOP
     s = pythia_settings(cfg, 42)
@@ -250,9 +252,12 @@ def test_overwrite_and_foreign_output(tmp_path: Path) -> None:
     path.write_text("not jets")
     with pytest.raises(ValueError, match=r"exists but is not a valid aalearn jet file.*overwrite=True"):
         generate(FAST, 2, path, progress=False)
+    stale = tmp_path / "jets.h5.tmp-123-cafe"  # temporary file of a run killed while merging
+    stale.write_bytes(b"partial")
     summary = generate(FAST, 2, path, progress=False, overwrite=True)
     assert summary.n_jets == 2
     assert len(read_jets_hdf5(path)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jets.h5"]
 
 
 # --------------------------------------------------------------------------- resume and parallel

@@ -138,3 +138,26 @@ def test_model_n_features_fallbacks() -> None:
     assert model_n_features(TopoDNN(n_features=9, hidden=(2,))) == 9
     assert model_n_features(nn.Sequential(nn.Linear(7, 1))) == 7
     assert model_n_features(nn.Sequential(nn.ReLU())) is None
+
+
+def test_input_scaling_is_part_of_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from aalearn.models import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 0.01, size=(200, 87)).astype(np.float32)
+    x[:, 5] = 0.0  # a constant column keeps scale 1
+    model = TopoDNN().fit_input_scaling(x)
+    standardized = (torch.as_tensor(x) - model.input_mean) / model.input_scale
+    assert torch.allclose(standardized.mean(0), torch.zeros(87), atol=1e-3)
+    assert model.input_scale[5] == 1.0
+    assert torch.allclose(standardized[:, :5].std(0), torch.ones(5), atol=1e-3)
+    path = save_checkpoint(model.eval(), tmp_path / "m.safetensors")
+    loaded, _ = load_checkpoint(path)
+    assert torch.equal(loaded.input_scale, model.input_scale)  # type: ignore[arg-type]
+    assert torch.equal(loaded(torch.as_tensor(x[:8])), model(torch.as_tensor(x[:8])))
+    with pytest.raises(ValueError, match="NaN"):
+        TopoDNN().fit_input_scaling(np.full((4, 87), np.nan))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        TopoDNN().fit_input_scaling(np.zeros((4, 86)))

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import hashlib
 import json
 import math
@@ -160,6 +161,7 @@ _PARTICLE_ETA_MAX = 5.0
 _MAX_EVENTS_WITHOUT_JET = 20_000
 _MAX_CONSECUTIVE_FAILURES = 100
 _FJCORE_BANNER_SILENCED = False
+_FLOAT_FIELDS = ("pt_min", "pt_max", "eta_max", "jet_radius", "pthat_min", "ecm", "match_radius", "pt_scale")
 
 
 def _finite(name: str, value: float, *, positive: bool = True, allow_zero: bool = False) -> None:
@@ -272,6 +274,11 @@ class GeneratorConfig:
                     "(use seed=)"
                 )
         object.__setattr__(self, "extra_settings", settings)
+        # ints and floats hash differently in the JSON config: store every float field as float
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
 
     @property
     def label(self) -> int:
@@ -777,7 +784,10 @@ def generate(
         shutil.rmtree(parts, ignore_errors=True)
         return _cached_summary(out_path, meta, len(sizes), t0)
 
-    # ---- inspect the parts directory
+    # ---- inspect the parts directory (and drop temporary files of killed runs)
+    for leftover in out_path.parent.glob(glob.escape(out_path.name) + ".tmp-*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
     parts.mkdir(parents=True, exist_ok=True)
     for leftover in parts.glob("*.tmp-*"):
         with contextlib.suppress(OSError):

@@ -300,5 +300,8 @@ def _load(f: h5py.File, path: Path) -> TopoDNN:
         state[f"{prefix}.running_mean"] = torch.from_numpy(norm.weights["moving_mean"])
         state[f"{prefix}.running_var"] = torch.from_numpy(norm.weights["moving_variance"])
         state[f"{prefix}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    # Keras inputs are raw features: identity input standardisation.
+    state.setdefault("input_mean", model.input_mean.detach().clone())
+    state.setdefault("input_scale", model.input_scale.detach().clone())
     model.load_state_dict(state, strict=True)
     return model.eval()

@@ -150,6 +150,36 @@ class TopoDNN(nn.Module):
             for n_in, n_out in itertools.pairwise(widths)
         )
         self.output = nn.Linear(widths[-1], 1)
+        # Fixed input standardisation x -> (x - mean) / scale, part of the model so that
+        # attacks and checkpoints see one function of the physical features. Identity by
+        # default (the challenge model was trained on raw features).
+        self.input_mean: Tensor
+        self.input_scale: Tensor
+        self.register_buffer("input_mean", torch.zeros(self.n_features))
+        self.register_buffer("input_scale", torch.ones(self.n_features))
+
+    def fit_input_scaling(self, x: Any, *, min_scale: float = 1e-6) -> TopoDNN:
+        """Set the input standardisation from training features (per-feature mean and std).
+
+        Features whose standard deviation is below ``min_scale`` (for example columns that
+        are always zero) keep a scale of 1.
+
+        Args:
+            x: Training features, array-like of shape ``(N, n_features)``.
+            min_scale: Smallest standard deviation treated as non-constant.
+
+        Returns:
+            ``self``.
+        """
+        t = torch.as_tensor(x, dtype=torch.float32)
+        if t.ndim != 2 or t.shape[1] != self.n_features or t.shape[0] < 2:
+            raise ValueError(f"fit_input_scaling expects at least 2 rows of {self.n_features} features")
+        if not torch.isfinite(t).all():
+            raise ValueError("fit_input_scaling: features contain NaN/inf")
+        std = t.std(dim=0)
+        self.input_mean.copy_(t.mean(dim=0))
+        self.input_scale.copy_(torch.where(std > min_scale, std, torch.ones_like(std)))
+        return self
 
     @property
     def config(self) -> dict[str, Any]:
@@ -176,7 +206,7 @@ class TopoDNN(nn.Module):
         """
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"TopoDNN expects input of shape (N, {self.n_features}), got {tuple(x.shape)}")
-        h = x
+        h = (x - self.input_mean) / self.input_scale
         for block in self.blocks:
             h = block(h)
         return self.output(h).squeeze(-1)
