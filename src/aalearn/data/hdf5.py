@@ -134,7 +134,7 @@ def software_versions() -> dict[str, str]:
 
     Example:
         >>> sorted(software_versions())
-        ['aalearn', 'h5py', 'numpy', 'python', 'pythia8mc']
+        ['aalearn', 'h5py', 'numpy', 'pythia8mc', 'python']
     """
     import aalearn
 
