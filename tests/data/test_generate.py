@@ -219,7 +219,9 @@ def test_tiny_run_output(tiny: dict[str, tuple[Path, GenerationSummary]], proc: 
     assert not np.array_equal(truth, smeared)
     assert not np.array_equal(ds.features, ds.extras["features_truth"])
     assert np.all(smeared[..., 0] >= 0)
-    assert np.array_equal(smeared[..., 0] == 0, truth[..., 0] == 0)
+    # detector objects (photons merged) never outnumber the particles; padding has zero angles
+    assert np.all((smeared[..., 0] > 0).sum(axis=1) <= np.minimum(jets[:, 4], 30))
+    assert np.all(smeared[smeared[..., 0] == 0] == 0)
     pt_cols = [i for i, c in enumerate(names) if c.startswith("ConstPT")]
     for feats in (ds.features, ds.extras["features_truth"]):
         assert np.all(feats[:, pt_cols] >= 0)

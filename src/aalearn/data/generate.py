@@ -14,7 +14,12 @@ Physics (all settings in :func:`pythia_settings`):
   arXiv:1111.6097); only the **leading** jet is considered and kept if
   :math:`p_T` > 400 GeV (optionally below ``pt_max``) and :math:`|\eta|` < 2, optionally
   only when it lies within :math:`\Delta R` < 0.6 of a hard-process top (or W);
-* constituents: the 30 highest-:math:`p_T` particles of the jet (zero-padded), then the
+* truth constituents (``constituents_truth``, ``features_truth``): the 30
+  highest-:math:`p_T` particles of the jet (zero-padded);
+* detector-level constituents (``constituents``, ``features``): photons within
+  ``calo_merge_radius`` = 0.02 of each other are merged into one object, as a calorimeter
+  does with the photons of a :math:`\pi^0` (:func:`aalearn.physics.detector.merge_photons`),
+  the 30 hardest objects are kept, then the
   detector smearing :meth:`aalearn.physics.ResolutionModel.smear` (not re-sorted
   afterwards, so, like the challenge files, the smeared constituents are only
   approximately :math:`p_T`-ordered), then the TopoDNN preprocessing
@@ -89,6 +94,7 @@ from aalearn.data.hdf5 import (
     write_jets_hdf5,
 )
 from aalearn.parallel import map_tasks
+from aalearn.physics.detector import merge_photons
 from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, N_CONSTITUENTS, challenge_feature_names
 from aalearn.physics.preprocessing import topodnn_preprocess
 from aalearn.physics.resolution import ResolutionModel
@@ -161,7 +167,17 @@ _PARTICLE_ETA_MAX = 5.0
 _MAX_EVENTS_WITHOUT_JET = 20_000
 _MAX_CONSECUTIVE_FAILURES = 100
 _FJCORE_BANNER_SILENCED = False
-_FLOAT_FIELDS = ("pt_min", "pt_max", "eta_max", "jet_radius", "pthat_min", "ecm", "match_radius", "pt_scale")
+_FLOAT_FIELDS = (
+    "pt_min",
+    "pt_max",
+    "eta_max",
+    "jet_radius",
+    "pthat_min",
+    "ecm",
+    "match_radius",
+    "pt_scale",
+    "calo_merge_radius",
+)
 
 
 def _finite(name: str, value: float, *, positive: bool = True, allow_zero: bool = False) -> None:
@@ -191,6 +207,9 @@ class GeneratorConfig:
         match_radius: ΔR of the truth matching.
         n_constituents: Constituents kept per jet (30 for the challenge layout).
         resolution: Detector-smearing model.
+        calo_merge_radius: Photons closer than this in (η, φ) are merged into one
+            detector-level object before smearing (a calorimeter cell;
+            :func:`aalearn.physics.detector.merge_photons`); 0 disables merging.
         pt_scale: GeV per pT unit in ``features`` (1679.1593 = challenge files).
         extra_settings: Further Pythia settings (``"Key = value"``), applied last.
 
@@ -216,6 +235,7 @@ class GeneratorConfig:
     match_radius: float = 0.6
     n_constituents: int = N_CONSTITUENTS
     resolution: ResolutionModel = field(default_factory=ResolutionModel)
+    calo_merge_radius: float = 0.02
     pt_scale: float = CHALLENGE_PT_SCALE_GEV
     extra_settings: tuple[str, ...] = ()
 
@@ -245,6 +265,7 @@ class GeneratorConfig:
         _finite("ecm", self.ecm)
         _finite("match_radius", self.match_radius)
         _finite("pt_scale", self.pt_scale)
+        _finite("calo_merge_radius", self.calo_merge_radius, allow_zero=True)
         for name in ("mpi", "truth_match"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"GeneratorConfig.{name} must be True or False, got {getattr(self, name)!r}")
@@ -483,6 +504,7 @@ def generate_chunk(
     pdg_id = _TRUTH_ID[config.process]
     pt_max = math.inf if config.pt_max is None else config.pt_max
     truth = np.zeros((n_jets, k_max, 3), dtype=np.float64)
+    reco = np.zeros((n_jets, k_max, 3), dtype=np.float64)  # after photon merging, before smearing
     jets = np.zeros((n_jets, 5), dtype=np.float64)
     accepted = tried = failures = 0
     while accepted < n_jets:
@@ -520,8 +542,13 @@ def generate_chunk(
         ):
             continue
         particles = [event[i] for i in slow_jet.constituents(0)]
-        consts = sorted(((q.pT(), q.eta(), q.phi()) for q in particles), key=lambda c: -c[0])[:k_max]
+        kin = np.array([(q.pT(), q.eta(), q.phi()) for q in particles], dtype=np.float64)
+        consts = kin[np.argsort(-kin[:, 0], kind="stable")][:k_max]
         truth[accepted, : len(consts)] = consts
+        objects = merge_photons(
+            kin, np.array([q.id() == 22 for q in particles]), radius=config.calo_merge_radius
+        )[:k_max]
+        reco[accepted, : len(objects)] = objects
         jets[accepted] = (pt, eta, phi, slow_jet.m(0), len(particles))
         accepted += 1
         if on_jet is not None:
@@ -529,7 +556,7 @@ def generate_chunk(
     del pythia
 
     rng = np.random.default_rng(cseed)
-    smeared = config.resolution.smear(truth, rng)
+    smeared = config.resolution.smear(reco, rng)
     features = topodnn_preprocess(smeared, pt_scale=config.pt_scale, n_constituents=k_max)
     features_truth = topodnn_preprocess(truth, pt_scale=config.pt_scale, n_constituents=k_max)
     return {

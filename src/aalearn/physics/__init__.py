@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aalearn.physics.detector import merge_photons
 from aalearn.physics.features import (
     CHALLENGE_PT_SCALE_GEV,
     N_CONSTITUENTS,
@@ -28,6 +29,7 @@ __all__ = [
     "constituent_mass",
     "features_mass",
     "features_to_constituents",
+    "merge_photons",
     "topodnn_preprocess",
     "wrap_phi",
 ]
