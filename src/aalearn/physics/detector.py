@@ -66,25 +66,25 @@ def merge_photons(particles: npt.ArrayLike, is_photon: npt.ArrayLike, *, radius:
         return p[np.argsort(-p[:, 0], kind="stable")]
     gammas = p[photon]
     gammas = gammas[np.argsort(-gammas[:, 0], kind="stable")]
-    seeds: list[int] = []  # index into gammas of each cluster's seed
-    members: list[list[int]] = []
-    for i in range(len(gammas)):
-        joined = False
-        if seeds:
-            s = gammas[seeds]
-            dist2 = (s[:, 1] - gammas[i, 1]) ** 2 + wrap_phi(s[:, 2] - gammas[i, 2]) ** 2
-            j = int(np.argmin(dist2))
-            if dist2[j] < radius**2:
-                members[j].append(i)
-                joined = True
-        if not joined:
-            seeds.append(i)
-            members.append([i])
-    clusters = np.empty((len(members), 3))
+    n = len(gammas)
+    # all pairwise distances at once; the greedy loop only runs when some pair is close
+    d2 = (gammas[:, None, 1] - gammas[None, :, 1]) ** 2 + wrap_phi(
+        gammas[:, None, 2] - gammas[None, :, 2]
+    ) ** 2
+    close = d2 < radius**2
+    cluster = np.arange(n)
+    if close.sum() > n:  # an off-diagonal pair is close
+        is_seed = np.zeros(n, dtype=bool)
+        for i in range(n):  # hardest first: join the nearest harder seed within the radius
+            cand = np.flatnonzero(is_seed[:i] & close[i, :i])
+            if len(cand):
+                cluster[i] = cand[np.argmin(d2[i, cand])]
+            else:
+                is_seed[i] = True
     four = four_momenta(gammas)
-    for c, idx in enumerate(members):
-        _, px, py, pz = four[idx].sum(axis=0)  # the merged object is massless: E from p
-        pt = float(np.hypot(px, py))
-        clusters[c] = (pt, np.arcsinh(pz / pt), np.arctan2(py, px))
+    keep = np.bincount(cluster, minlength=n) > 0
+    px, py, pz = (np.bincount(cluster, weights=four[:, k], minlength=n)[keep] for k in (1, 2, 3))
+    pt = np.hypot(px, py)  # the merged object is massless: its energy follows from its momentum
+    clusters = np.column_stack([pt, np.arcsinh(pz / pt), np.arctan2(py, px)])
     out = np.concatenate([p[~photon], clusters])
     return out[np.argsort(-out[:, 0], kind="stable")]
