@@ -33,6 +33,7 @@ __all__ = [
     "DemoConfig",
     "TrainRun",
     "evaluate_path",
+    "evaluation_report",
     "load_datasets",
     "metric_row",
     "run_demo",
@@ -221,6 +222,45 @@ def evaluate_path(model: str | Path | Any, data: str | Path, **load_kwargs: Any)
     ds = load_dataset(data, require_labels=True, **load_kwargs)
     assert ds.labels is not None  # guaranteed by require_labels
     return evaluate_scores(ds.labels, predict_proba(net, ds.features))
+
+
+def _labels_scores(result: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating[Any]]]:
+    """Labels and scores P(label = 1) back from an evaluation result (signal first)."""
+    labels = np.concatenate(
+        [np.full(result.n_signal, result.signal_label), np.full(result.n_background, 1 - result.signal_label)]
+    ).astype(np.int64)
+    return labels, np.concatenate([result.scores_signal, result.scores_background])
+
+
+def evaluation_report(result: Any, out_dir: str | Path, *, model: str, data: str) -> dict[str, Path]:
+    """Write ``report.html`` (metrics, ROC, score distributions) and ``results.json``.
+
+    Args:
+        result: An :class:`~aalearn.evaluation.EvaluationResult`.
+        out_dir: Output directory (created if needed).
+        model: Model description for the report.
+        data: Data description for the report.
+
+    Returns:
+        ``{"report": path, "results": path}``.
+    """
+    from aalearn.report import Report, plot_roc, plot_scores
+
+    out = Path(out_dir)
+    report = Report("aalearn evaluation", subtitle=f"{model} on {data}")
+    figures = [plot_scores(*_labels_scores(result))]
+    if result.auc is not None:
+        figures.insert(0, plot_roc({Path(data).name: (result.fpr, result.tpr, result.auc)}))
+    report.add_section(
+        "Performance",
+        text="Accuracy at threshold 0.5, ROC AUC, background rejection 1/ε_B at fixed signal efficiency.",
+        table={**metric_row(result), "model": model, "data": data},
+        figures=figures,
+    )
+    results = write_json(
+        {**result.to_dict(include_curves=True), "model": model, "data": data}, out / "results.json"
+    )
+    return {"report": report.write(out / "report.html"), "results": results}
 
 
 @dataclass(frozen=True)
@@ -417,16 +457,12 @@ def _demo_report(
         rows.append({"dataset": name, **metric_row(ev)})
         if ev.auc is not None:
             curves[name] = (ev.fpr, ev.tpr, ev.auc)
-    first = next(iter(evaluations.values()))
+    labels, scores = _labels_scores(next(iter(evaluations.values())))
     spectra = "; ".join(
         f"{name}: median Σ pT of the 30 constituents "
         + ", ".join(f"{LABEL_NAMES[c]} {v:.0f} GeV" for c, v in _sum_pt_medians(ds).items())
         for name, ds in datasets.items()
     )
-    labels = np.concatenate(
-        [np.full(first.n_signal, first.signal_label), np.full(first.n_background, 1 - first.signal_label)]
-    )
-    scores = np.concatenate([first.scores_signal, first.scores_background])
     report.add_section(
         "Performance",
         text=(

@@ -70,6 +70,36 @@ def test_evaluate_challenge_model_on_clean_file(challenge_dir: Path) -> None:
     assert payload["n"] == 5000
 
 
+def test_evaluate_writes_report_and_results(challenge_dir: Path, tmp_path: Path) -> None:
+    from aalearn.report.render import find_chromium, render_check
+
+    out = tmp_path / "eval"
+    payload = _json(
+        runner.invoke(
+            app,
+            [
+                "evaluate",
+                "--model",
+                str(challenge_dir / "best_model.hdf5"),
+                "--data",
+                str(challenge_dir / "Adversaries_Test_Public.feather"),
+                "--out",
+                str(out),
+                "--json",
+            ],
+        )
+    )
+    assert payload["accuracy"] == pytest.approx(0.093, abs=5e-4)
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["scores_signal"]) + len(results["scores_background"]) == 5000
+    assert results["fpr"][0] == 0.0
+    assert payload["report"] == str(out / "report.html")
+    if find_chromium() is not None:
+        check = render_check(out / "report.html")
+        assert check.images_total == 2
+        assert check.images_loaded == 2
+
+
 def test_unknown_reproduction_and_bad_files_give_clear_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["reproduce", "no-such-thing"])
     assert res.exit_code == 2

@@ -172,6 +172,9 @@ def evaluate(
         Path | None, typer.Option(help="JSON column mapping {aalearn name: file column} for Parquet/ROOT.")
     ] = None,
     tree: Annotated[str | None, typer.Option(help="TTree name for ROOT files.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write report.html (ROC, score plots) and results.json here.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Accuracy, ROC AUC and background rejection of a model on a data file."""
@@ -191,7 +194,14 @@ def evaluate(
     result["seconds"] = time.perf_counter() - start
     result["model"] = model
     result["data"] = str(data)
+    if out is not None:
+        from aalearn.workflows import evaluation_report
+
+        paths = evaluation_report(evaluation, out, model=model, data=str(data))
+        result.update({k: str(v) for k, v in paths.items()})
     rows = {**metric_row(evaluation), "seconds": result["seconds"]}
+    if out is not None:
+        rows["report"] = result["report"]
     emit(result, json_mode=json_out, title=f"{Path(model).name} on {data.name}", rows=rows)
 
 
