@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aalearn import __version__
+from aalearn._json import to_jsonable
 from aalearn._paths import CHALLENGE_FILES, cache_dir, find_challenge_data
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 
@@ -45,8 +46,6 @@ __all__ = [
 
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` as indented JSON atomically (temp file + rename)."""
-    from aalearn.cli._output import to_jsonable
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -51,20 +51,20 @@ def test_reproduce_challenge_model(challenge_dir: Path) -> None:
     assert payload["adversarial_accuracy"] == pytest.approx(0.093, abs=5e-4)
 
 
+def _evaluate_challenge_model(challenge_dir: Path, data_file: str, *extra: str) -> dict:  # type: ignore[type-arg]
+    """``aalearn evaluate --json`` of the challenge's model on one of its public files."""
+    args = [
+        "evaluate",
+        "--model",
+        str(challenge_dir / "best_model.hdf5"),
+        "--data",
+        str(challenge_dir / data_file),
+    ]
+    return _json(runner.invoke(app, [*args, *extra, "--json"]))
+
+
 def test_evaluate_challenge_model_on_clean_file(challenge_dir: Path) -> None:
-    payload = _json(
-        runner.invoke(
-            app,
-            [
-                "evaluate",
-                "--model",
-                str(challenge_dir / "best_model.hdf5"),
-                "--data",
-                str(challenge_dir / "Clean_Test_Public.feather"),
-                "--json",
-            ],
-        )
-    )
+    payload = _evaluate_challenge_model(challenge_dir, "Clean_Test_Public.feather")
     assert payload["accuracy"] == 1.0
     assert payload["auc"] == pytest.approx(1.0)
     assert payload["n"] == 5000
@@ -74,21 +74,7 @@ def test_evaluate_writes_report_and_results(challenge_dir: Path, tmp_path: Path)
     from aalearn.report.render import find_chromium, render_check
 
     out = tmp_path / "eval"
-    payload = _json(
-        runner.invoke(
-            app,
-            [
-                "evaluate",
-                "--model",
-                str(challenge_dir / "best_model.hdf5"),
-                "--data",
-                str(challenge_dir / "Adversaries_Test_Public.feather"),
-                "--out",
-                str(out),
-                "--json",
-            ],
-        )
-    )
+    payload = _evaluate_challenge_model(challenge_dir, "Adversaries_Test_Public.feather", "--out", str(out))
     assert payload["accuracy"] == pytest.approx(0.093, abs=5e-4)
     results = json.loads((out / "results.json").read_text())
     assert len(results["scores_signal"]) + len(results["scores_background"]) == 5000

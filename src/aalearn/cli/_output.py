@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aalearn._json import to_jsonable
+
 __all__ = ["emit", "print_table", "to_jsonable"]
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert NumPy scalars/arrays, paths, dataclasses and non-finite floats for JSON.
-
-    Non-finite floats (for example an infinite background rejection) become ``None``.
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _fmt(value: Any) -> str:

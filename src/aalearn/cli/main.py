@@ -194,13 +194,12 @@ def evaluate(
     result["seconds"] = time.perf_counter() - start
     result["model"] = model
     result["data"] = str(data)
+    rows = {**metric_row(evaluation), "seconds": result["seconds"]}
     if out is not None:
         from aalearn.workflows import evaluation_report
 
         paths = evaluation_report(evaluation, out, model=model, data=str(data))
         result.update({k: str(v) for k, v in paths.items()})
-    rows = {**metric_row(evaluation), "seconds": result["seconds"]}
-    if out is not None:
         rows["report"] = result["report"]
     emit(result, json_mode=json_out, title=f"{Path(model).name} on {data.name}", rows=rows)
 

@@ -27,9 +27,8 @@ def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
         FileNotFoundError: When the public files cannot be found (set
             ``AALEARN_CHALLENGE_DATA`` to their directory).
     """
-    from aalearn.data.io import load_dataset
-    from aalearn.evaluation import evaluate_scores
-    from aalearn.models import load_model, predict_proba
+    from aalearn.models import load_model
+    from aalearn.workflows import evaluate_path
 
     root = find_challenge_data()
     if root is None:
@@ -41,12 +40,10 @@ def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
     values: dict[str, float] = {}
     details: dict[str, Any] = {"data_dir": str(root)}
     for key, fname in (("clean", CHALLENGE_FILES["clean"]), ("adversarial", CHALLENGE_FILES["adversarial"])):
-        data = load_dataset(root / fname, require_labels=True)
-        assert data.labels is not None  # guaranteed by require_labels
-        result = evaluate_scores(data.labels, predict_proba(model, data.features))
+        result = evaluate_path(model, root / fname)
         values[f"{key}_accuracy"] = float(result.accuracy)
         details[f"{key}_auc"] = result.auc
-        details[f"{key}_n"] = len(data)
+        details[f"{key}_n"] = result.n
     return values, details
 
 
