@@ -1,6 +1,7 @@
 # aalearn: the two commands a new user needs.
 #   make demo   -- set up .venv and run the main job on an embedded default (report in aalearn-demo/)
 #   make test   -- set up .venv (and Debian's chromium for the report test) and run the test suite
+#   make bench-deps -- install ART and torchattacks (no deps, torch stays pinned) for benchmarks/bench_pgd.py
 #
 # Exact pins live here only (pyproject.toml keeps loose ranges for users):
 #  - torch==2.13.0: a CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
@@ -47,6 +48,9 @@ test: $(STAMP) chromium lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+
+bench-deps: $(STAMP)
+	$(BIN)/pip install --no-deps adversarial-robustness-toolbox==1.20.1 torchattacks==3.5.1 six==1.17.0
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

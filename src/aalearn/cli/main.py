@@ -294,6 +294,194 @@ def demo(
     typer.echo(f"report: {results['report']}\nresults: {out / 'results.json'}\nmodel: {results['model']}")
 
 
+_SUMMARY_KEYS = (
+    "fooling_ratio",
+    "accuracy",
+    "auc",
+    "mad",
+    "challenge_score",
+    "unphysical_fraction",
+    "passes_validation",
+    "validation_max_jsd",
+    "validation_rel_corr_change",
+    "median_linf_sigma_fooled",
+    "median_changed_features_fooled",
+    "seconds",
+)
+
+
+@app.command()
+@_user_errors
+def attack(
+    attack_name: Annotated[str, typer.Option("--attack", help="Attack name (see --list).")] = "pgd",
+    model: Annotated[
+        str | None, typer.Option(help="Model: aalearn checkpoint (.safetensors) or Keras best_model.hdf5.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Data file (feather, aalearn HDF5, Parquet, ROOT).")
+    ] = None,
+    eps: Annotated[
+        float | None, typer.Option(help="Budget in units of each feature's σ (ε attacks).")
+    ] = None,
+    scale: Annotated[float | None, typer.Option(help="Uncertainty scale s (minifool).")] = None,
+    constraints: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated constraints ('default', 'pt-sum', 'energy', 'pt-ordering', 'none', ...)."
+        ),
+    ] = None,
+    n_max: Annotated[int | None, typer.Option(help="Attack only the first N jets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the adversarial jets (.h5, .feather or .parquet) or a .npz here."),
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the attacks and constraints.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Attack a model on a data file; fooling ratio, MAD, validity and validation checks."""
+    from aalearn.attacks import ATTACKS
+    from aalearn.attacks.audit import attack_file
+    from aalearn.constraints import CONSTRAINTS, DEFAULT_CONSTRAINTS
+
+    if list_:
+        attacks = [a.to_dict() for a in ATTACKS.values()]
+        cons = [
+            {"name": n, "default": n in DEFAULT_CONSTRAINTS, "description": c.description}
+            for n, c in CONSTRAINTS.items()
+        ]
+        if json_out:
+            emit({"attacks": attacks, "constraints": cons}, json_mode=True, title="")
+        else:
+            print_table("attacks", [{k: v for k, v in a.items() if k != "grid"} for a in attacks])
+            print_table("constraints", cons)
+        return
+    if model is None or data is None:
+        raise ValueError("--model and --data are required (or use --list)")
+    run = attack_file(
+        model,
+        data,
+        attack_name,
+        eps=eps,
+        scale=scale,
+        constraints=constraints,
+        n_max=n_max,
+        seed=seed,
+        progress=progress,
+    )
+    summary = run.summary()
+    summary.update({"attack": attack_name, "model": model, "data": str(data)})
+    if out is not None:
+        summary["out"] = str(_write_adversarial(run.result, out))
+    rows = {k: summary.get(k) for k in _SUMMARY_KEYS}
+    emit(summary, json_mode=json_out, title=f"{attack_name} on {Path(model).name} / {data.name}", rows=rows)
+
+
+def _write_adversarial(result: Any, out: Path) -> Path:
+    import numpy as np
+
+    from aalearn.data.dataset import JetDataset
+    from aalearn.data.io import save_dataset
+    from aalearn.physics.features import challenge_feature_names
+
+    if out.suffix == ".npz":
+        tmp = out.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            clean=result.x.astype(np.float32),
+            adv=result.x_adv.astype(np.float32),
+            labels=result.labels if result.labels is not None else result.target,
+            success=result.success,
+        )
+        tmp.replace(out)
+        return out
+    if out.suffix not in (".feather", ".parquet", ".pq"):
+        raise ValueError(f"--out must end in .npz, .feather or .parquet, got {out.name!r}")
+    names = (
+        challenge_feature_names() if result.x.shape[1] == 87 else [f"f{i}" for i in range(result.x.shape[1])]
+    )
+    ds = JetDataset(result.x_adv.astype(np.float32), result.labels, tuple(names), source="aalearn attack")
+    save_dataset(ds, out)
+    return out
+
+
+@app.command()
+@_user_errors
+def audit(
+    model: Annotated[
+        str, typer.Option(help="Model: aalearn checkpoint (.safetensors) or Keras best_model.hdf5.")
+    ],
+    data: Annotated[Path, typer.Option(help="Data file (labelled for accuracy/AUC under attack).")],
+    out: Annotated[Path | None, typer.Option(help="Directory for report.html and results.json.")] = None,
+    attacks: Annotated[
+        str | None, typer.Option(help="Comma-separated attack names (default: all registered).")
+    ] = None,
+    constraints: Annotated[
+        str | None, typer.Option(help="Comma-separated constraints (default set if omitted).")
+    ] = None,
+    n_max: Annotated[int | None, typer.Option(help="Use only the first N jets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Robustness audit: all attacks over a grid of strengths, validation checks, curves, HTML report."""
+    from aalearn.attacks.audit import audit as run_audit
+
+    names = [a.strip() for a in attacks.split(",")] if attacks else None
+    result = run_audit(
+        model,
+        data,
+        out,
+        attacks=names,
+        n_max=n_max,
+        seed=seed,
+        constraints=constraints,
+        progress=progress,
+        model_name=model,
+        data_name=str(data),
+    )
+    if json_out:
+        emit(result, json_mode=True, title="")
+        return
+    print_table(f"robustness audit of {Path(model).name} on {data.name}", result["rows"])
+    if out is not None:
+        typer.echo(f"report: {result['files']['report']}\nresults: {result['files']['results']}")
+
+
+challenge_app = typer.Typer(
+    help="The ECML-PKDD 2025 'Colliding with Adversaries' challenge tasks.", no_args_is_help=True
+)
+app.add_typer(challenge_app, name="challenge")
+
+
+@challenge_app.command("task1")
+@_user_errors
+def challenge_task1(
+    out: Annotated[
+        Path, typer.Option(help="Submission file (submission.npz; a .zip is written beside it).")
+    ] = Path("submission.npz"),
+    attack_name: Annotated[str, typer.Option("--attack", help="Attack name.")] = "sparse",
+    model: Annotated[
+        Path | None, typer.Option(help="Reference model (default: the challenge's best_model.hdf5).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Clean file (default: Clean_Test_Public.feather).")
+    ] = None,
+    n_max: Annotated[int | None, typer.Option(help="Attack only the first N jets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Task 1: attack the frozen reference model on the public clean file; write and score the submission."""
+    from aalearn.attacks.audit import challenge_task1 as run_task1
+
+    result = run_task1(
+        out, attack=attack_name, model=model, data=data, n_max=n_max, seed=seed, progress=progress
+    )
+    emit(result, json_mode=json_out, title=f"challenge task 1 ({attack_name}): score {result['score']:.4f}")
+
+
 def main() -> None:
     """Run the CLI."""
     app()

@@ -44,6 +44,7 @@ __all__ = [
     "plot_feature_grid",
     "plot_jet_mass",
     "plot_multiplicity",
+    "plot_robustness_curves",
     "plot_roc",
     "plot_scores",
     "plot_training_curves",
@@ -894,3 +895,60 @@ def dataset_summary_table(
         row["median leading pT [GeV]"] = _median(ds.features[:, pt_cols[0]].astype(np.float64) * pt_scale)
         rows.append(row)
     return rows
+
+
+def plot_robustness_curves(
+    curves: Mapping[str, Sequence[tuple[float, float, float | None]]],
+    strengths: Mapping[str, str] | None = None,
+) -> Figure:
+    """Robustness curves: fooling ratio (and accuracy under attack) versus attack strength.
+
+    Args:
+        curves: Attack name → points ``(strength, fooling_ratio, accuracy or None)``.
+        strengths: Attack name → name of its strength parameter (``"eps"``, ``"scale"``),
+            used to group attacks on one panel per parameter.
+
+    Returns:
+        The figure (one panel per strength parameter; logarithmic strength axis).
+
+    Example:
+        >>> fig = plot_robustness_curves({"pgd": [(0.5, 0.2, 0.8), (1.0, 0.4, 0.6)]})
+        >>> len(fig.axes)
+        1
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("plot_robustness_curves needs a non-empty mapping attack -> points")
+    kinds = strengths or {}
+    groups: dict[str, list[str]] = {}
+    for name in curves:
+        groups.setdefault(kinds.get(name, "eps") or "strength", []).append(name)
+    with _style():
+        fig = _new_figure((5.2 * len(groups), 4.2), "Robustness curves: fooling ratio versus attack strength")
+        colors = ("#1f3f77", "#c8433a", "#2e8b57", "#e07b1a", "#7b4fa0", "#17a2b8", "#8c564b", "#e377c2")
+        for k, (kind, names) in enumerate(groups.items()):
+            ax = fig.add_subplot(1, len(groups), k + 1)
+            for i, name in enumerate(names):
+                pts = sorted(curves[name])
+                s = np.array([p[0] for p in pts], dtype=np.float64)
+                fr = np.array([p[1] for p in pts], dtype=np.float64)
+                c = colors[i % len(colors)]
+                ax.plot(s, fr, "o-", color=c, label=f"{name}: fooling ratio")
+                acc = [p[2] for p in pts]
+                if all(a is not None for a in acc):
+                    ax.plot(
+                        s,
+                        np.array(acc, dtype=np.float64),
+                        "s--",
+                        color=c,
+                        alpha=0.6,
+                        label=f"{name}: accuracy",
+                    )
+            ax.set_xscale("log")
+            unit = "σ units" if kind == "eps" else "× σ"
+            ax.set_xlabel(f"{kind} ({unit})")
+            ax.set_ylabel("fraction")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+    return fig

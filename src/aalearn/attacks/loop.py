@@ -1,0 +1,313 @@
+r"""The one iterative loop behind every gradient attack.
+
+:class:`GradientAttack` is assembled from components (:mod:`aalearn.attacks.components`):
+an initialiser, an objective, a step, an optional budget and the constraint set from the
+framework. Per iteration, for the rows still active:
+
+1. forward pass, objective and margin; gradient with respect to the input;
+2. bookkeeping: the best **feasible** iterate per row so far (by objective, by distance
+   for minimal attacks, or the last one);
+3. step in the scaled coordinates :math:`z = \Delta x/\sigma`;
+4. projection onto the budget, then physics repair (alternating rounds when a
+   conservation law is enabled).
+
+Rows can be frozen once fooled (minimal attacks). An optional refinement shrinks each
+successful perturbation: a bisection along the perturbation, then removal of changed
+features that are not needed, then a second bisection. Because every constraint in
+:mod:`aalearn.constraints` is convex (φ wrapping aside), points between the clean jet and
+a feasible adversary stay feasible; feasibility is checked anyway.
+
+Random numbers are drawn for all rows at once per restart, so results do not depend on
+``batch_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from aalearn.attacks.base import Attack, AttackSetup, FloatArray
+from aalearn.attacks.components import Initializer, Objective, Step, StepContext, ZeroInit
+from aalearn.attacks.model import ModelAdapter
+from aalearn.constraints import Budget, scaled_delta
+
+__all__ = ["GradientAttack"]
+
+Select = Literal["objective", "distance", "last"]
+
+
+@dataclass
+class GradientAttack(Attack):
+    """A gradient attack as a configuration of the shared loop.
+
+    Attributes:
+        name: Registry name.
+        objective: What the loop maximises.
+        step: The update rule.
+        steps: Number of iterations.
+        init: Start point (default: the clean jet).
+        budget: Norm ball in σ units, or ``None`` (minimal attacks).
+        stop_on_success: Freeze rows once fooled.
+        select: Which feasible iterate is returned: ``"objective"`` (fooled first, then
+            the highest objective), ``"distance"`` (fooled with the smallest distance) or
+            ``"last"``.
+        distance: Distance used by ``select="distance"`` and refinement: ``"l1_sigma"``
+            or ``"l1"`` (feature units, the challenge's MAD).
+        restarts: Independent random restarts (the best feasible result is kept).
+        refine: Shrink successful perturbations after the loop.
+        settings: Extra parameters to report (for example the MiniFool scale).
+    """
+
+    name: str
+    objective: Objective
+    step: Step
+    steps: int = 10
+    init: Initializer = field(default_factory=ZeroInit)
+    budget: Budget | None = None
+    stop_on_success: bool = False
+    select: Select = "objective"
+    distance: Literal["l1_sigma", "l1"] = "l1_sigma"
+    restarts: int = 1
+    refine: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for attr in ("steps", "restarts"):
+            v = getattr(self, attr)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if attr == "steps" else 1):
+                raise ValueError(
+                    f"{attr} must be a {'non-negative' if attr == 'steps' else 'positive'} integer, got {v!r}"
+                )
+        if self.select not in ("objective", "distance", "last"):
+            raise ValueError(f"select must be 'objective', 'distance' or 'last', got {self.select!r}")
+        if self.distance not in ("l1_sigma", "l1"):
+            raise ValueError(f"distance must be 'l1_sigma' or 'l1', got {self.distance!r}")
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "steps": self.steps,
+            "restarts": self.restarts,
+            "select": self.select,
+            "stop_on_success": self.stop_on_success,
+            "refine": self.refine,
+            "objective": type(self.objective).__name__,
+            "step": type(self.step).__name__,
+            "init": type(self.init).__name__,
+        }
+        if self.budget is not None:
+            out["norm"] = self.budget.norm
+            out["eps"] = self.budget.eps
+        out.update(self.settings)
+        return out
+
+    # ------------------------------------------------------------------ search
+    def search(self, setup: AttackSetup, seed: int) -> tuple[FloatArray, dict[str, Any]]:
+        n, f = setup.x.shape
+        dtype = setup.model.dtype
+        rows_all = np.flatnonzero(setup.attacked)
+        x_best = setup.x.copy()
+        iterations = np.zeros(n, dtype=np.int64)
+        noises = [self._noise(n, f, seed, r, dtype) for r in range(self.restarts)]
+        batches = [rows_all[i : i + setup.batch_size] for i in range(0, len(rows_all), setup.batch_size)]
+        bar = tqdm(
+            total=len(rows_all) * self.restarts, desc=self.name, unit="jet", disable=not setup.progress
+        )
+        for rows in batches:
+            best = None
+            for r in range(self.restarts):
+                best = self._run_batch(setup, rows, noises[r], best, iterations)
+                bar.update(len(rows))
+            assert best is not None  # restarts >= 1 (validated)
+            xb, fooled = best["x"], best["fooled"]
+            if self.refine and bool(fooled.any()):
+                xb = self._refine(setup, rows, xb, fooled)
+            x_best[rows] = xb.detach().double().cpu().numpy()
+        bar.close()
+        return x_best, {"iterations": iterations[setup.attacked]}
+
+    @staticmethod
+    def _noise(n: int, f: int, seed: int, restart: int, dtype: torch.dtype) -> Tensor:
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, restart]).generate_state(1)[0]))
+        return torch.rand((n, f), generator=gen, dtype=torch.float64).to(dtype)
+
+    def _project(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor, mut: Tensor) -> Tensor:
+        per = torch.from_numpy(setup.periodic).to(x.device)
+        x = torch.where(mut, x, x0)
+        rounds = max(1, setup.constraints.rounds)
+        for _ in range(rounds):
+            if self.budget is not None:
+                x = self.budget.project(x, x0, sig, per)
+            x = setup.constraints.repair(x, x0, sig)
+            x = torch.where(mut, x, x0)
+        return x
+
+    def _feasible(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor) -> Tensor:
+        ok = setup.constraints.feasible(x, x0) & torch.isfinite(x).all(dim=1)
+        if self.budget is not None:
+            ok &= self.budget.contains(x, x0, sig, torch.from_numpy(setup.periodic).to(x.device))
+        return ok
+
+    def _dist(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor) -> Tensor:
+        z = scaled_delta(x, x0, sig, torch.from_numpy(setup.periodic).to(x.device))
+        return (z * sig).abs().sum(dim=1) if self.distance == "l1" else z.abs().sum(dim=1)
+
+    def _run_batch(
+        self,
+        setup: AttackSetup,
+        rows: np.ndarray,
+        noise_all: Tensor,
+        best: dict[str, Tensor] | None,
+        iterations: np.ndarray,
+    ) -> dict[str, Tensor]:
+        model = setup.model
+        x0 = setup.tensor(setup.x[rows])
+        sig = setup.tensor(setup.sigma[rows])
+        target = torch.as_tensor(setup.target[rows], device=model.device)
+        mut = torch.from_numpy(setup.mutable).to(model.device).expand_as(x0)
+        per = torch.from_numpy(setup.periodic).to(model.device)
+        box_lo, box_hi = setup.constraints.box(x0)
+        box_lo = torch.where(mut, box_lo, x0)
+        box_hi = torch.where(mut, box_hi, x0)
+        z_lo, z_hi = (box_lo - x0) / sig, (box_hi - x0) / sig
+        rows_t = torch.as_tensor(rows)
+        noise = noise_all[rows_t].to(model.device)
+        z = self.init(x0.shape, noise, rows_t).to(model.device, x0.dtype)
+        x = self._project(setup, x0 + z * sig, x0, sig, mut)
+        n = x0.shape[0]
+        if best is None:
+            best = {
+                "x": x0.clone(),
+                "fooled": torch.zeros(n, dtype=torch.bool, device=x0.device),
+                "value": torch.full((n,), -torch.inf, dtype=x0.dtype, device=x0.device),
+                "dist": torch.full((n,), torch.inf, dtype=x0.dtype, device=x0.device),
+            }
+        z = scaled_delta(x, x0, sig, per)
+        state = self.step.init_state(z)
+        state["sigma"] = sig
+        active = torch.arange(n, device=x0.device)
+        for t in range(self.steps + 1):
+            xa, x0a, siga, ta = x[active], x0[active], sig[active], target[active]
+            xa = xa.detach().requires_grad_(True)
+            logits = model.logits(xa)
+            za = scaled_delta(xa, x0a, siga, per)
+            value = self.objective(logits, ta, za)
+            margin = ModelAdapter.margin(logits, ta)
+            need_m = self.step.needs_margin_grad and t < self.steps
+            grad_x = grad_m = None
+            if t < self.steps:
+                (grad_x,) = torch.autograd.grad(value.sum(), xa, retain_graph=need_m)
+                if need_m:
+                    (grad_m,) = torch.autograd.grad(margin.sum(), xa)
+            fooled = ModelAdapter.decision(logits.detach()) != ta
+            feasible = self._feasible(setup, xa.detach(), x0a, siga)
+            self._update_best(setup, best, active, xa.detach(), x0a, siga, value.detach(), fooled, feasible)
+            iterations[rows[active.cpu().numpy()]] += 1
+            if t == self.steps:
+                break
+            assert grad_x is not None
+            keep = ~fooled if self.stop_on_success else torch.ones_like(fooled)
+            ctx = StepContext(
+                z=za.detach(),
+                grad_z=grad_x * siga,
+                value=value.detach(),
+                margin=margin.detach(),
+                lo=z_lo[active],
+                hi=z_hi[active],
+                state={k: v[active] for k, v in state.items()},
+                grad_margin=None if grad_m is None else grad_m * siga,
+            )
+            z_new = self.step(ctx)
+            for k, v in ctx.state.items():
+                state[k][active] = v
+            x_new = self._project(setup, x0a + z_new * siga, x0a, siga, mut[active])
+            x = x.detach().clone()
+            x[active] = torch.where(keep[:, None], x_new, xa.detach())
+            active = active[keep]
+            if active.numel() == 0:
+                break
+        return best
+
+    def _update_best(
+        self,
+        setup: AttackSetup,
+        best: dict[str, Tensor],
+        idx: Tensor,
+        x: Tensor,
+        x0: Tensor,
+        sig: Tensor,
+        value: Tensor,
+        fooled: Tensor,
+        feasible: Tensor,
+    ) -> None:
+        b_fooled = best["fooled"][idx]
+        if self.select == "objective":
+            better = (fooled & ~b_fooled) | ((fooled == b_fooled) & (value > best["value"][idx]))
+        elif self.select == "distance":
+            dist = self._dist(setup, x, x0, sig)
+            better = fooled & (~b_fooled | (dist < best["dist"][idx]))
+            best["dist"][idx] = torch.where(better & feasible, dist, best["dist"][idx])
+        else:
+            better = torch.ones_like(fooled)
+        better &= feasible
+        best["x"][idx] = torch.where(better[:, None], x, best["x"][idx])
+        best["fooled"][idx] = torch.where(better, fooled, b_fooled)
+        best["value"][idx] = torch.where(better, value, best["value"][idx])
+
+    # ------------------------------------------------------------------ refinement
+    @torch.no_grad()
+    def _acceptable(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor, target: Tensor) -> Tensor:
+        logits = setup.model.logits(x)
+        return (ModelAdapter.decision(logits) != target) & self._feasible(setup, x, x0, sig)
+
+    @torch.no_grad()
+    def _bisect(
+        self, setup: AttackSetup, x0: Tensor, delta: Tensor, sig: Tensor, target: Tensor, n_iter: int = 14
+    ) -> Tensor:
+        """The point ``x0 + t*delta`` with the smallest acceptable ``t`` in (0, 1] (to ``2**-n_iter``)."""
+        lo = torch.zeros(x0.shape[0], 1, dtype=x0.dtype, device=x0.device)
+        hi = torch.ones_like(lo)
+        for _ in range(n_iter):
+            mid = (lo + hi) / 2
+            ok = self._acceptable(setup, setup.constraints.repair(x0 + mid * delta, x0, sig), x0, sig, target)
+            hi = torch.where(ok[:, None], mid, hi)
+            lo = torch.where(ok[:, None], lo, mid)
+        return setup.constraints.repair(x0 + hi * delta, x0, sig)
+
+    @torch.no_grad()
+    def _refine(self, setup: AttackSetup, rows: np.ndarray, x_best: Tensor, fooled: Tensor) -> Tensor:
+        idx = fooled.nonzero()[:, 0]
+        per = torch.from_numpy(setup.periodic).to(x_best.device)
+        x0 = setup.tensor(setup.x[rows])[idx]
+        sig = setup.tensor(setup.sigma[rows])[idx]
+        target = torch.as_tensor(setup.target[rows], device=x0.device)[idx]
+        x = x_best[idx]
+
+        def delta_of(xx: Tensor) -> Tensor:
+            return scaled_delta(xx, x0, sig, per) * sig
+
+        x = self._bisect(setup, x0, delta_of(x), sig, target)
+        # drop changed features one at a time, smallest (weighted) change first
+        d = delta_of(x)
+        w = d.abs() if self.distance == "l1" else (d / sig).abs()
+        w = torch.where(d != 0, w, torch.full_like(w, torch.inf))
+        order = w.argsort(dim=1)
+        n_changed = int((d != 0).sum(dim=1).max().item()) if d.numel() else 0
+        for k in range(n_changed):
+            col = order[:, k]
+            has = torch.isfinite(w.gather(1, col[:, None]))[:, 0]
+            if not bool(has.any()):
+                break
+            trial = x.clone()
+            trial[torch.arange(len(x)), col] = x0[torch.arange(len(x)), col]
+            trial = setup.constraints.repair(trial, x0, sig)
+            ok = self._acceptable(setup, trial, x0, sig, target) & has
+            x = torch.where(ok[:, None], trial, x)
+        x = self._bisect(setup, x0, delta_of(x), sig, target)
+        out = x_best.clone()
+        out[idx] = x
+        return out

@@ -1,0 +1,117 @@
+r"""A thin adapter that makes any torch classifier attackable.
+
+Binary single-output models are first-class: a model returning shape ``(N,)`` or
+``(N, 1)`` is read as the logit :math:`z` of :math:`P(\text{label}=1)` (aalearn's
+convention) or, with ``output="probability"``, as that probability itself. The decision
+is :math:`\hat y = 1[z \ge 0]` (equivalently :math:`p \ge 0.5`, the challenge's rule).
+Models returning ``(N, C)`` with :math:`C \ge 2` are multi-class logits, decision
+``argmax``.
+
+The **margin** of a row with respect to a class :math:`t` is positive while the model
+predicts :math:`t` and negative once it does not (binary: :math:`z` for :math:`t = 1`,
+:math:`-z` for :math:`t = 0`; multi-class: :math:`z_t - \max_{k \ne t} z_k`). Gradient
+attacks maximise a loss; minimal attacks drive the margin below zero.
+
+Example:
+    >>> import torch
+    >>> m = ModelAdapter(torch.nn.Linear(3, 1))
+    >>> m.decision(torch.tensor([0.5, -0.1]))
+    tensor([1, 0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ModelAdapter"]
+
+Output = Literal["logit", "probability"]
+_EPS = 1e-7
+
+
+class ModelAdapter:
+    """Uniform access to a binary or multi-class torch classifier.
+
+    Args:
+        model: Any ``nn.Module``; it is put in ``eval()`` mode while attacked.
+        output: Whether the model returns logits (default) or probabilities.
+    """
+
+    def __init__(self, model: nn.Module, output: Output = "logit") -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if output not in ("logit", "probability"):
+            raise ValueError(f"output must be 'logit' or 'probability', got {output!r}")
+        self.model = model
+        self.output = output
+        try:
+            p = next(model.parameters())
+            self.device, self.dtype = p.device, p.dtype
+        except StopIteration:
+            self.device, self.dtype = torch.device("cpu"), torch.float32
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Put the model in eval mode (batch norm, dropout frozen) and restore it afterwards."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Logits: ``(N,)`` for binary models, ``(N, C)`` for multi-class ones."""
+        out = self.model(x.to(self.device, self.dtype))
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.ndim not in (1, 2) or out.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"the model returned shape {tuple(out.shape)} for {x.shape[0]} rows; "
+                "expected (N,), (N, 1) or (N, C)"
+            )
+        if self.output == "probability":
+            if out.ndim == 1:
+                p = out.clamp(_EPS, 1 - _EPS)
+                out = torch.log(p) - torch.log1p(-p)
+            else:
+                out = torch.log(out.clamp(min=_EPS))
+        return out
+
+    @staticmethod
+    def decision(logits: Tensor) -> Tensor:
+        """Predicted class per row (binary: ``1[z >= 0]``)."""
+        if logits.ndim == 1:
+            return (logits >= 0).long()
+        return logits.argmax(dim=1)
+
+    @staticmethod
+    def margin(logits: Tensor, target: Tensor) -> Tensor:
+        """Margin of ``target`` (positive while predicted, negative once not)."""
+        if logits.ndim == 1:
+            return torch.where(target == 1, logits, -logits)
+        true = logits.gather(1, target[:, None])[:, 0]
+        other = logits.masked_fill(F.one_hot(target, logits.shape[1]).bool(), -torch.inf).amax(dim=1)
+        return true - other
+
+    @staticmethod
+    def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+        """Per-row cross-entropy (binary cross-entropy for single-logit models)."""
+        if logits.ndim == 1:
+            return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction="none")
+        return F.cross_entropy(logits, target, reduction="none")
+
+    @staticmethod
+    def score(logits: Tensor) -> Tensor:
+        """Classifier score: :math:`P(\\text{label}=1)` (binary) or class probabilities."""
+        return torch.sigmoid(logits) if logits.ndim == 1 else torch.softmax(logits, dim=1)
+
+    def fooled(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Rows whose decision differs from ``target``."""
+        return self.decision(logits) != target
