@@ -328,13 +328,6 @@ def test_mutable_mask_changes_something(problem: Problem) -> None:
     assert set(np.array(FS.names)[changed]) <= set(MUTABLE)
 
 
-@pytest.mark.xfail(
-    reason="BUG: GradientAttack works in the model's dtype (float32) and returns float32-rounded copies "
-    "of every entry (loop.py search: x_best[rows] = xb.double()), so for float64 input that is not "
-    "float32-representable the 'unchanged' columns differ from x by ~1e-9; Attack._finalize compares "
-    "exactly ((xa != x0) & ~mutable) and reverts every attacked row as 'immutable'",
-    strict=True,
-)
 def test_mutable_mask_with_float64_input(problem: Problem) -> None:
     x = make_jets(200, float32_exact=False)
     assert not np.array_equal(x, x.astype(np.float32).astype(np.float64))
@@ -343,12 +336,6 @@ def test_mutable_mask_with_float64_input(problem: Problem) -> None:
     assert res.success.any()
 
 
-@pytest.mark.xfail(
-    reason="BUG: same float32 round trip as above: with float64 input, every feature of every attacked "
-    "row comes back changed by ~1e-9, so distance['n_changed'] is 87 for a sparse attack that moved "
-    "one or two features (and failed rows are not returned bit-identical)",
-    strict=True,
-)
 def test_sparse_changes_few_features_with_float64_input(problem: Problem) -> None:
     x = make_jets(200, float32_exact=False)
     res = make_attack("sparse").run(problem.model, x, None)
@@ -368,19 +355,12 @@ def test_pt_sum_constraint_is_conserved(name: str, problem: Problem) -> None:
         assert not viol.any(), f"{name}: {int(viol.sum())} outputs violate {cname}"
     assert res.unphysical_fraction == 0.0
     assert "pt-sum" in res.violations
-    if isinstance(make_attack(name), GradientAttack) and name != "fgsm":
+    if isinstance(make_attack(name), GradientAttack):
         assert res.success.any(), f"{name} fooled no jet under pt-sum"
         changed = (res.x_adv != res.x).any(axis=1)
         assert changed.any()
 
 
-@pytest.mark.xfail(
-    reason="BUG: GradientAttack._project alternates budget projection and constraint repair for "
-    "`rounds` (3) rounds ending with the repair, so with pt-sum the iterate stays up to ~10 % outside "
-    "the L-inf ball (max |z| ≈ 1.10 for eps=1); _feasible rejects it and FGSM (one iterate, "
-    "select='last') returns every jet unchanged: fooling ratio 0 while PGD reaches 0.5 on the same jets",
-    strict=True,
-)
 def test_fgsm_with_pt_sum_can_fool(problem: Problem) -> None:
     res = make_attack("fgsm").run(problem.model, problem.x, problem.labels, constraints="default,pt-sum")
     assert res.success.any()
@@ -477,15 +457,6 @@ def test_no_row_is_attacked(small_problem: Problem) -> None:
 @pytest.mark.parametrize("name", ALL)
 def test_a_single_attacked_jet(name: str, small_problem: Problem, request: pytest.FixtureRequest) -> None:
     """Only one jet correctly classified: the attack runs and returns the others unchanged."""
-    if name == "conservattack":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="BUG: CONSERVAttack.search passes only the attacked rows to conserv_search, which "
-                "needs a population of at least 2 rows: run() raises 'x needs at least 2 rows and 1 "
-                "feature (a population), got shape (1, 87)' when exactly one jet is correctly classified",
-                strict=True,
-            )
-        )
     p = small_problem
     labels = 1 - decisions(p.model, p.x)
     labels[0] = 1 - labels[0]

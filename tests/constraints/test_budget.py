@@ -140,12 +140,6 @@ def test_integer_and_numpy_float64_eps_are_accepted() -> None:
     assert Budget("linf", 0).eps == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: Budget.__post_init__ accepts only Python int/float (isinstance(eps, (int, float))), so "
-    "NumPy scalars that are not float subclasses (np.float32, np.int64) raise TypeError "
-    "'eps must be a number, got float32'; numbers.Real / operator.index would accept them",
-    strict=True,
-)
 @pytest.mark.parametrize("eps", [np.float32(0.5), np.int64(2)], ids=["float32", "int64"])
 def test_numpy_scalar_eps_is_a_number(eps: object) -> None:
     assert Budget("linf", eps).eps == pytest.approx(float(eps))  # type: ignore[arg-type]

@@ -98,7 +98,7 @@ Choices that are ours (the description leaves them open or they differ from the 
     * **Bounds.** The default ``lower``/``upper`` are the clean per-feature minimum and
       maximum, so a population of one class can only be moved inside its own range; wider
       bounds are allowed, but a value in the (clean-empty) under/overflow bins costs a JSD
-      of :math:`\sqrt{1/(2N)}` at once, above the per-step limit unless N > 20 000.
+      of :math:`\sqrt{1/(2N)}` at once, above the default per-step limit unless N >= 20 000.
     * Correlations use the population (``ddof=0``) covariance (the correlation does not
       depend on it); a feature with zero variance has correlation 0 with every other feature
       (``np.corrcoef`` would give NaN).
@@ -1035,13 +1035,12 @@ def conserv_search(
         if iter_bar is not None:
             iter_bar.close()
 
+    accepted: int | None
     if best is None:
         x_out, success, accepted = x_clean.copy(), initial_success, None
-    else:
-        _, accepted, x_out, success = best
-    if best is None:
         jsd_out, rel_out = np.zeros(f), 0.0
     else:
+        _, accepted, x_out, success = best
         # statistics of the returned set against the clean reference, from scratch
         bins = state.bin_index(x_out, state.e0, state.e1, state.invw)
         hist = np.stack([np.bincount(bins[:, j], minlength=state.nb + 2) for j in range(f)])

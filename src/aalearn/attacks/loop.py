@@ -35,10 +35,13 @@ from aalearn.attacks.base import Attack, AttackSetup, FloatArray
 from aalearn.attacks.components import Initializer, Objective, Step, StepContext, ZeroInit
 from aalearn.attacks.model import ModelAdapter
 from aalearn.constraints import Budget, scaled_delta
+from aalearn.constraints.physics import LinearConservation
 
 __all__ = ["GradientAttack"]
 
 Select = Literal["objective", "distance", "last"]
+#: Margin (logit units) beyond the decision boundary that refined adversaries keep.
+_REFINE_MARGIN = 1e-3
 
 
 @dataclass
@@ -126,7 +129,9 @@ class GradientAttack(Attack):
             xb, fooled = best["x"], best["fooled"]
             if self.refine and bool(fooled.any()):
                 xb = self._refine(setup, rows, xb, fooled)
-            x_best[rows] = xb.detach().double().cpu().numpy()
+            # clean values plus the (model-dtype) perturbation: untouched entries stay bit-identical
+            x0b = setup.tensor(setup.x[rows])
+            x_best[rows] = setup.x[rows] + (xb.detach() - x0b).double().cpu().numpy()
         bar.close()
         return x_best, {"iterations": iterations[setup.attacked]}
 
@@ -144,6 +149,18 @@ class GradientAttack(Attack):
                 x = self.budget.project(x, x0, sig, per)
             x = setup.constraints.repair(x, x0, sig)
             x = torch.where(mut, x, x0)
+        conservation = [c for c in setup.constraints.constraints if isinstance(c, LinearConservation)]
+        if conservation and (self.budget is None or self.budget.norm == "linf"):
+            # alternating projections leave the iterate slightly outside the L∞ ball; finish
+            # with the exact projection onto box ∩ conservation hyperplane (all boxes together)
+            lo, hi = setup.constraints.box(x0)
+            if self.budget is not None:
+                lo = torch.maximum(lo, x0 - self.budget.eps * sig)
+                hi = torch.minimum(hi, x0 + self.budget.eps * sig)
+            lo = torch.where(mut, lo, x0)
+            hi = torch.where(mut, hi, x0)
+            for c in conservation:
+                x = c.project_box(x, x0, lo, hi, sig * sig)
         return x
 
     def _feasible(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor) -> Tensor:
@@ -262,7 +279,14 @@ class GradientAttack(Attack):
     @torch.no_grad()
     def _acceptable(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor, target: Tensor) -> Tensor:
         logits = setup.model.logits(x)
-        return (ModelAdapter.decision(logits) != target) & self._feasible(setup, x, x0, sig)
+        # a safety margin (logit units) keeps refined points from sitting exactly on the
+        # boundary, where float32/float64 round trips of the input could flip them back
+        margin = ModelAdapter.margin(logits, target)
+        return (
+            (margin < -_REFINE_MARGIN)
+            & (ModelAdapter.decision(logits) != target)
+            & self._feasible(setup, x, x0, sig)
+        )
 
     @torch.no_grad()
     def _bisect(

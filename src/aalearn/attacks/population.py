@@ -121,8 +121,8 @@ class CONSERVAttack(Attack):
 
         rows = np.flatnonzero(setup.attacked)
         out = setup.x.copy()
-        if rows.size == 0:
-            return out, {}
+        if rows.size < 2:  # a population-level attack needs a population
+            return out, {"skipped": f"{rows.size} attacked jet(s); CONSERVAttack needs at least 2"}
         target = torch.as_tensor(setup.target, device=setup.model.device)
 
         def gradient(xb: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -29,12 +29,12 @@ from aalearn.constraints.physics import (
     Bounds,
     Constraint,
     EnergyConservation,
+    LinearConservation,
     PhiWrap,
     PreprocessingInvariants,
     PtNonNegative,
     PtOrdering,
     PtSumConservation,
-    _LinearConservation,
 )
 from aalearn.physics.features import FeatureSet
 
@@ -109,7 +109,7 @@ class ConstraintSet:
         self.features = features
         self.constraints = tuple(constraints)
         self.rounds = (
-            rounds if any(isinstance(c, (_LinearConservation, PtOrdering)) for c in constraints) else 1
+            rounds if any(isinstance(c, (LinearConservation, PtOrdering)) for c in constraints) else 1
         )
 
     @classmethod
@@ -135,7 +135,7 @@ class ConstraintSet:
         """
         for _ in range(self.rounds):
             for c in self.constraints:
-                if isinstance(c, _LinearConservation):
+                if isinstance(c, LinearConservation):
                     x = c.repair(x, x0, None if sigma is None else sigma * sigma)
                 else:
                     x = c.repair(x, x0)

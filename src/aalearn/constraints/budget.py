@@ -24,9 +24,11 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -60,10 +62,11 @@ class Budget:
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; use one of {', '.join(NORMS)}")
-        if not isinstance(self.eps, (int, float)) or isinstance(self.eps, bool):
+        if not isinstance(self.eps, numbers.Real) or isinstance(self.eps, bool | np.bool_):
             raise TypeError(f"eps must be a number, got {type(self.eps).__name__}")
         if not math.isfinite(self.eps) or self.eps < 0:
             raise ValueError(f"eps must be a finite non-negative number of sigmas, got {self.eps}")
+        object.__setattr__(self, "eps", float(self.eps))
 
     def radius_l2(self, n_features: int) -> float:
         """L2 radius in σ units (for ``chi2``: :math:`\\sqrt{\\epsilon F}`)."""

@@ -58,6 +58,7 @@ __all__ = [
     "Bounds",
     "Constraint",
     "EnergyConservation",
+    "LinearConservation",
     "PhiWrap",
     "PreprocessingInvariants",
     "PtNonNegative",
@@ -274,7 +275,7 @@ class PtOrdering(Constraint):
         return out
 
 
-class _LinearConservation(Constraint):
+class LinearConservation(Constraint):
     """A conserved linear combination ``sum_i c_i(x) pT_i`` of the pT entries."""
 
     def __init__(self, features: FeatureSet, tol: float = 1e-5) -> None:
@@ -302,8 +303,43 @@ class _LinearConservation(Constraint):
         denom = (w * c * c).sum(dim=1).clamp(min=1e-30)
         return x - w * c * (r / denom).unsqueeze(1)
 
+    def project_box(
+        self, x: Tensor, x0: Tensor, lo: Tensor, hi: Tensor, weights: Tensor | None = None, n_iter: int = 60
+    ) -> Tensor:
+        r"""Weighted Euclidean projection onto {conserved total} ∩ {lo ≤ x ≤ hi} (pT entries move).
 
-class PtSumConservation(_LinearConservation):
+        The minimiser of :math:`\sum_i (x'_i - x_i)^2/w_i` on the intersection is
+        :math:`x'_i = \mathrm{clip}(x_i - \lambda w_i c_i, lo_i, hi_i)` for the scalar
+        :math:`\lambda` at which the total is conserved; the total is monotone in
+        :math:`\lambda`, which is found by bisection (per row). Rows for which the box
+        cannot hold the clean total are left at the clip with the closest total.
+        """
+        c = self.coefficients(x)
+        w = torch.ones_like(x) if weights is None else weights
+        movable = (c > 0) & (x0[:, self.pt_col.to(x.device)] > 0) & (hi > lo)
+        wc = torch.where(movable, w * c, torch.zeros_like(x))
+        target = self.total(x0)
+        lo_f = torch.where(torch.isfinite(lo), lo, x.detach() - 1e6)
+        hi_f = torch.where(torch.isfinite(hi), hi, x.detach() + 1e6)
+        span = torch.where(
+            movable, ((x - lo_f).abs() + (hi_f - x).abs()) / wc.clamp(min=1e-30), torch.zeros_like(x)
+        )
+        bound = span.amax(dim=1, keepdim=True).clamp(min=1e-12)
+        a, b = -bound, bound  # total(a) >= target >= total(b)
+
+        def candidate(lam: Tensor) -> Tensor:
+            moved = torch.minimum(torch.maximum(x - lam * wc, lo_f), hi_f)
+            return torch.where(movable, moved, x)
+
+        for _ in range(n_iter):
+            mid = (a + b) / 2
+            above = (c * candidate(mid)).sum(dim=1, keepdim=True) > target[:, None]
+            a = torch.where(above, mid, a)
+            b = torch.where(above, b, mid)
+        return candidate((a + b) / 2)
+
+
+class PtSumConservation(LinearConservation):
     """The jet's scalar pT sum is conserved."""
 
     name = "pt-sum"
@@ -312,7 +348,7 @@ class PtSumConservation(_LinearConservation):
     )
 
 
-class EnergyConservation(_LinearConservation):
+class EnergyConservation(LinearConservation):
     r"""The jet energy :math:`\sum_i p_{T,i}\cosh\eta_i` is conserved."""
 
     name = "energy"

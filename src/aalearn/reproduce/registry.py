@@ -129,4 +129,5 @@ def run(name: str) -> ReproductionResult:
 
 
 # Registration order is the listing order: the challenge model comes first.
+from aalearn.reproduce import attacks as _attacks  # noqa: E402,F401
 from aalearn.reproduce import challenge as _challenge  # noqa: E402,F401
