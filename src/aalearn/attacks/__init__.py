@@ -36,6 +36,12 @@ from aalearn.attacks.gradient import fgsm, mifgsm, pgd, sparse
 from aalearn.attacks.loop import GradientAttack
 from aalearn.attacks.minifool import DEFAULT_SCALES, MiniFoolScan, minifool, minifool_scan
 from aalearn.attacks.model import ModelAdapter
+from aalearn.attacks.physical import (
+    TopoDNNPreprocessing,
+    attack_constituents,
+    physical_features,
+    through_preprocessing,
+)
 from aalearn.attacks.population import RDSA, CONSERVAttack
 from aalearn.attacks.registry import ATTACKS, AttackInfo, get_attack
 from aalearn.attacks.result import AttackResult, challenge_score, mean_absolute_deviation
@@ -66,8 +72,10 @@ __all__ = [
     "SparseL1Step",
     "Step",
     "StepContext",
+    "TopoDNNPreprocessing",
     "UniformInit",
     "ZeroInit",
+    "attack_constituents",
     "challenge_score",
     "fgsm",
     "get_attack",
@@ -76,5 +84,7 @@ __all__ = [
     "minifool",
     "minifool_scan",
     "pgd",
+    "physical_features",
     "sparse",
+    "through_preprocessing",
 ]

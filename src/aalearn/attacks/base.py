@@ -317,7 +317,11 @@ class Attack(ABC):
             violations = {k: np.zeros_like(v) for k, v in violations.items()}
             infeasible[:] = False
         if setup.features is not None:
-            phys = ConstraintSet.from_names(setup.features, PHYSICAL_CONSTRAINTS)
+            # the preprocessing invariants only mean something in the preprocessed layout
+            # (ConstPT_i, ...); in physical space (absolute η, φ) they do not apply
+            preprocessed = any(n.startswith("Const") for n in setup.features.names)
+            names = [n for n in PHYSICAL_CONSTRAINTS if preprocessed or n != "invariants"]
+            phys = ConstraintSet.from_names(setup.features, names)
             physical = {k: v.numpy() for k, v in phys.violations(xa, x0).items()}
         else:
             physical = {}

@@ -131,7 +131,10 @@ class GradientAttack(Attack):
                 xb = self._refine(setup, rows, xb, fooled)
             # clean values plus the (model-dtype) perturbation: untouched entries stay bit-identical
             x0b = setup.tensor(setup.x[rows])
-            x_best[rows] = setup.x[rows] + (xb.detach() - x0b).double().cpu().numpy()
+            xr = setup.x[rows] + (xb.detach() - x0b).double().cpu().numpy()
+            # a value the float32 loop put exactly on a limit (pT = 0) must stay on it in float64
+            lo, hi = setup.constraints.box(torch.from_numpy(setup.x[rows]))
+            x_best[rows] = np.clip(xr, lo.numpy(), hi.numpy())
         bar.close()
         return x_best, {"iterations": iterations[setup.attacked]}
 

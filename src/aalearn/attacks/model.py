@@ -59,12 +59,14 @@ class ModelAdapter:
     @contextmanager
     def evaluating(self) -> Iterator[None]:
         """Put the model in eval mode (batch norm, dropout frozen) and restore it afterwards."""
-        was_training = self.model.training
+        # restore every submodule's own flag: a model may mix train- and eval-mode parts
+        modes = [(m, m.training) for m in self.model.modules()]
         self.model.eval()
         try:
             yield
         finally:
-            self.model.train(was_training)
+            for m, training in modes:
+                m.training = training
 
     def logits(self, x: Tensor) -> Tensor:
         """Logits: ``(N,)`` for binary models, ``(N, C)`` for multi-class ones."""
