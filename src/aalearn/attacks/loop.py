@@ -166,6 +166,10 @@ class GradientAttack(Attack):
                 x = c.project_box(x, x0, lo, hi, sig * sig)
         return x
 
+    def _exact(self, setup: AttackSetup) -> bool:
+        """Whether projection + repair always give a feasible point (no per-step check needed)."""
+        return all(c.exact_repair for c in setup.constraints.constraints)
+
     def _feasible(self, setup: AttackSetup, x: Tensor, x0: Tensor, sig: Tensor) -> Tensor:
         ok = setup.constraints.feasible(x, x0) & torch.isfinite(x).all(dim=1)
         if self.budget is not None:
@@ -210,8 +214,13 @@ class GradientAttack(Attack):
         state = self.step.init_state(z)
         state["sigma"] = sig
         active = torch.arange(n, device=x0.device)
+        exact = self._exact(setup)
         for t in range(self.steps + 1):
-            xa, x0a, siga, ta = x[active], x0[active], sig[active], target[active]
+            full = active.numel() == n  # no row frozen yet: skip the gather/scatter copies
+            if full:
+                xa, x0a, siga, ta = x, x0, sig, target
+            else:
+                xa, x0a, siga, ta = x[active], x0[active], sig[active], target[active]
             xa = xa.detach().requires_grad_(True)
             logits = model.logits(xa)
             za = scaled_delta(xa, x0a, siga, per)
@@ -224,8 +233,23 @@ class GradientAttack(Attack):
                 if need_m:
                     (grad_m,) = torch.autograd.grad(margin.sum(), xa)
             fooled = ModelAdapter.decision(logits.detach()) != ta
-            feasible = self._feasible(setup, xa.detach(), x0a, siga)
-            self._update_best(setup, best, active, xa.detach(), x0a, siga, value.detach(), fooled, feasible)
+            if exact and t > 0:
+                # projection and exact repairs make every iterate feasible; the start point
+                # (t = 0) and the final result are still checked
+                feasible = torch.isfinite(xa.detach()).all(dim=1)
+            else:
+                feasible = self._feasible(setup, xa.detach(), x0a, siga)
+            self._update_best(
+                setup,
+                best,
+                None if full else active,
+                xa.detach(),
+                x0a,
+                siga,
+                value.detach(),
+                fooled,
+                feasible,
+            )
             iterations[rows[active.cpu().numpy()]] += 1
             if t == self.steps:
                 break
@@ -236,17 +260,24 @@ class GradientAttack(Attack):
                 grad_z=grad_x * siga,
                 value=value.detach(),
                 margin=margin.detach(),
-                lo=z_lo[active],
-                hi=z_hi[active],
-                state={k: v[active] for k, v in state.items()},
+                lo=z_lo if full else z_lo[active],
+                hi=z_hi if full else z_hi[active],
+                state=dict(state) if full else {k: v[active] for k, v in state.items()},
                 grad_margin=None if grad_m is None else grad_m * siga,
             )
             z_new = self.step(ctx)
             for k, v in ctx.state.items():
-                state[k][active] = v
-            x_new = self._project(setup, x0a + z_new * siga, x0a, siga, mut[active])
-            x = x.detach().clone()
-            x[active] = torch.where(keep[:, None], x_new, xa.detach())
+                if full:
+                    state[k] = v
+                else:
+                    state[k][active] = v
+            x_new = self._project(setup, x0a + z_new * siga, x0a, siga, mut if full else mut[active])
+            stepped = torch.where(keep[:, None], x_new, xa.detach())
+            if full:
+                x = stepped
+            else:
+                x = x.detach().clone()
+                x[active] = stepped
             active = active[keep]
             if active.numel() == 0:
                 break
@@ -256,7 +287,7 @@ class GradientAttack(Attack):
         self,
         setup: AttackSetup,
         best: dict[str, Tensor],
-        idx: Tensor,
+        idx: Tensor | None,
         x: Tensor,
         x0: Tensor,
         sig: Tensor,
@@ -264,19 +295,30 @@ class GradientAttack(Attack):
         fooled: Tensor,
         feasible: Tensor,
     ) -> None:
-        b_fooled = best["fooled"][idx]
+        """Keep, per row (``idx``: rows of the batch, ``None`` = all), the best feasible iterate."""
+
+        def get(key: str) -> Tensor:
+            return best[key] if idx is None else best[key][idx]
+
+        def put(key: str, value: Tensor) -> None:
+            if idx is None:
+                best[key] = value
+            else:
+                best[key][idx] = value
+
+        b_fooled = get("fooled")
         if self.select == "objective":
-            better = (fooled & ~b_fooled) | ((fooled == b_fooled) & (value > best["value"][idx]))
+            better = (fooled & ~b_fooled) | ((fooled == b_fooled) & (value > get("value")))
         elif self.select == "distance":
             dist = self._dist(setup, x, x0, sig)
-            better = fooled & (~b_fooled | (dist < best["dist"][idx]))
-            best["dist"][idx] = torch.where(better & feasible, dist, best["dist"][idx])
+            better = fooled & (~b_fooled | (dist < get("dist")))
+            put("dist", torch.where(better & feasible, dist, get("dist")))
         else:
             better = torch.ones_like(fooled)
         better &= feasible
-        best["x"][idx] = torch.where(better[:, None], x, best["x"][idx])
-        best["fooled"][idx] = torch.where(better, fooled, b_fooled)
-        best["value"][idx] = torch.where(better, value, best["value"][idx])
+        put("x", torch.where(better[:, None], x, get("x")))
+        put("fooled", torch.where(better, fooled, b_fooled))
+        put("value", torch.where(better, value, get("value")))
 
     # ------------------------------------------------------------------ refinement
     @torch.no_grad()

@@ -444,7 +444,18 @@ def audit(
     if json_out:
         emit(result, json_mode=True, title="")
         return
-    print_table(f"robustness audit of {Path(model).name} on {data.name}", result["rows"])
+    short = {
+        "attack": "attack",
+        "strength": "strength",
+        "fooling_ratio": "FR",
+        "accuracy": "acc",
+        "mad": "MAD",
+        "challenge_score": "score",
+        "unphysical_fraction": "unphys",
+        "passes_validation": "valid",
+    }
+    rows = [{v: r.get(k) for k, v in short.items()} for r in result["rows"]]
+    print_table(f"robustness audit of {Path(model).name} on {data.name} (FR: fooling ratio)", rows)
     if out is not None:
         typer.echo(f"report: {result['files']['report']}\nresults: {result['files']['results']}")
 

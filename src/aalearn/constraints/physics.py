@@ -85,6 +85,11 @@ class Constraint(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    #: Whether :meth:`repair` returns a point that satisfies this constraint and moves no
+    #: entry away from its clean value (clamps, wraps, resets). The attack loop skips
+    #: per-step feasibility checks when every enabled constraint is exact; the framework
+    #: still checks the final result.
+    exact_repair: ClassVar[bool] = True
 
     def __init__(self, features: FeatureSet, tol: float = 1e-6) -> None:
         self.features = features
@@ -248,6 +253,7 @@ class PtOrdering(Constraint):
     """Constituent pairs that are pT-ordered in the clean jet stay ordered."""
 
     name = "pt-ordering"
+    exact_repair = False
     description = (
         "neighbouring constituents ordered in pT in the clean jet stay ordered; repair: running minimum"
     )
@@ -277,6 +283,8 @@ class PtOrdering(Constraint):
 
 class LinearConservation(Constraint):
     """A conserved linear combination ``sum_i c_i(x) pT_i`` of the pT entries."""
+
+    exact_repair = False
 
     def __init__(self, features: FeatureSet, tol: float = 1e-5) -> None:
         super().__init__(features, tol)
