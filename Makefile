@@ -1,7 +1,7 @@
 # aalearn: the two commands a new user needs.
 #   make demo   -- set up .venv and run the main job on an embedded default (report in aalearn-demo/)
 #   make test   -- set up .venv (and Debian's chromium for the report test) and run the test suite
-#   make bench-deps -- install ART and torchattacks (no deps, torch stays pinned) for benchmarks/bench_pgd.py
+#   make bench-deps -- install torchattacks (no deps, torch stays pinned) for benchmarks/bench_pgd.py; ART comes with setup
 #
 # Exact pins live here only (pyproject.toml keeps loose ranges for users):
 #  - torch==2.13.0: a CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.aalearn-setup
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 DEMO_OUT ?= aalearn-demo
 
-.PHONY: setup demo test lint chromium bench clean
+.PHONY: setup demo test lint chromium bench bench-deps clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PIP) "torch==2.13.0"
 	$(PIP) --only-binary=pythia8mc "pythia8mc==8.317.2"
-	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1"
+	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1" "adversarial-robustness-toolbox==1.20.1"
 	@touch $(STAMP)
 
 chromium:
@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 
 bench-deps: $(STAMP)
-	$(BIN)/pip install --no-deps adversarial-robustness-toolbox==1.20.1 torchattacks==3.5.1 six==1.17.0
+	$(BIN)/pip install --no-deps torchattacks==3.5.1  # its metadata asks for torchvision, which it does not need here
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

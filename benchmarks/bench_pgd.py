@@ -3,10 +3,10 @@
 aalearn's :func:`aalearn.attacks.pgd` is run side by side with the PGD of the Adversarial
 Robustness Toolbox (ART 1.20.1, ``ProjectedGradientDescent`` -> its PyTorch implementation)
 and of torchattacks 3.5.1 (``torchattacks.PGD``) on the challenge's public clean jets
-(5000 jets x 87 features) and the frozen challenge TopoDNN. The peers are not aalearn
-dependencies: ``make bench-deps`` installs them into ``.venv`` without their dependencies
-(so that torch stays at the pinned CPU build), plus ``six``, the one dependency of ART
-that the aalearn environment lacks (ART's ``art.utils`` imports it).
+(5000 jets x 87 features) and the frozen challenge TopoDNN. ART comes with aalearn's
+``bench`` extra (installed by ``make setup``); ``make bench-deps`` installs torchattacks
+without its dependencies (its metadata asks for torchvision, which would replace the pinned
+CPU torch; torchattacks' PGD does not import it).
 
 Comparison protocol
 -------------------

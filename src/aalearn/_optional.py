@@ -16,6 +16,7 @@ _EXTRA_OF = {
     "dask": "dask",
     "distributed": "dask",
     "matplotlib": "report",
+    "art": "bench",
 }
 
 

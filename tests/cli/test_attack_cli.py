@@ -147,3 +147,10 @@ def test_reproduce_challenge_rdsa_score(challenge_dir: Path) -> None:
     payload = _json(runner.invoke(app, ["reproduce", "challenge-rdsa-score", "--json"]))
     assert payload["passed"] is True
     assert payload["score"] == pytest.approx(0.794, abs=5e-4)
+
+
+def test_reproduce_pgd_matches_art(challenge_dir: Path) -> None:
+    pytest.importorskip("art", reason="ART comes with the bench/dev extra")
+    payload = _json(runner.invoke(app, ["reproduce", "pgd-art", "--json"]))
+    assert payload["passed"] is True
+    assert payload["max_abs_difference_sigma"] < 0.01

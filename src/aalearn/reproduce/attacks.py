@@ -65,3 +65,113 @@ register(
         runner=challenge_rdsa_file_score,
     )
 )
+
+
+def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any]]:
+    """aalearn's PGD loop versus ART's ``ProjectedGradientDescent`` on the challenge model.
+
+    Both run the same deterministic attack (no random start, L∞ ball of 1 σ per entry
+    with aalearn's σ, 10 steps of 0.25 σ, BCE ≡ two-logit cross-entropy, last iterate) on
+    the first ``n_jets`` public clean jets; the reproduction compares the adversarial
+    jets entry by entry (in σ units) and the fooling ratios. ART needs the ``bench``
+    extra (``pip install aalearn[bench]``).
+
+    Raises:
+        ImportError: When ART is not installed.
+        FileNotFoundError: When the public files cannot be found.
+    """
+    import torch
+
+    from aalearn._optional import require
+    from aalearn.attacks.components import CrossEntropyObjective, SignStep, ZeroInit
+    from aalearn.attacks.loop import GradientAttack
+    from aalearn.constraints import Budget
+    from aalearn.data.io import load_dataset
+    from aalearn.models import load_model
+
+    require("art", purpose="the ART reproduction")
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.estimators.classification import PyTorchClassifier
+
+    root = find_challenge_data()
+    if root is None:
+        raise FileNotFoundError(
+            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
+            f"holding {', '.join(CHALLENGE_FILES.values())}"
+        )
+    model = load_model(root / CHALLENGE_FILES["model"]).eval()
+    ds = load_dataset(root / CHALLENGE_FILES["clean"], require_labels=True)
+    assert ds.labels is not None
+    x, y = ds.features[:n_jets], ds.labels[:n_jets]
+    eps, steps, alpha = 1.0, 10, 0.25
+    atk = GradientAttack(
+        "pgd-deterministic",
+        CrossEntropyObjective(),
+        SignStep(alpha),
+        steps=steps,
+        init=ZeroInit(),
+        budget=Budget("linf", eps),
+        select="last",
+    )
+    ours = atk.run(model, x, y, constraints="none")
+    sigma = np.asarray(ours.extra["sigma"], dtype=np.float32)
+
+    class TwoLogits(torch.nn.Module):
+        """softmax([-z/2, z/2]) = [1 - sigmoid(z), sigmoid(z)]: ART's multi-class view of a sigmoid model."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            z = self.net(inp)
+            return torch.stack([-z / 2, z / 2], dim=1)
+
+    clf = PyTorchClassifier(
+        model=TwoLogits(model).eval(),
+        loss=torch.nn.CrossEntropyLoss(),
+        input_shape=(x.shape[1],),
+        nb_classes=2,
+        clip_values=None,
+        device_type="cpu",
+    )
+    art_attack = ProjectedGradientDescent(
+        clf,
+        norm=np.inf,
+        eps=eps * sigma,
+        eps_step=alpha * sigma,
+        max_iter=steps,
+        num_random_init=0,
+        batch_size=len(x),
+        verbose=False,
+    )
+    art_adv = art_attack.generate(x.astype(np.float32), y.astype(np.int64))
+    with torch.no_grad():
+        art_logit = model(torch.from_numpy(art_adv.astype(np.float32))).numpy()
+    art_fooled = (art_logit >= 0).astype(np.int64) != y
+    ours_attacked = ours.attacked
+    diff = np.abs(ours.x_adv - art_adv.astype(np.float64)) / sigma
+    return (
+        {
+            "fooling_ratio_difference": float(ours.fooling_ratio - art_fooled[ours_attacked].mean()),
+            "max_abs_difference_sigma": float(diff.max()),
+        },
+        {
+            "n": int(len(x)),
+            "fooling_ratio_aalearn": ours.fooling_ratio,
+            "fooling_ratio_art": float(art_fooled[ours_attacked].mean()),
+            "fraction_entries_differing_by_1e-3_sigma": float((diff > 1e-3).mean()),
+        },
+    )
+
+
+register(
+    Reproduction(
+        name="pgd-art",
+        description="deterministic PGD (L-inf 1 sigma, 10 steps) equals ART's ProjectedGradientDescent",
+        source="ART 1.20.1 ProjectedGradientDescent with PyTorchClassifier on the challenge model",
+        expected={"fooling_ratio_difference": 0.0, "max_abs_difference_sigma": 0.0},
+        tolerance={"fooling_ratio_difference": 0.002, "max_abs_difference_sigma": 0.01},
+        runner=pgd_matches_art,
+    )
+)
