@@ -90,8 +90,8 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
     from aalearn.models import load_model
 
     require("art", purpose="the ART reproduction")
-    from art.attacks.evasion import ProjectedGradientDescent
-    from art.estimators.classification import PyTorchClassifier
+    from art.attacks.evasion import ProjectedGradientDescent  # type: ignore[import-untyped]
+    from art.estimators.classification import PyTorchClassifier  # type: ignore[import-untyped]
 
     root = find_challenge_data()
     if root is None:
@@ -157,7 +157,7 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
             "max_abs_difference_sigma": float(diff.max()),
         },
         {
-            "n": int(len(x)),
+            "n": len(x),
             "fooling_ratio_aalearn": ours.fooling_ratio,
             "fooling_ratio_art": float(art_fooled[ours_attacked].mean()),
             "fraction_entries_differing_by_1e-3_sigma": float((diff > 1e-3).mean()),
