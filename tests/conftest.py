@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +31,14 @@ def challenge_dir() -> Path:
     if path is None:
         pytest.skip("the challenge's public files (../shared/data/colliding-adversaries) are not present")
     return path
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread() -> Iterator[None]:
+    """Small models and tensors: intra-op threads only add overhead (a lot on a busy machine)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["CHALLENGE_FILES", "cache_dir", "find_challenge_data"]
+__all__ = ["CHALLENGE_FILES", "cache_dir", "find_challenge_data", "require_challenge_data"]
 
 #: File names of the ECML-PKDD 2025 "Colliding with Adversaries" public files.
 CHALLENGE_FILES = {
@@ -34,6 +34,17 @@ def find_challenge_data() -> Path | None:
         if all((cand / f).is_file() for f in CHALLENGE_FILES.values()):
             return cand
     return None
+
+
+def require_challenge_data() -> Path:
+    """Like :func:`find_challenge_data`, but raise ``FileNotFoundError`` saying how to fix it."""
+    root = find_challenge_data()
+    if root is None:
+        raise FileNotFoundError(
+            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
+            f"holding {', '.join(CHALLENGE_FILES.values())}"
+        )
+    return root
 
 
 def cache_dir() -> Path:

@@ -22,7 +22,7 @@ challenge's public file when it is present.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +61,8 @@ SMALL: dict[str, dict[str, object]] = {
     "conservattack": {"n_iterations": 2},
 }
 MUTABLE = ["ConstPT_0", "ConstPT_1", "ConstPhi_1", "ConstPT_3", "ConstEta_4", "ConstPhi_5"]
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def make_attack(name: str, **kwargs: object) -> Attack:
@@ -116,15 +118,6 @@ class Problem:
     x: np.ndarray
     model: TopoDNN
     labels: np.ndarray
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small models: intra-op threads only add overhead (a lot of it on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

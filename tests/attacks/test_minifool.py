@@ -6,7 +6,6 @@ import doctest
 import importlib
 import itertools
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,6 +20,8 @@ from aalearn.physics import challenge_features
 FS = challenge_features()
 SCALES = (0.25, 1.0, 4.0, 16.0)
 STEPS = 25
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def make_jets(n: int, seed: int = 0) -> np.ndarray:
@@ -38,14 +39,6 @@ def make_jets(n: int, seed: int = 0) -> np.ndarray:
     cols = {"pt": pts, "eta": eta, "phi": phi}
     x = np.stack([cols[s.kind][:, s.constituent] for s in FS], axis=1)
     return x.astype(np.float32).astype(np.float64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

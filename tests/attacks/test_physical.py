@@ -9,8 +9,6 @@ adversarial constituents whose preprocessed features the model classifies as rep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -26,6 +24,8 @@ from aalearn.models import TopoDNN
 from aalearn.physics.preprocessing import topodnn_preprocess
 
 K = 30
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def make_constituents(n: int, seed: int = 0, pad_every: int = 3) -> np.ndarray:
@@ -65,14 +65,6 @@ def decisions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def energy(c: np.ndarray) -> np.ndarray:
     return (c[..., 0] * np.cosh(c[..., 1])).sum(axis=1)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

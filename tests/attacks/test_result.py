@@ -6,7 +6,6 @@ import doctest
 import importlib
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,8 @@ from aalearn.models import TopoDNN
 from aalearn.physics import challenge_features
 
 FS = challenge_features()
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def make_jets(n: int, seed: int = 0) -> np.ndarray:
@@ -224,12 +225,6 @@ def test_to_dict_is_json_and_drops_arrays() -> None:
 
 
 # --------------------------------------------------------------------------- from a real run
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ zero padding).
 from __future__ import annotations
 
 import doctest
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -35,6 +34,8 @@ NAMES = list(CONSTRAINTS)
 PT = FS.kind_mask("pt")
 ETA = FS.kind_mask("eta")
 PHI = FS.kind_mask("phi")
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def make_jets(n: int, seed: int = 0, n_padded: int = 0) -> np.ndarray:
@@ -74,15 +75,6 @@ def single(name: str) -> ConstraintSet:
 
 def t(a: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return torch.as_tensor(a, dtype=dtype)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add overhead (a lot of it on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

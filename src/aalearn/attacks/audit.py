@@ -362,17 +362,11 @@ def challenge_task1(
     Returns:
         Score, fooling ratio, MAD, unphysical fraction and file paths.
     """
-    from aalearn._paths import CHALLENGE_FILES, find_challenge_data
+    from aalearn._paths import CHALLENGE_FILES, require_challenge_data
     from aalearn.models import load_model, predict_proba
 
-    base = find_challenge_data() if model is None or data is None else None
-    if (model is None or data is None) and base is None:
-        raise FileNotFoundError(
-            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
-            "holding best_model.hdf5 and Clean_Test_Public.feather, or pass --model and --data"
-        )
-    model_path = Path(model) if model is not None else Path(str(base)) / CHALLENGE_FILES["model"]
-    data_path = Path(data) if data is not None else Path(str(base)) / CHALLENGE_FILES["clean"]
+    model_path = Path(model) if model is not None else require_challenge_data() / CHALLENGE_FILES["model"]
+    data_path = Path(data) if data is not None else require_challenge_data() / CHALLENGE_FILES["clean"]
     kwargs = dict(attack_kwargs or {})
     if attack == "sparse":
         kwargs.setdefault("distance", "l1")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from aalearn._paths import CHALLENGE_FILES, find_challenge_data
+from aalearn._paths import CHALLENGE_FILES, require_challenge_data
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["challenge_rdsa_file_score"]
@@ -32,12 +32,7 @@ def challenge_rdsa_file_score() -> tuple[dict[str, float], dict[str, Any]]:
     from aalearn.data.io import load_dataset
     from aalearn.models import load_model, predict_proba
 
-    root = find_challenge_data()
-    if root is None:
-        raise FileNotFoundError(
-            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
-            f"holding {', '.join(CHALLENGE_FILES.values())}"
-        )
+    root = require_challenge_data()
     model = load_model(root / CHALLENGE_FILES["model"])
     clean = load_dataset(root / CHALLENGE_FILES["clean"], require_labels=True)
     adv = load_dataset(root / CHALLENGE_FILES["adversarial"], require_labels=True)
@@ -93,12 +88,7 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
     from art.attacks.evasion import ProjectedGradientDescent  # type: ignore[import-untyped]
     from art.estimators.classification import PyTorchClassifier  # type: ignore[import-untyped]
 
-    root = find_challenge_data()
-    if root is None:
-        raise FileNotFoundError(
-            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
-            f"holding {', '.join(CHALLENGE_FILES.values())}"
-        )
+    root = require_challenge_data()
     model = load_model(root / CHALLENGE_FILES["model"]).eval()
     ds = load_dataset(root / CHALLENGE_FILES["clean"], require_labels=True)
     assert ds.labels is not None

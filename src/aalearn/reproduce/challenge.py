@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aalearn._paths import CHALLENGE_FILES, find_challenge_data
+from aalearn._paths import CHALLENGE_FILES, require_challenge_data
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["challenge_model_accuracies"]
@@ -30,12 +30,7 @@ def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
     from aalearn.models import load_model
     from aalearn.workflows import evaluate_path
 
-    root = find_challenge_data()
-    if root is None:
-        raise FileNotFoundError(
-            "the challenge's public files were not found; set AALEARN_CHALLENGE_DATA to the directory "
-            f"holding {', '.join(CHALLENGE_FILES.values())}"
-        )
+    root = require_challenge_data()
     model = load_model(root / CHALLENGE_FILES["model"])
     values: dict[str, float] = {}
     details: dict[str, Any] = {"data_dir": str(root)}
