@@ -17,6 +17,8 @@ _EXTRA_OF = {
     "distributed": "dask",
     "matplotlib": "report",
     "art": "bench",
+    "pyhf": "inference",
+    "iminuit": "inference",
 }
 
 

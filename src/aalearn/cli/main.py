@@ -493,6 +493,156 @@ def challenge_task1(
     emit(result, json_mode=json_out, title=f"challenge task 1 ({attack_name}): score {result['score']:.4f}")
 
 
+@app.command()
+@_user_errors
+def uncertainty(
+    model: Annotated[
+        list[str], typer.Option(help="Model file(s); several checkpoints form a deep ensemble.")
+    ],
+    data: Annotated[
+        Path, typer.Option(help="Labelled data file (split into calibration and evaluation halves).")
+    ],
+    method: Annotated[str, typer.Option(help="ensemble, mc-dropout or laplace.")] = "ensemble",
+    train_data: Annotated[
+        list[Path] | None, typer.Option(help="Labelled training files: train an ensemble of --members here.")
+    ] = None,
+    members: Annotated[int, typer.Option(help="Ensemble members to train with --train-data.")] = 5,
+    dropout: Annotated[
+        float | None, typer.Option(help="MC dropout: insert dropout with this p if the model has none.")
+    ] = None,
+    samples: Annotated[int, typer.Option(help="MC dropout forward passes.")] = 30,
+    bins: Annotated[int, typer.Option(help="ECE bins (equal width).")] = 15,
+    norm: Annotated[str, typer.Option(help="ECE norm: l1 (ECE), l2 (RMS) or max (MCE).")] = "l1",
+    attacks: Annotated[str | None, typer.Option(help="Comma-separated attacks for the shift study.")] = None,
+    shifted: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=FILE of shifted jets (e.g. a modelling variation); repeatable."),
+    ] = None,
+    n_max: Annotated[int | None, typer.Option(help="Use only the first N jets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Directory for report.html and results.json.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Predictive uncertainty (epistemic/aleatoric), calibration and shift detection of a classifier."""
+    from aalearn.uncertainty.workflow import uncertainty_file
+
+    shifted_map: dict[str, str] = {}
+    for spec in shifted or []:
+        if "=" not in spec:
+            raise ValueError(f"--shifted takes NAME=FILE, got {spec!r}")
+        name, path = spec.split("=", 1)
+        shifted_map[name] = path
+    result = uncertainty_file(
+        model,
+        data,
+        method=method,
+        train_data=train_data or [],
+        members=members,
+        dropout=dropout,
+        samples=samples,
+        n_bins=bins,
+        norm=norm,
+        attacks=[a.strip() for a in attacks.split(",")] if attacks else [],
+        shifted=shifted_map,
+        n_max=n_max,
+        seed=seed,
+        out=out,
+    )
+    keys = (
+        "method",
+        "n_members",
+        "accuracy",
+        "ece",
+        "brier",
+        "nll",
+        "temperature",
+        "ece_temperature_scaled",
+        "nll_temperature_scaled",
+        "mean_total",
+        "mean_aleatoric",
+        "mean_epistemic",
+        "seconds",
+    )
+    emit(
+        result,
+        json_mode=json_out,
+        title=f"uncertainty ({method}) on {data.name}",
+        rows={k: result.get(k) for k in keys},
+    )
+    if not json_out and result["shifts"]:
+        print_table("uncertainty under shift", [{"set": k, **v} for k, v in result["shifts"].items()])
+
+
+@app.command()
+@_user_errors
+def measure(
+    model: Annotated[str, typer.Option(help="Classifier (score = P(W)).")],
+    signal: Annotated[Path, typer.Option(help="Signal (top) jets; with labels only label 0 is used.")],
+    background: Annotated[Path, typer.Option(help="Background (W) jets; with labels only label 1 is used.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Labelled jets used as pseudo-data (gives Δμ̂/σ_μ).")
+    ] = None,
+    variation: Annotated[
+        list[str] | None,
+        typer.Option(help="Modelling variation NAME=DOWN_FILE:UP_FILE (histosys); repeatable."),
+    ] = None,
+    attacks: Annotated[
+        str | None, typer.Option(help="Comma-separated attacks whose jets become pseudo-data.")
+    ] = None,
+    eps: Annotated[float | None, typer.Option(help="Budget (σ units) for the ε attacks.")] = None,
+    bins: Annotated[int, typer.Option(help="Score bins in [0, 1].")] = 10,
+    expected_signal: Annotated[float, typer.Option(help="Expected signal yield.")] = 100.0,
+    expected_background: Annotated[float, typer.Option(help="Expected background yield.")] = 1000.0,
+    signal_norm: Annotated[float, typer.Option(help="Relative signal normalisation uncertainty.")] = 0.05,
+    background_norm: Annotated[
+        float, typer.Option(help="Relative background normalisation uncertainty.")
+    ] = 0.10,
+    toys: Annotated[int, typer.Option(help="Pseudo-experiments for the coverage of the μ interval.")] = 0,
+    n_max: Annotated[int | None, typer.Option(help="Use at most N jets per sample.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for report.html, results.json, workspace.json.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Profile-likelihood fit of the signal strength μ (pyhf) and its shift under attacks and variations."""
+    from aalearn.inference.workflow import measure_files
+
+    result = measure_files(
+        model,
+        signal,
+        background,
+        data=data,
+        variations=variation or [],
+        attacks=[a.strip() for a in attacks.split(",")] if attacks else [],
+        attack_eps=eps,
+        bins=bins,
+        expected_signal=expected_signal,
+        expected_background=expected_background,
+        signal_norm=signal_norm,
+        background_norm=background_norm,
+        coverage_toys=toys,
+        n_max=n_max,
+        seed=seed,
+        out=out,
+    )
+    keys = ("mu_hat", "mu_err", "mu_err_stat", "mu_err_syst", "z_asimov", "delta_mu_over_sigma", "seconds")
+    emit(
+        result,
+        json_mode=json_out,
+        title="measurement (pyhf)",
+        rows={k: result.get(k) for k in keys if k in result},
+    )
+    if not json_out and result["shifts"]:
+        print_table(
+            "shifts of μ̂",
+            [
+                {"pseudo-data": k, "mu_hat": v["mu_hat"], "delta_mu_over_sigma": v["delta_mu_over_sigma"]}
+                for k, v in result["shifts"].items()
+            ],
+        )
+
+
 def main() -> None:
     """Run the CLI."""
     app()
