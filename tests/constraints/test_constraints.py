@@ -65,7 +65,7 @@ def perturb(x: np.ndarray, size: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if size == "moderate":
         return x + 3.0 * FS.sigma(x) * rng.standard_normal(x.shape)
-    scale = np.where(PT, 0.05, 1.5)  # pT can go negative, φ past ±π, η past ±1.6
+    scale = np.where(PT, 0.05, 1.5)  # pT can go negative, φ past ±π, η past ±3.2
     return x + scale * rng.standard_normal(x.shape)
 
 
@@ -149,7 +149,7 @@ def _violate(name: str, x: np.ndarray) -> np.ndarray:
     elif name == "invariants":
         x[0, FS.index("ConstPhi_1")] = 0.1  # φ₁ must be ≤ 0
     elif name == "bounds":
-        x[0, FS.index("ConstEta_5")] = 1.7  # |η| ≤ 2R = 1.6
+        x[0, FS.index("ConstEta_5")] = 3.3  # |η| ≤ 4R = 3.2
     elif name == "pt-ordering":
         i, j = FS.index("ConstPT_3"), FS.index("ConstPT_4")
         x[0, j] = x[0, i] * 1.5
@@ -383,7 +383,7 @@ def test_box_entries(clean: np.ndarray) -> None:
     lo, hi = lo.numpy(), hi.numpy()
     assert np.all(lo[:, PT] >= 0)
     assert np.all(hi[:, FS.index("ConstPhi_1")] <= 0)
-    assert np.all(hi[:, ETA] <= 1.6 + 1e-12)
+    assert np.all(hi[:, ETA] <= 3.2 + 1e-12)
 
 
 def test_numpy_helpers_match_torch(jets: np.ndarray) -> None:

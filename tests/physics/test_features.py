@@ -49,7 +49,7 @@ def test_feature_specs_units_bounds_periodicity() -> None:
     assert pt.scale_gev == CHALLENGE_PT_SCALE_GEV
     assert pt.upper == pytest.approx(6500.0 / CHALLENGE_PT_SCALE_GEV)
     eta = fs[fs.index("ConstEta_2")]
-    assert (eta.lower, eta.upper) == (-1.6, 1.6)
+    assert (eta.lower, eta.upper) == (-3.2, 3.2)
     assert not eta.periodic
     # every feature knows its constituent's pT column
     pt_col = fs.pt_column_of()

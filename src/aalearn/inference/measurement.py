@@ -789,7 +789,17 @@ class Measurement:
             lo, hi = self._bounds[index]
             init[index] = float(np.clip(value, lo, hi))
             fixed[index] = True
-        return float(self._minimize(data, init=init, fixed=fixed)[0][self._poi_index])
+        pyhf = _pyhf()
+        try:
+            return float(self._minimize(data, init=init, fixed=fixed)[0][self._poi_index])
+        except pyhf.exceptions.FailedMinimization:
+            # only the best-fit μ is needed here, no Hesse matrix: scipy's SLSQP is a
+            # robust fallback when Migrad does not converge for a fixed-nuisance refit
+            with _numpy_backend("scipy") as ph, _quiet_pyhf_optimizer():
+                pars = ph.infer.mle.fit(
+                    data, self._model, init_pars=init, par_bounds=list(self._bounds), fixed_params=fixed
+                )
+            return float(np.asarray(pars, dtype=np.float64)[self._poi_index])
 
     def fit(self, data: npt.ArrayLike | None = None) -> FitResult:
         r"""Maximum-likelihood fit of :math:`\mu` and the nuisances.

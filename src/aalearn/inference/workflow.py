@@ -343,6 +343,18 @@ def _write(result: dict[str, Any], meas: Any, templates: Any, out: Path) -> dict
         table={k: result[k] for k in ("mu_hat", "mu_err", "mu_err_stat", "mu_err_syst", "z_asimov")},
         figures=[plot_templates(templates)],
     )
+    if result["pulls"]:
+        report.add_section(
+            "Pulls",
+            text="(θ̂ − θ₀)/σ_prior of the constrained nuisances (0 on the Asimov data set by construction).",
+            table=[{"nuisance": k, "pull": v} for k, v in result["pulls"].items()],
+        )
+    if "coverage" in result:
+        report.add_section(
+            "Coverage of the μ interval",
+            text="Pseudo-experiments at μ = 1: fraction of fits whose ±1σ interval contains the true μ.",
+            table=result["coverage"],
+        )
     if result["impacts"]:
         report.add_section(
             "Impacts",
