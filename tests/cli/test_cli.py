@@ -196,6 +196,8 @@ def test_demo_writes_report_that_renders(tmp_path: Path) -> None:
     results = json.loads((out / "results.json").read_text())
     assert results["n_jets"] == 120
     assert "aalearn test split" in results["evaluation"]
+    assert {r["attack"] for r in results["robustness"]} >= {"pgd", "rdsa", "sparse", "minifool"}
+    assert all(r["unphysical_fraction"] == 0.0 for r in results["robustness"])
     assert payload["report"].endswith("report.html")
     if find_chromium() is None:
         if os.environ.get("CI"):
