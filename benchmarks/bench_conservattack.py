@@ -38,13 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from _challenge import add_challenge_args  # benchmarks/ is on sys.path when run as a script
 from aalearn.attacks import conservattack
 from aalearn.attacks.conservattack import ConservConfig, conserv_search, torch_binary_oracles
 from aalearn.data.io import load_dataset
 from aalearn.models import load_model
-
-DATA = Path("../shared/data/colliding-adversaries/Clean_Test_Public.feather")
-MODEL = Path("../shared/data/colliding-adversaries/best_model.hdf5")
 
 
 def _timed(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], acc: dict[str, float], key: str) -> Any:
@@ -65,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (and JSON with ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jets", type=int, default=5000, help="rows attacked (default 5000)")
-    parser.add_argument("--data", type=Path, default=DATA, help=f"clean set (default {DATA})")
-    parser.add_argument("--model", type=Path, default=MODEL, help=f"model (default {MODEL})")
+    add_challenge_args(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iterations", type=int, default=10, help="n_iterations (default 10)")
     parser.add_argument(

@@ -106,13 +106,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from _challenge import add_challenge_args  # benchmarks/ is on sys.path when run as a script
 from aalearn.attacks import pgd
 from aalearn.data.io import load_dataset
 from aalearn.models import load_model
 from aalearn.physics.features import challenge_features
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "colliding-adversaries"
 EPS = 1.0
 STEPS = 20
 ALPHA = 2.5 * EPS / STEPS
@@ -203,18 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="requires_grad=False on the model's weights (spares ART the weight gradients)",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DATA_DIR / "Clean_Test_Public.feather",
-        help="jets to attack (default ../shared/data/colliding-adversaries/Clean_Test_Public.feather)",
-    )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=DATA_DIR / "best_model.hdf5",
-        help="frozen classifier (default ../shared/data/colliding-adversaries/best_model.hdf5)",
-    )
+    add_challenge_args(parser)
     parser.add_argument(
         "--json", nargs="?", const="-", metavar="PATH", help="print a JSON object (or write it to PATH)"
     )

@@ -40,12 +40,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from _challenge import add_challenge_args  # benchmarks/ is on sys.path when run as a script
 from aalearn.attacks.rdsa import rdsa_search
 from aalearn.data.io import load_dataset
 from aalearn.models import load_model
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "colliding-adversaries"
 
 
 def bare_forward(model: torch.nn.Module, x: np.ndarray, n_rows: int, batch_size: int) -> float:
@@ -113,18 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each timing (min is kept)")
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DATA_DIR / "Clean_Test_Public.feather",
-        help="jets to attack (default ../shared/data/colliding-adversaries/Clean_Test_Public.feather)",
-    )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=DATA_DIR / "best_model.hdf5",
-        help="frozen classifier (default ../shared/data/colliding-adversaries/best_model.hdf5)",
-    )
+    add_challenge_args(parser)
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.jets < 1 or args.tries < 1 or args.features < 1 or args.repeats < 1 or args.threads < 1:
