@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +42,39 @@ def single_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _challenge_jets(
+    n: int, seed: int = 0, *, pad_every: int = 0, n_padded: int = 0, float32_exact: bool = True
+) -> np.ndarray:
+    """Plausible jets in the 87-column challenge layout (float64).
+
+    pT in units of 1679 GeV, decreasing along the constituents (leading 0.05-0.1, soft
+    ~0.001), relative η and φ within 0.7, φ₁ ≤ 0. Every ``pad_every``-th jet has 3-8
+    zero-padded constituents; ``n_padded`` pads the last constituents of every jet. With
+    ``float32_exact`` the values are representable in float32, like the challenge's files.
+    """
+    from aalearn.physics import challenge_features
+
+    rng = np.random.default_rng(seed)
+    lead = rng.uniform(0.05, 0.1, n)
+    pts = lead[:, None] * np.exp(-0.15 * np.arange(30)) * rng.uniform(0.7, 1.0, (n, 30))
+    pts = -np.sort(-pts, axis=1)
+    eta = rng.uniform(-0.7, 0.7, (n, 30))
+    phi = rng.uniform(-0.7, 0.7, (n, 30))
+    phi[:, 1] = -np.abs(phi[:, 1])
+    if pad_every:
+        for i in range(0, n, pad_every):
+            k = 30 - int(rng.integers(3, 9))
+            pts[i, k:] = eta[i, k:] = phi[i, k:] = 0.0
+    if n_padded:
+        pts[:, 30 - n_padded :] = eta[:, 30 - n_padded :] = phi[:, 30 - n_padded :] = 0.0
+    cols = {"pt": pts, "eta": eta, "phi": phi}
+    x = np.stack([cols[s.kind][:, s.constituent] for s in challenge_features()], axis=1)
+    return x.astype(np.float32).astype(np.float64) if float32_exact else x
+
+
+@pytest.fixture(scope="session")
+def challenge_jets() -> Callable[..., np.ndarray]:
+    """Factory of synthetic challenge-layout jets (see :func:`_challenge_jets`)."""
+    return _challenge_jets

@@ -71,27 +71,6 @@ def make_attack(name: str, **kwargs: object) -> Attack:
     return get_attack(name, **{**SMALL.get(name, {}), **kwargs})  # type: ignore[arg-type]
 
 
-def make_jets(n: int, seed: int = 0, pad_every: int = 4, float32_exact: bool = True) -> np.ndarray:
-    """Plausible jets in the challenge layout; every ``pad_every``-th jet has 3-8 padded constituents.
-
-    With ``float32_exact`` the values are representable in float32, like the challenge's files.
-    """
-    rng = np.random.default_rng(seed)
-    lead = rng.uniform(0.05, 0.1, n)
-    pts = lead[:, None] * np.exp(-0.15 * np.arange(30)) * rng.uniform(0.7, 1.0, (n, 30))
-    pts = -np.sort(-pts, axis=1)
-    eta = rng.uniform(-0.7, 0.7, (n, 30))
-    phi = rng.uniform(-0.7, 0.7, (n, 30))
-    phi[:, 1] = -np.abs(phi[:, 1])
-    if pad_every:
-        for i in range(0, n, pad_every):
-            k = 30 - int(rng.integers(3, 9))
-            pts[i, k:] = eta[i, k:] = phi[i, k:] = 0.0
-    cols = {"pt": pts, "eta": eta, "phi": phi}
-    x = np.stack([cols[s.kind][:, s.constituent] for s in FS], axis=1)
-    return x.astype(np.float32).astype(np.float64) if float32_exact else x
-
-
 def make_model(x: np.ndarray, seed: int = 0) -> TopoDNN:
     """A small TopoDNN with input scaling, its bias centred so that half the jets are class 1."""
     torch.manual_seed(seed)
@@ -121,8 +100,8 @@ class Problem:
 
 
 @pytest.fixture(scope="module")
-def problem() -> Problem:
-    x = make_jets(200)
+def problem(challenge_jets: Callable[..., np.ndarray]) -> Problem:
+    x = challenge_jets(200, pad_every=4)
     model = make_model(x)
     labels = decisions(model, x)
     labels[::5] = 1 - labels[::5]  # 40 jets the model gets wrong
@@ -321,16 +300,18 @@ def test_mutable_mask_changes_something(problem: Problem) -> None:
     assert set(np.array(FS.names)[changed]) <= set(MUTABLE)
 
 
-def test_mutable_mask_with_float64_input(problem: Problem) -> None:
-    x = make_jets(200, float32_exact=False)
+def test_mutable_mask_with_float64_input(problem: Problem, challenge_jets: Callable[..., np.ndarray]) -> None:
+    x = challenge_jets(200, pad_every=4, float32_exact=False)
     assert not np.array_equal(x, x.astype(np.float32).astype(np.float64))
     res = make_attack("pgd").run(problem.model, x, None, mutable=MUTABLE)
     assert "immutable" not in res.extra.get("reverted_infeasible", {})
     assert res.success.any()
 
 
-def test_sparse_changes_few_features_with_float64_input(problem: Problem) -> None:
-    x = make_jets(200, float32_exact=False)
+def test_sparse_changes_few_features_with_float64_input(
+    problem: Problem, challenge_jets: Callable[..., np.ndarray]
+) -> None:
+    x = challenge_jets(200, pad_every=4, float32_exact=False)
     res = make_attack("sparse").run(problem.model, x, None)
     assert res.success.any()
     assert np.median(res.distance["n_changed"][res.success]) <= 10

@@ -6,6 +6,7 @@ import doctest
 import importlib
 import itertools
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -24,26 +25,9 @@ STEPS = 25
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-def make_jets(n: int, seed: int = 0) -> np.ndarray:
-    """Plausible float32-exact jets in the challenge layout; every fourth with padded constituents."""
-    rng = np.random.default_rng(seed)
-    lead = rng.uniform(0.05, 0.1, n)
-    pts = lead[:, None] * np.exp(-0.15 * np.arange(30)) * rng.uniform(0.7, 1.0, (n, 30))
-    pts = -np.sort(-pts, axis=1)
-    eta = rng.uniform(-0.7, 0.7, (n, 30))
-    phi = rng.uniform(-0.7, 0.7, (n, 30))
-    phi[:, 1] = -np.abs(phi[:, 1])
-    for i in range(0, n, 4):
-        k = 30 - int(rng.integers(3, 9))
-        pts[i, k:] = eta[i, k:] = phi[i, k:] = 0.0
-    cols = {"pt": pts, "eta": eta, "phi": phi}
-    x = np.stack([cols[s.kind][:, s.constituent] for s in FS], axis=1)
-    return x.astype(np.float32).astype(np.float64)
-
-
 @pytest.fixture(scope="module")
-def data() -> tuple[np.ndarray, TopoDNN, np.ndarray]:
-    x = make_jets(120)
+def data(challenge_jets: Callable[..., np.ndarray]) -> tuple[np.ndarray, TopoDNN, np.ndarray]:
+    x = challenge_jets(120, pad_every=4)
     torch.manual_seed(0)
     model = TopoDNN(hidden=(32, 16)).fit_input_scaling(x).eval()
     with torch.no_grad():

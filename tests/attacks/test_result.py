@@ -6,6 +6,7 @@ import doctest
 import importlib
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,25 +15,8 @@ import torch
 
 from aalearn.attacks import AttackResult, challenge_score, get_attack, mean_absolute_deviation
 from aalearn.models import TopoDNN
-from aalearn.physics import challenge_features
-
-FS = challenge_features()
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-def make_jets(n: int, seed: int = 0) -> np.ndarray:
-    """Plausible float32-exact jets in the challenge layout."""
-    rng = np.random.default_rng(seed)
-    lead = rng.uniform(0.05, 0.1, n)
-    pts = lead[:, None] * np.exp(-0.15 * np.arange(30)) * rng.uniform(0.7, 1.0, (n, 30))
-    pts = -np.sort(-pts, axis=1)
-    eta = rng.uniform(-0.7, 0.7, (n, 30))
-    phi = rng.uniform(-0.7, 0.7, (n, 30))
-    phi[:, 1] = -np.abs(phi[:, 1])
-    cols = {"pt": pts, "eta": eta, "phi": phi}
-    x = np.stack([cols[s.kind][:, s.constituent] for s in FS], axis=1)
-    return x.astype(np.float32).astype(np.float64)
 
 
 def make_result(
@@ -228,8 +212,8 @@ def test_to_dict_is_json_and_drops_arrays() -> None:
 
 
 @pytest.fixture(scope="module")
-def run_data() -> tuple[np.ndarray, TopoDNN, np.ndarray]:
-    x = make_jets(80)
+def run_data(challenge_jets: Callable[..., np.ndarray]) -> tuple[np.ndarray, TopoDNN, np.ndarray]:
+    x = challenge_jets(80)
     torch.manual_seed(0)
     model = TopoDNN(hidden=(16,)).fit_input_scaling(x).eval()
     with torch.no_grad():

@@ -10,6 +10,7 @@ zero padding).
 from __future__ import annotations
 
 import doctest
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -38,28 +39,6 @@ PHI = FS.kind_mask("phi")
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-def make_jets(n: int, seed: int = 0, n_padded: int = 0) -> np.ndarray:
-    """Plausible jets in the 87-column challenge layout (float64).
-
-    pT in units of 1679 GeV, decreasing along the constituents (leading 0.05-0.1, soft
-    ~0.001), relative η, φ within 0.7, φ₁ ≤ 0; the last ``n_padded`` constituents are
-    zero-padded (pT = η = φ = 0).
-    """
-    rng = np.random.default_rng(seed)
-    lead = rng.uniform(0.05, 0.1, n)
-    pts = lead[:, None] * np.exp(-0.15 * np.arange(30)) * rng.uniform(0.7, 1.0, (n, 30))
-    pts = -np.sort(-pts, axis=1)
-    eta = rng.uniform(-0.7, 0.7, (n, 30))
-    phi = rng.uniform(-0.7, 0.7, (n, 30))
-    phi[:, 1] = -np.abs(phi[:, 1])
-    if n_padded:
-        pts[:, 30 - n_padded :] = 0.0
-        eta[:, 30 - n_padded :] = 0.0
-        phi[:, 30 - n_padded :] = 0.0
-    cols = {"pt": pts, "eta": eta, "phi": phi}
-    return np.stack([cols[s.kind][:, s.constituent] for s in FS], axis=1)
-
-
 def perturb(x: np.ndarray, size: str, seed: int = 0) -> np.ndarray:
     """Random perturbation: ``"moderate"`` (a few σ) or ``"large"`` (absolute, crosses every limit)."""
     rng = np.random.default_rng(seed)
@@ -78,13 +57,13 @@ def t(a: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def jets() -> np.ndarray:
-    return make_jets(200, seed=0)
+def jets(challenge_jets: Callable[..., np.ndarray]) -> np.ndarray:
+    return challenge_jets(200, seed=0, float32_exact=False)
 
 
 @pytest.fixture(scope="module")
-def padded_jets() -> np.ndarray:
-    return make_jets(50, seed=1, n_padded=6)
+def padded_jets(challenge_jets: Callable[..., np.ndarray]) -> np.ndarray:
+    return challenge_jets(50, seed=1, n_padded=6, float32_exact=False)
 
 
 @pytest.fixture(params=["jets", "padded_jets"])
