@@ -426,28 +426,13 @@ _DEMO_ATTACKS: tuple[tuple[str, float | None], ...] = (
 def _demo_robustness(model: Any, test: JetDataset, *, seed: int) -> list[dict[str, Any]]:
     """Attack the trained tagger on its test split; one row per attack with the validation verdict."""
     from aalearn.attacks import ATTACKS
-    from aalearn.attacks.audit import attack_file
+    from aalearn.attacks.audit import attack_file, summary_rows
 
     rows = []
     for name, strength in _DEMO_ATTACKS:
         kind = ATTACKS[name].strength
         kw: dict[str, Any] = {kind: strength} if kind and strength is not None else {}
-        run = attack_file(model, test, name, seed=seed, **kw)
-        s = run.summary()
-        rows.append(
-            {
-                "attack": name,
-                "strength": f"{kind}={strength:g}" if kind and strength is not None else "-",
-                "fooling_ratio": s["fooling_ratio"],
-                "accuracy": s["accuracy"],
-                "auc": s["auc"],
-                "mad": s["mad"],
-                "unphysical_fraction": s["unphysical_fraction"],
-                "passes_validation": s["passes_validation"],
-                "max_jsd": s["validation_max_jsd"],
-                "rel_corr_change": s["validation_rel_corr_change"],
-            }
-        )
+        rows += summary_rows(name, [(strength, attack_file(model, test, name, seed=seed, **kw))])
     return rows
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "audit",
     "challenge_task1",
     "robustness_curve",
+    "summary_rows",
 ]
 
 
@@ -151,10 +152,9 @@ def robustness_curve(
     progress: bool = False,
 ) -> list[tuple[float | None, AttackRun]]:
     """Run ``attack`` at each strength of ``grid`` (default: the registry's grid)."""
-    info = ATTACKS.get(attack, None)
-    if info is None:
-        get_attack(attack)  # raises the helpful error
-        raise AssertionError("unreachable")
+    if attack not in ATTACKS:
+        get_attack(attack)  # raises the error with a did-you-mean
+    info = ATTACKS[attack]
     strengths: list[float | None] = list(grid if grid is not None else info.grid) or [None]
     runs: list[tuple[float | None, AttackRun]] = []
     for s in strengths:
@@ -167,7 +167,8 @@ def robustness_curve(
     return runs
 
 
-def _curve_rows(attack: str, runs: list[tuple[float | None, AttackRun]]) -> list[dict[str, Any]]:
+def summary_rows(attack: str, runs: list[tuple[float | None, AttackRun]]) -> list[dict[str, Any]]:
+    """One table row per (strength, run) of ``attack``: fooling ratio, MAD, validity, validation."""
     info = ATTACKS[attack]
     rows = []
     for s, run in runs:
@@ -232,7 +233,7 @@ def audit(
     for a in names:
         runs = robustness_curve(net, ds, a, seed=seed, constraints=constraints, progress=progress)
         curves[a] = runs
-        all_rows.extend(_curve_rows(a, runs))
+        all_rows.extend(summary_rows(a, runs))
     summary = _audit_summary(curves)
     result: dict[str, Any] = {
         "model": model_name or str(model if not isinstance(model, nn.Module) else type(model).__name__),
