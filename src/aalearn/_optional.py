@@ -19,6 +19,13 @@ _EXTRA_OF = {
     "art": "bench",
     "pyhf": "inference",
     "iminuit": "inference",
+    "sbi": "sbi",
+    "zuko": "surrogates",
+    "ot": "surrogates",
+    "transformers": "llm",
+    "gguf": "llm",
+    "accelerate": "llm",
+    "particle": "llm",
 }
 
 

@@ -6,15 +6,14 @@ user's input are reported as one line on stderr with exit code 2, without a trac
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from aalearn import __version__
+from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
 
 app = typer.Typer(
@@ -25,23 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
-
-
-def _user_errors(func: F) -> F:
-    """Turn user-input errors into a one-line message and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper  # type: ignore[return-value]
+_user_errors = user_errors
 
 
 def _version(value: bool) -> None:
@@ -641,6 +624,18 @@ def measure(
                 for k, v in result["shifts"].items()
             ],
         )
+
+
+def _register_subcommands() -> None:
+    # Sub-apps of larger command groups live in their own modules.
+    from aalearn.cli import llm, sbi, surrogate
+
+    app.add_typer(sbi.app, name="sbi")
+    app.add_typer(surrogate.app, name="surrogate")
+    app.add_typer(llm.app, name="llm")
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -132,5 +132,5 @@ def run(name: str) -> ReproductionResult:
 # are imported by name in this order; an import sorter must not reorder them).
 import importlib  # noqa: E402
 
-for _module in ("challenge", "attacks", "asimov"):
+for _module in ("challenge", "attacks", "asimov", "pivot", "sbibm", "jetnet"):
     importlib.import_module(f"aalearn.reproduce.{_module}")

@@ -1,0 +1,1 @@
+"""Reproduction module (filled in by its issue's work)."""
