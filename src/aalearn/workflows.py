@@ -17,7 +17,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "metric_row",
     "run_demo",
     "split_indices",
+    "train_model",
     "train_topodnn",
     "write_json",
 ]
@@ -124,10 +125,15 @@ class TrainRun:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def train_topodnn(
+def train_model(
     dataset: JetDataset,
     *,
+    architecture: str = "topodnn",
+    strategy: str = "nominal",
+    strategy_options: Mapping[str, Any] | None = None,
+    model_options: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
     fractions: Sequence[float] = (0.8, 0.2, 0.0),
     epochs: int = 60,
     batch_size: int = 256,
@@ -137,11 +143,22 @@ def train_topodnn(
     seed: int = 0,
     progress: bool = True,
 ) -> TrainRun:
-    """Train the TopoDNN reference tagger on a labelled dataset.
+    """Train a tagger (any registered architecture) with any registered training strategy.
+
+    The model is built from :data:`aalearn.models.ARCHITECTURES` (``"topodnn"``, the
+    challenge's reference network, or ``"robust"``, the per-feature-type embedding network),
+    its fixed input standardisation is fitted on the training split, and it is trained by
+    the one training loop, :func:`aalearn.training.train_classifier`, with the strategy
+    (``"nominal"``, ``"adversarial"``, ``"rdsa"``, ``"pivot"``, ``"disco"``, …).
 
     Args:
         dataset: Labelled jets in the 87-feature challenge layout.
+        architecture: Registered architecture name.
+        strategy: Registered training strategy name.
+        strategy_options: Settings of the strategy (for example ``{"eps": 1.0, "mix": 0.5}``).
+        model_options: Extra constructor arguments of the architecture.
         out: Where to save the safetensors checkpoint (``None``: do not save).
+        checkpoint_dir: Directory of per-epoch resumable checkpoints (``None``: none).
         fractions: Train/validation/test fractions of the stratified split.
         epochs: Maximum number of epochs (early stopping on the validation loss).
         batch_size: Mini-batch size.
@@ -153,10 +170,14 @@ def train_topodnn(
 
     Returns:
         A :class:`TrainRun`.
+
+    Raises:
+        ValueError: For unlabelled or single-class data, an unknown architecture or
+            strategy, or bad settings.
     """
     import torch
 
-    from aalearn.models import TopoDNN, save_checkpoint
+    from aalearn.models import ARCHITECTURES, save_checkpoint
     from aalearn.training import train_classifier
 
     if dataset.labels is None:
@@ -165,12 +186,18 @@ def train_topodnn(
         raise ValueError(
             f"training needs both classes; {dataset.source} holds only label {dataset.labels[0]}"
         )
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")
     split = split_indices(dataset.labels, fractions=fractions, seed=seed)
     torch.manual_seed(seed)
-    # PyTorch's default BatchNorm momentum (0.1): Keras' 0.99 (momentum 0.01 here) needs far
-    # more steps than a few thousand jets give for the running statistics to converge.
-    model = TopoDNN(n_features=dataset.features.shape[1], batchnorm_momentum=0.1)
-    model.fit_input_scaling(dataset.features[split["train"]])
+    kwargs: dict[str, Any] = {"n_features": dataset.features.shape[1]}
+    if architecture == "topodnn":
+        # PyTorch's default BatchNorm momentum (0.1): Keras' 0.99 (momentum 0.01 here) needs far
+        # more steps than a few thousand jets give for the running statistics to converge.
+        kwargs["batchnorm_momentum"] = 0.1
+    kwargs.update(model_options or {})
+    model = ARCHITECTURES[architecture](**kwargs)
+    model.fit_input_scaling(dataset.features[split["train"]])  # type: ignore[operator]
     start = time.perf_counter()
     history = train_classifier(
         model,
@@ -178,6 +205,9 @@ def train_topodnn(
         dataset.labels[split["train"]],
         dataset.features[split["val"]],
         dataset.labels[split["val"]],
+        strategy=strategy,
+        strategy_options=dict(strategy_options or {}),
+        checkpoint_dir=checkpoint_dir,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -189,6 +219,7 @@ def train_topodnn(
     seconds = time.perf_counter() - start
     metadata = {
         "data": dataset.source,
+        "architecture": architecture,
         "n_train": len(split["train"]),
         "n_val": len(split["val"]),
         "n_test": len(split["test"]),
@@ -202,13 +233,25 @@ def train_topodnn(
         "label_names": list(LABEL_NAMES),
         "history": history.to_dict(),
         "aalearn_version": __version__,
-        "strategy": "nominal",
+        "strategy": strategy,
+        "strategy_options": to_jsonable(dict(strategy_options or {})),
+        "train_seconds": seconds,
     }
     path = None
     if out is not None:
         path = Path(out)
         save_checkpoint(model, path, metadata=metadata)
     return TrainRun(model, history, split, path, seconds, metadata)
+
+
+def train_topodnn(dataset: JetDataset, **kwargs: Any) -> TrainRun:
+    """Train the TopoDNN reference tagger: :func:`train_model` with ``architecture="topodnn"``.
+
+    Example:
+        >>> train_topodnn  # doctest: +ELLIPSIS
+        <function train_topodnn at ...>
+    """
+    return train_model(dataset, architecture="topodnn", **kwargs)
 
 
 def evaluate_path(model: str | Path | Any, data: str | Path, **load_kwargs: Any) -> Any:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from aalearn.models import TopoDNN, predict_proba
 from aalearn.training import TrainingHistory, bce_batch_loss, l1_penalty, train_classifier
+from aalearn.training.strategy import Batch, Strategy, TrainingData
 
 Data = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]
 
@@ -239,3 +240,108 @@ def test_diverging_loss_is_a_value_error() -> None:
 
     with pytest.raises(ValueError, match="training loss became nan"):
         train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=2, batch_loss=nan_loss, progress=False)
+
+
+# --------------------------------------------------------------------------- strategies in the loop
+class _Recorder(Strategy):
+    """Records every hook call; its loss is the nominal BCE."""
+
+    name = "recorder-test"
+    requires_aux = ("z",)
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.aux_ok = True
+        self.n = 0
+
+    def setup(self, model: nn.Module, data: TrainingData) -> None:
+        self.calls.append(("setup", data.X.shape[0]))
+        self.n = data.X.shape[0]
+
+    def start_epoch(self, model: nn.Module, epoch: int) -> None:
+        self.calls.append(("start_epoch", epoch))
+
+    def loss(self, model: nn.Module, batch: Batch) -> Tensor:
+        self.calls.append(("loss", batch.x.shape[0]))
+        assert model.training
+        self.aux_ok &= torch.equal(batch.aux["z"], batch.index.to(batch.aux["z"].dtype))
+        return super().loss(model, batch)
+
+    def after_step(self, model: nn.Module, batch: Batch) -> None:
+        self.calls.append(("after_step", batch.x.shape[0]))
+
+    def epoch_metrics(self) -> dict[str, float]:
+        epoch = sum(1 for c in self.calls if c[0] == "start_epoch") - 1
+        return {"my_metric": float(10 - epoch)} if epoch != 1 else {}
+
+
+def test_strategy_hooks_run_in_order_with_sliced_aux() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=48, n_val=16)
+    rec = _Recorder()
+    aux = {"z": np.arange(48, dtype=np.float64)}
+    hist = train_classifier(
+        _model(), x_tr, y_tr, x_va, y_va, strategy=rec, aux_train=aux, epochs=3, batch_size=16, progress=False
+    )
+    per_epoch = [("loss", 16), ("after_step", 16)] * 3
+    expected = [("setup", 48)]
+    for e in range(3):
+        expected += [("start_epoch", e), *per_epoch]
+    assert rec.calls == expected
+    assert rec.aux_ok
+    assert hist.extra["my_metric"][0] == 10.0
+    assert np.isnan(hist.extra["my_metric"][1])
+    assert hist.extra["my_metric"][2] == 8.0
+    assert hist.strategy == {"strategy": "recorder-test"}
+
+
+def test_history_records_strategy_config_and_throughput() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=64, n_val=16)
+    hist = train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=2, batch_size=16, progress=False)
+    assert hist.strategy == {"strategy": "nominal"}
+    assert len(hist.epoch_seconds) == len(hist.jets_per_second) == 2
+    assert all(v > 0 for v in hist.jets_per_second)
+    assert hist.seconds >= sum(hist.epoch_seconds) * 0.99
+    assert hist.resumed_epochs == 0
+    assert hist.summary()["val_loss"] == hist.val_loss[hist.best_epoch]
+    assert TrainingHistory.from_dict(json.loads(json.dumps(hist.to_dict()))) == hist
+
+
+def test_monitor_picks_the_best_epoch() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=128, n_val=64)
+    kw: dict[str, Any] = {"epochs": 4, "batch_size": 16, "lr": 1e-2, "patience": 10, "progress": False}
+    hist = train_classifier(_model(), x_tr, y_tr, x_va, y_va, monitor="val_accuracy", **kw)
+    assert hist.monitor == "val_accuracy"
+    assert hist.best_epoch == int(np.argmax(hist.val_accuracy))
+    rec = _Recorder()
+    hist = train_classifier(
+        _model(),
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        strategy=rec,
+        aux_train={"z": np.arange(128.0)},
+        monitor="my_metric",
+        **kw,
+    )
+    assert hist.best_epoch == 3  # my_metric = 10, NaN, 8, 7: the lowest is the last
+    with pytest.raises(
+        ValueError, match="unknown monitor 'nope'; choose one of val_loss, val_accuracy, train_loss"
+    ):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, monitor="nope", **kw)
+
+
+def test_strategy_argument_errors() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=16, n_val=8)
+    with pytest.raises(ValueError, match="either batch_loss or a strategy"):
+        train_classifier(
+            _model(), x_tr, y_tr, x_va, y_va, strategy="rdsa", batch_loss=bce_batch_loss, progress=False
+        )
+    with pytest.raises(TypeError, match="strategy_options must be a mapping"):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, strategy_options=[1], progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown training strategy 'nope'"):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, strategy="nope", progress=False)
+    with pytest.raises(ValueError, match=r"aux_val\['z'\] must have one entry per row \(8\)"):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, aux_val={"z": np.zeros(3)}, progress=False)
+    with pytest.raises(TypeError, match=r"aux_train\['z'\] must be numeric"):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, aux_train={"z": ["a"] * 16}, progress=False)

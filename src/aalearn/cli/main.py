@@ -91,6 +91,22 @@ def generate(
     emit(summary.to_dict(), json_mode=json_out, title=f"generated {process} jets → {out}")
 
 
+def _parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``["eps=1", "attack=pgd", "only_successful=true"]`` → typed dict (JSON literals where possible)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"bad --option {item!r}: use KEY=VALUE, e.g. --option eps=1")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 @_user_errors
 def train(
@@ -106,11 +122,22 @@ def train(
     val_fraction: Annotated[float, typer.Option(help="Validation fraction of the data.")] = 0.2,
     l1: Annotated[float, typer.Option(help="L1 penalty on dense weights.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of split, initialisation and batch order.")] = 0,
+    architecture: Annotated[str, typer.Option(help="Model architecture: topodnn or robust.")] = "topodnn",
+    strategy: Annotated[
+        str, typer.Option(help="Training strategy: nominal, adversarial, rdsa, pivot, disco.")
+    ] = "nominal",
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Strategy setting KEY=VALUE (several allowed), e.g. -o eps=1."),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Per-epoch checkpoints here; a killed run resumes from them.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train the TopoDNN reference tagger and save a safetensors checkpoint."""
-    from aalearn.workflows import load_datasets, train_topodnn
+    """Train a tagger (TopoDNN or the robust network) with a training strategy; save a checkpoint."""
+    from aalearn.workflows import load_datasets, train_model
 
     files = list(data) + [Path(a) for a in ctx.args]
     if not out.suffix == ".safetensors":
@@ -118,8 +145,12 @@ def train(
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
     dataset = load_datasets(files, require_labels=True)
-    run = train_topodnn(
+    run = train_model(
         dataset,
+        architecture=architecture,
+        strategy=strategy,
+        strategy_options=_parse_options(option),
+        checkpoint_dir=checkpoint_dir,
         out=out,
         fractions=(1.0 - val_fraction, val_fraction, 0.0),
         epochs=epochs,
@@ -141,7 +172,9 @@ def train(
         "best_val_accuracy": hist.val_accuracy[hist.best_epoch],
         "seconds": run.seconds,
     }
-    emit(result, json_mode=json_out, title=f"trained TopoDNN → {out}")
+    result["architecture"] = architecture
+    result["strategy"] = strategy
+    emit(result, json_mode=json_out, title=f"trained {architecture} ({strategy}) → {out}")
 
 
 @app.command()
@@ -474,6 +507,131 @@ def challenge_task1(
         out, attack=attack_name, model=model, data=data, n_max=n_max, seed=seed, progress=progress
     )
     emit(result, json_mode=json_out, title=f"challenge task 1 ({attack_name}): score {result['score']:.4f}")
+
+
+def _parse_attacks(spec: str | None) -> list[tuple[str, float | None]]:
+    """``"pgd:1,rdsa"`` → ``[("pgd", 1.0), ("rdsa", None)]``; ``""``/``"none"`` → ``[]``."""
+    if spec is None:
+        from aalearn.evaluation.challenge import DEFAULT_ADAPTIVE
+
+        return list(DEFAULT_ADAPTIVE)
+    out: list[tuple[str, float | None]] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item or item == "none":
+            continue
+        name, _, strength = item.partition(":")
+        try:
+            out.append((name, float(strength) if strength else None))
+        except ValueError:
+            raise ValueError(f"bad attack spec {item!r}: use NAME or NAME:STRENGTH, e.g. pgd:1") from None
+    return out
+
+
+@challenge_app.command("task2")
+@_user_errors
+def challenge_task2(
+    model: Annotated[
+        str, typer.Option(help="Model: aalearn:robust (shipped), a .safetensors checkpoint or a Keras .hdf5.")
+    ] = "aalearn:robust",
+    clean: Annotated[
+        Path | None, typer.Option(help="Clean file (default: Clean_Test_Public.feather).")
+    ] = None,
+    adversarial: Annotated[
+        Path | None,
+        typer.Option(help="Row-paired adversarial file (default: the public RDSA file)."),
+    ] = None,
+    adaptive: Annotated[
+        str | None,
+        typer.Option(help="Adaptive attacks against the model, e.g. 'pgd:1,rdsa' ('none' to skip)."),
+    ] = None,
+    n_adaptive: Annotated[int, typer.Option(help="Jets attacked adaptively.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the adaptive attacks.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Task 2: mixed accuracy (clean + RDSA)/2 on the public pair, plus attacks run against the model."""
+    from aalearn.evaluation.challenge import challenge_task2 as run_task2
+
+    result = run_task2(
+        model,
+        clean=clean,
+        adversarial=adversarial,
+        adaptive=_parse_attacks(adaptive),
+        n_adaptive=n_adaptive,
+        seed=seed,
+    )
+    title = f"challenge task 2 ({model}): mixed accuracy {result['mixed_accuracy']:.4f}"
+    if json_out:
+        emit(result, json_mode=True, title=title)
+        return
+    emit(result, json_mode=False, title=title)
+    if result["adaptive"]:
+        print_table(
+            "adaptive attacks against the model",
+            [
+                {
+                    k: r[k]
+                    for k in ("attack", "strength", "accuracy", "fooling_ratio", "mad", "passes_validation")
+                }
+                for r in result["adaptive"]
+            ],
+        )
+
+
+@app.command()
+@_user_errors
+def compare(
+    models: Annotated[
+        list[str], typer.Option(help="Models to compare: --models a.safetensors b.safetensors")
+    ],
+    data: Annotated[Path, typer.Option(help="Labelled test file.")],
+    ctx_extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    attacks: Annotated[
+        str | None, typer.Option(help="Attacks at fixed strength, e.g. 'pgd:1,rdsa' ('none' to skip).")
+    ] = None,
+    variation: Annotated[
+        list[str] | None, typer.Option(help="Modelling variation as NAME=FILE (several allowed).")
+    ] = None,
+    n_attack: Annotated[int, typer.Option(help="Jets attacked per model.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the attacks.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write results.json and report.html here.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare trained models: clean AUC/accuracy, rejection, accuracy under attack, variation shift, cost."""
+    from aalearn.evaluation.challenge import compare_models
+
+    specs = list(models) + list(ctx_extra or [])
+    variations: dict[str, str] = {}
+    for item in variation or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"bad --variation {item!r}: use NAME=FILE, e.g. fsr-up=fsr_up.h5")
+        variations[name] = path
+    rows = compare_models(
+        specs, data, attacks=_parse_attacks(attacks), variations=variations, n_attack=n_attack, seed=seed
+    )
+    result: dict[str, Any] = {"data": str(data), "models": rows}
+    if out is not None:
+        from aalearn.report import Report
+        from aalearn.workflows import write_json
+
+        out.mkdir(parents=True, exist_ok=True)
+        result["results"] = str(write_json(result, out / "results.json"))
+        report = Report("aalearn model comparison", subtitle=str(data))
+        report.add_section(
+            "Model comparison",
+            text=(
+                "Per model: ROC AUC and accuracy on the clean test file, background rejection 1/ε_B at 50 % "
+                "top efficiency, accuracy under each attack run against that model at fixed strength, the "
+                "largest per-class KS distance of the score between nominal and each modelling variation, "
+                "and the training time recorded in the checkpoint."
+            ),
+            table=rows,
+        )
+        result["report"] = str(report.write(out / "report.html"))
+    if json_out:
+        emit(result, json_mode=True, title="")
+    else:
+        print_table(f"model comparison on {data}", rows)
 
 
 @app.command()

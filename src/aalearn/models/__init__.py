@@ -25,12 +25,15 @@ from aalearn.models.checkpoint import (
 )
 from aalearn.models.keras import load_keras_topodnn
 from aalearn.models.predict import model_n_features, predict_logits, predict_proba
+from aalearn.models.robust import FEATURE_KINDS, RobustJetTagger
 from aalearn.models.topodnn import DEFAULT_HIDDEN, TopoDNN
 
 __all__ = [
     "ARCHITECTURES",
     "DEFAULT_HIDDEN",
+    "FEATURE_KINDS",
     "SHIPPED_MODELS",
+    "RobustJetTagger",
     "TopoDNN",
     "architecture_name",
     "load_checkpoint",

@@ -14,7 +14,29 @@ Example:
 
 from __future__ import annotations
 
+from aalearn.training.detector import (
+    AdversarialDetector,
+    DetectionResult,
+    Detector,
+    cross_run_test,
+    detection_metrics,
+    fooled_mask,
+    threshold_at_fpr,
+)
+from aalearn.training.ensemble import train_ensemble
+from aalearn.training.strategies import AdversarialTraining, RDSAAugmentation, gradient_attack_names
+from aalearn.training.strategy import (
+    STRATEGIES,
+    Batch,
+    NominalStrategy,
+    Strategy,
+    TrainingData,
+    get_strategy,
+    register_strategy,
+)
 from aalearn.training.trainer import (
+    CHECKPOINT_FILE,
+    FINAL_MODEL_FILE,
     BatchLoss,
     TrainingHistory,
     bce_batch_loss,
@@ -22,4 +44,30 @@ from aalearn.training.trainer import (
     train_classifier,
 )
 
-__all__ = ["BatchLoss", "TrainingHistory", "bce_batch_loss", "l1_penalty", "train_classifier"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FINAL_MODEL_FILE",
+    "STRATEGIES",
+    "AdversarialDetector",
+    "AdversarialTraining",
+    "Batch",
+    "BatchLoss",
+    "DetectionResult",
+    "Detector",
+    "NominalStrategy",
+    "RDSAAugmentation",
+    "Strategy",
+    "TrainingData",
+    "TrainingHistory",
+    "bce_batch_loss",
+    "cross_run_test",
+    "detection_metrics",
+    "fooled_mask",
+    "get_strategy",
+    "gradient_attack_names",
+    "l1_penalty",
+    "register_strategy",
+    "threshold_at_fpr",
+    "train_classifier",
+    "train_ensemble",
+]

@@ -1,4 +1,4 @@
-r"""One training loop for binary classifiers that return logits.
+r"""One training loop for binary classifiers that return logits, with pluggable strategies.
 
 :func:`train_classifier` minimises, per mini-batch :math:`B`,
 
@@ -6,32 +6,50 @@ r"""One training loop for binary classifiers that return logits.
 
     L(\theta) = \ell_B(\theta) + \lambda_1 \sum_{\text{Linear } k} \lVert W_k \rVert_1,
     \qquad
-    \ell_B = -\frac{1}{|B|}\sum_{i \in B} \bigl[y_i \log \sigma(z_i) + (1 - y_i)\log(1 - \sigma(z_i))\bigr],
+    \ell_B^\text{nominal} = -\frac{1}{|B|}\sum_{i \in B}
+        \bigl[y_i \log \sigma(z_i) + (1 - y_i)\log(1 - \sigma(z_i))\bigr],
 
 with Adam (optionally with the coupled L2 ``weight_decay`` of
-:class:`torch.optim.Adam`), stops when the validation BCE has not improved for
-``patience`` epochs and restores the weights of the best epoch. The L1 term is the
-Keras ``kernel_regularizer=L1(λ)`` of the challenge model (λ = 10⁻³ there), applied to
-the weights (not biases) of every :class:`torch.nn.Linear`.
+:class:`torch.optim.Adam`), stops when the monitored validation quantity (default the
+validation BCE) has not improved for ``patience`` epochs and restores the weights of the
+best epoch. The L1 term is the Keras ``kernel_regularizer=L1(λ)`` of the challenge model
+(λ = 10⁻³ there), applied to the weights (not biases) of every :class:`torch.nn.Linear`.
 
-The per-batch data loss :math:`\ell_B` is a single pluggable function
-(:data:`BatchLoss`, default :func:`bce_batch_loss`): later training strategies
-(adversarial training, systematics-aware losses) replace it instead of writing a new
-loop.
+The per-batch data loss :math:`\ell_B` comes from a :class:`~aalearn.training.strategy.Strategy`
+(nominal, adversarial training, RDSA augmentation, learning to pivot, DisCo, ...): the
+loop owns everything the strategies share (data order, optimiser, early stopping,
+seeding, checkpoints and resumption, progress), a strategy only says what a step
+optimises and what happens around it.
+
+**Resumable training.** With ``checkpoint_dir`` the complete state of the run (model,
+optimiser, best weights, early-stopping counter, history, the data-order generator, the
+torch RNG and the strategy's :meth:`~aalearn.training.strategy.Strategy.state_dict`) is
+written atomically after every epoch to ``checkpoint_dir/training_state.pt``. A new call
+with the same data and settings continues after the last finished epoch, and its final
+weights and history are bit-identical to those of an uninterrupted run (same machine and
+device). The file is read back with ``torch.load(..., weights_only=True)``: nothing is
+unpickled.
 
 Reference:
     The challenge model's recipe (Keras, Adam lr 5·10⁻⁵, batch 256, early stopping with
     patience 10 on the validation loss, L1 10⁻³): ECML-PKDD 2025 "Colliding with
-    Adversaries" starter kit. TopoDNN: Pearkes et al., arXiv:1704.02124.
+    Adversaries" starter kit. TopoDNN: Pearkes et al., arXiv:1704.02124. Adam: Kingma &
+    Ba, arXiv:1412.6980.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,13 +60,30 @@ from tqdm import tqdm
 
 from aalearn._validation import check_array, check_labels, check_positive
 from aalearn.models.predict import model_device, model_n_features
+from aalearn.training.strategy import Batch, Strategy, TrainingData, get_strategy
 
-__all__ = ["BatchLoss", "TrainingHistory", "bce_batch_loss", "l1_penalty", "train_classifier"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FINAL_MODEL_FILE",
+    "BatchLoss",
+    "TrainingHistory",
+    "bce_batch_loss",
+    "l1_penalty",
+    "train_classifier",
+]
 
 #: Per-batch data loss: ``loss(model, x, y) -> scalar tensor``, with ``x`` of shape
 #: ``(B, F)`` and float labels ``y`` of shape ``(B,)`` on the model's device. The model is
 #: in train mode when it is called.
 BatchLoss = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+#: Name of the resumable training state inside ``checkpoint_dir``.
+CHECKPOINT_FILE = "training_state.pt"
+#: Name of the final model (safetensors, :func:`aalearn.models.save_checkpoint`) inside ``checkpoint_dir``.
+FINAL_MODEL_FILE = "model.safetensors"
+
+_CHECKPOINT_FORMAT = "aalearn-training-state"
+_CHECKPOINT_VERSION = 1
 
 
 def bce_batch_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -87,15 +122,24 @@ class TrainingHistory:
     """Per-epoch record of :func:`train_classifier`.
 
     Attributes:
-        train_loss: Mean data loss (the :data:`BatchLoss`, without the L1 term) over the
-            training set, per epoch, accumulated during the epoch in train mode.
+        train_loss: Mean data loss (the strategy's batch loss, without the L1 term) over
+            the training set, per epoch, accumulated during the epoch in train mode.
         val_loss: Validation BCE in eval mode after each epoch (no penalty).
         val_accuracy: Validation accuracy (threshold 0.5 on :math:`P(\\text{label}=1)`).
-        best_epoch: 0-based index of the epoch with the lowest ``val_loss``; its weights
-            are the ones returned (``val_loss[best_epoch]`` is the best loss).
-        epochs_run: Number of epochs actually run.
+        best_epoch: 0-based index of the epoch with the best monitored value (by default
+            the lowest ``val_loss``); its weights are the ones returned.
+        epochs_run: Number of epochs actually run (including those of an earlier,
+            interrupted call that this one resumed).
         stopped_early: Whether early stopping ended training before ``epochs``.
-        seconds: Wall time of the training loop.
+        seconds: Wall time of the training loop (summed over resumed calls).
+        extra: Per-epoch numbers of the strategy (:meth:`Strategy.epoch_metrics`), name →
+            one value per epoch (NaN for an epoch that did not report it).
+        epoch_seconds: Wall time of each epoch (training, validation and checkpoint).
+        jets_per_second: Training rows processed per second in each epoch's batch loop.
+        strategy: The strategy's :meth:`Strategy.config`.
+        monitor: Quantity early stopping watched.
+        resumed_epochs: Epochs loaded from a checkpoint at the start of the last call
+            (0 for a fresh run).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -105,6 +149,20 @@ class TrainingHistory:
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    extra: dict[str, list[float]] = field(default_factory=dict)
+    epoch_seconds: list[float] = field(default_factory=list)
+    jets_per_second: list[float] = field(default_factory=list)
+    strategy: dict[str, Any] = field(default_factory=dict)
+    monitor: str = "val_loss"
+    resumed_epochs: int = 0
+
+    #: Fields that depend on the wall clock (excluded from reproducibility comparisons).
+    TIMING_FIELDS: ClassVar[tuple[str, ...]] = (
+        "seconds",
+        "epoch_seconds",
+        "jets_per_second",
+        "resumed_epochs",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary of all fields.
@@ -115,7 +173,42 @@ class TrainingHistory:
         """
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingHistory:
+        """Rebuild from :meth:`to_dict` (unknown keys are ignored).
 
+        Example:
+            >>> h = TrainingHistory(val_loss=[0.3], extra={"adv_loss": [0.5]})
+            >>> TrainingHistory.from_dict(h.to_dict()) == h
+            True
+        """
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def summary(self) -> dict[str, Any]:
+        """Compact summary for model metadata: best epoch, its validation numbers, epochs, time.
+
+        Example:
+            >>> h = TrainingHistory(val_loss=[0.5, 0.4], val_accuracy=[0.7, 0.8], best_epoch=1)
+            >>> h.summary()["val_loss"]
+            0.4
+        """
+        best = self.best_epoch
+        out: dict[str, Any] = {
+            "epochs_run": self.epochs_run,
+            "best_epoch": best,
+            "stopped_early": self.stopped_early,
+            "seconds": self.seconds,
+            "monitor": self.monitor,
+        }
+        if 0 <= best < len(self.val_loss):
+            out["val_loss"] = self.val_loss[best]
+            out["val_accuracy"] = self.val_accuracy[best]
+            out.update({k: v[best] for k, v in self.extra.items() if best < len(v)})
+        return out
+
+
+# --------------------------------------------------------------------------- validation
 def _check_int(value: Any, *, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
@@ -142,6 +235,158 @@ def _check_data(
     return x_tr, y_tr, x_va, y_va
 
 
+def _check_aux(aux: Mapping[str, npt.ArrayLike] | None, *, name: str, n: int) -> dict[str, npt.NDArray[Any]]:
+    if aux is None:
+        return {}
+    if not isinstance(aux, Mapping):
+        raise TypeError(f"{name} must be a mapping name → per-row array, got {type(aux).__name__}")
+    out: dict[str, npt.NDArray[Any]] = {}
+    for key, value in aux.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be strings, got {key!r}")
+        arr = np.asarray(value)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise TypeError(f"{name}[{key!r}] must be numeric, got dtype {arr.dtype}")
+        if arr.ndim < 1 or arr.shape[0] != n:
+            raise ValueError(f"{name}[{key!r}] must have one entry per row ({n}), got shape {arr.shape}")
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}[{key!r}] contains NaN/inf")
+        out[key] = np.array(arr, copy=True)
+    return out
+
+
+class _BatchLossStrategy(Strategy):
+    """A plain ``batch_loss(model, x, y)`` function as a strategy (backwards compatibility)."""
+
+    name: ClassVar[str] = "custom"
+
+    def __init__(self, fn: BatchLoss) -> None:
+        self.fn = fn
+
+    def loss(self, model: nn.Module, batch: Batch) -> Tensor:
+        return self.fn(model, batch.x, batch.y)
+
+    def config(self) -> dict[str, Any]:
+        return {"strategy": self.name, "batch_loss": getattr(self.fn, "__qualname__", type(self.fn).__name__)}
+
+
+def _resolve_strategy(
+    strategy: str | Strategy, options: Mapping[str, Any] | None, batch_loss: BatchLoss | None
+) -> Strategy:
+    if batch_loss is not None:
+        if not callable(batch_loss):
+            raise ValueError(f"batch_loss must be callable(model, x, y) -> loss, got {batch_loss!r}")
+        if not (isinstance(strategy, str) and strategy == "nominal") or options:
+            raise ValueError("give either batch_loss or a strategy (with strategy_options), not both")
+        return _BatchLossStrategy(batch_loss)
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"strategy_options must be a mapping of settings, got {type(options).__name__}")
+    import aalearn.training.strategies  # noqa: F401 - registers "adversarial" and "rdsa"
+
+    return get_strategy(strategy, **dict(options or {}))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _digest(arr: npt.NDArray[Any]) -> list[Any]:
+    data = np.ascontiguousarray(arr)
+    return [list(data.shape), str(data.dtype), hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest()]
+
+
+def _jsonable(obj: Any) -> Any:
+    """Round-trip through JSON (sorted keys; tuples become lists) for comparisons."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=repr))
+
+
+def _fingerprint(
+    model: nn.Module, data: TrainingData, strategy: Strategy, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    config = getattr(model, "config", None)
+    return _jsonable(
+        {
+            "model": {
+                "class": f"{type(model).__module__}.{type(model).__qualname__}",
+                "config": config if isinstance(config, dict) else None,
+                "state": [[k, list(v.shape), str(v.dtype)] for k, v in model.state_dict().items()],
+            },
+            "data": {
+                "X_train": _digest(data.X),
+                "y_train": _digest(data.y),
+                "X_val": _digest(data.X_val),
+                "y_val": _digest(data.y_val),
+                "aux_train": {k: _digest(v) for k, v in sorted(data.aux.items())},
+                "aux_val": {k: _digest(v) for k, v in sorted(data.aux_val.items())},
+            },
+            "settings": dict(settings),
+            "strategy": strategy.config(),
+        }
+    )
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return out
+    return [] if old == new else [prefix or "(root)"]
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the target directory, then :func:`os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, corrupt, or not a torch file
+        raise ValueError(
+            f"cannot read the training checkpoint {str(path)!r} ({type(exc).__name__}: {exc}); "
+            "delete it or pass resume=False to start over"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
+        raise ValueError(f"{str(path)!r} is not an aalearn training checkpoint; use another checkpoint_dir")
+    if state.get("version") != _CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has checkpoint version {state.get('version')!r}, this aalearn writes "
+            f"{_CHECKPOINT_VERSION}; pass resume=False to start over"
+        )
+    old = json.loads(state["fingerprint"])
+    if old != fingerprint:
+        diff = ", ".join(_differences(old, fingerprint)[:8])
+        raise ValueError(
+            f"the checkpoint in {str(path.parent)!r} belongs to a different training run (differs in: "
+            f"{diff}); use another checkpoint_dir, or resume=False to overwrite it"
+        )
+    return state
+
+
+def _save_final_model(model: nn.Module, directory: Path, history: TrainingHistory, seed: int) -> Path | None:
+    """Write the final model with :func:`aalearn.models.save_checkpoint` if its architecture is registered."""
+    from aalearn.models.checkpoint import architecture_name, save_checkpoint
+
+    try:
+        architecture_name(model)
+    except ValueError:
+        return None  # an unregistered architecture: the training state still holds the weights
+    metadata = {
+        "strategy": history.strategy,
+        "seed": seed,
+        "history": history.summary(),
+        "trained_with": "aalearn.training.train_classifier",
+    }
+    return save_checkpoint(model, directory / FINAL_MODEL_FILE, metadata=_jsonable(metadata))
+
+
+# --------------------------------------------------------------------------- the loop
 @torch.no_grad()
 def _validate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[float, float]:
     """Validation BCE and accuracy in eval mode (summed over batches, exact means)."""
@@ -157,6 +402,15 @@ def _validate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[
     return total_loss / x.shape[0], correct / x.shape[0]
 
 
+def _maximise(monitor: str) -> bool:
+    return monitor.endswith("accuracy") or monitor.endswith("auc")
+
+
+def _aux_tensor(arr: npt.NDArray[Any], device: torch.device, dtype: torch.dtype) -> Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(arr))
+    return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+
+
 def train_classifier(
     model: nn.Module,
     X_train: npt.ArrayLike,
@@ -164,6 +418,12 @@ def train_classifier(
     X_val: npt.ArrayLike,
     y_val: npt.ArrayLike,
     *,
+    strategy: str | Strategy = "nominal",
+    strategy_options: Mapping[str, Any] | None = None,
+    aux_train: Mapping[str, npt.ArrayLike] | None = None,
+    aux_val: Mapping[str, npt.ArrayLike] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
     epochs: int = 50,
     batch_size: int = 256,
     lr: float = 1e-3,
@@ -172,19 +432,23 @@ def train_classifier(
     patience: int = 5,
     seed: int = 0,
     progress: bool = True,
-    batch_loss: BatchLoss = bce_batch_loss,
+    batch_loss: BatchLoss | None = None,
+    monitor: str = "val_loss",
 ) -> TrainingHistory:
-    r"""Train a binary logit classifier with Adam and early stopping; restore the best weights.
+    r"""Train a binary logit classifier with a training strategy, Adam and early stopping.
 
-    Every epoch shuffles the training set with a :class:`torch.Generator` seeded from
-    ``seed`` (the same permutation sequence for the same seed), runs mini-batches of
-    ``batch_size`` through ``batch_loss`` plus ``l1`` times :func:`l1_penalty`, then
-    computes the validation BCE and accuracy in eval mode. Training stops when the
-    validation loss has not decreased for ``patience`` consecutive epochs; the weights
-    (and batch-norm statistics) of the best epoch are then restored. The torch RNG is
-    seeded with ``seed`` inside :func:`torch.random.fork_rng`, so dropout is reproducible
-    and the caller's global RNG state is left untouched. With the same initial weights,
-    data and seed the result is bit-identical on the same machine (CPU).
+    Every epoch calls the strategy's ``start_epoch``, shuffles the training set with a
+    :class:`torch.Generator` seeded from ``seed`` (the same permutation sequence for the
+    same seed), runs mini-batches (:class:`~aalearn.training.strategy.Batch` with the row
+    indices and the auxiliary arrays sliced to the batch) through the strategy's ``loss``
+    plus ``l1`` times :func:`l1_penalty`, calls ``after_step`` after each optimiser step,
+    then computes the validation BCE and accuracy in eval mode and records the strategy's
+    ``epoch_metrics`` in :attr:`TrainingHistory.extra`. Training stops when ``monitor``
+    has not improved for ``patience`` consecutive epochs; the weights (and batch-norm
+    statistics) of the best epoch are then restored. The torch RNG is seeded with
+    ``seed`` inside :func:`torch.random.fork_rng`, so dropout and the strategies' random
+    draws are reproducible and the caller's global RNG state is left untouched. With the
+    same initial weights, data and seed the result is bit-identical on the same machine.
 
     A last mini-batch of a single row is skipped, because batch normalisation cannot
     normalise one sample in train mode.
@@ -196,17 +460,38 @@ def train_classifier(
         y_train: Training labels ``(N,)`` in {0, 1}.
         X_val: Validation features ``(M, F)``.
         y_val: Validation labels ``(M,)`` in {0, 1}.
-        epochs: Maximum number of epochs (≥ 1).
+        strategy: Registered strategy name (``"nominal"``, ``"adversarial"``,
+            ``"rdsa"``, ...; see :data:`aalearn.training.strategy.STRATEGIES`) or a
+            :class:`~aalearn.training.strategy.Strategy` instance.
+        strategy_options: Settings of a strategy given by name.
+        aux_train: Per-row auxiliary arrays of the training set (for example the
+            nuisance ``{"z": z}`` for learning to pivot); the strategy's
+            ``requires_aux`` names must be present.
+        aux_val: Per-row auxiliary arrays of the validation set.
+        checkpoint_dir: Directory for the resumable training state
+            (:data:`CHECKPOINT_FILE`, written atomically after every epoch) and, at the
+            end, the final model (:data:`FINAL_MODEL_FILE`, if the architecture is
+            registered with :func:`aalearn.models.register_architecture`).
+        resume: Continue from the state in ``checkpoint_dir`` when there is one (its
+            data and settings must match this call; ``epochs`` may differ). ``False``
+            starts over and overwrites it.
+        epochs: Maximum number of epochs (≥ 1), counting resumed ones.
         batch_size: Mini-batch size (≥ 1).
         lr: Adam learning rate (> 0).
         weight_decay: Adam's L2 weight decay (≥ 0).
         l1: Coefficient :math:`\lambda_1` of the L1 penalty on Linear weights (≥ 0); the
             challenge model used 10⁻³.
-        patience: Epochs without improvement of the validation loss before stopping (≥ 1).
-        seed: Seed of the data order and of the torch RNG during training.
+        patience: Epochs without improvement of ``monitor`` before stopping (≥ 1).
+        seed: Seed of the data order, of the torch RNG during training and of the
+            strategy's own random draws.
         progress: Show a tqdm progress bar on stderr (epoch, loss, val loss, val acc).
-        batch_loss: Per-batch data loss hook, ``batch_loss(model, x, y) -> scalar``
-            (default: mean BCE with logits). The L1 term is added outside the hook.
+        batch_loss: Deprecated form of a custom strategy: ``batch_loss(model, x, y) ->
+            scalar`` (wrapped into a strategy named ``"custom"``); not together with
+            ``strategy``.
+        monitor: What early stopping watches: ``"val_loss"`` (default),
+            ``"val_accuracy"``, ``"train_loss"`` or a name the strategy reports in
+            ``epoch_metrics``. Names ending in ``accuracy`` or ``auc`` are maximised,
+            all others minimised.
 
     Returns:
         The :class:`TrainingHistory`; the model holds the best epoch's weights and is
@@ -214,8 +499,9 @@ def train_classifier(
 
     Raises:
         ValueError: For bad shapes, labels other than 0/1, NaN/inf features, a feature
-            count that differs from the model's, or out-of-range hyperparameters; also
-            if the training loss becomes NaN/inf.
+            count that differs from the model's, out-of-range hyperparameters, an
+            unknown strategy or monitor, missing auxiliary arrays, a checkpoint of a
+            different run; also if the training loss becomes NaN/inf.
 
     Example:
         >>> from aalearn.models import TopoDNN
@@ -224,8 +510,8 @@ def train_classifier(
         >>> X = rng.normal(size=(200, 3)) + y[:, None]
         >>> model = TopoDNN(n_features=3, hidden=(8,))
         >>> hist = train_classifier(model, X[:150], y[:150], X[150:], y[150:], epochs=3, progress=False)
-        >>> hist.epochs_run
-        3
+        >>> hist.epochs_run, hist.strategy["strategy"]
+        (3, 'nominal')
     """
     epochs = _check_int(epochs, name="epochs", minimum=1)
     batch_size = _check_int(batch_size, name="batch_size", minimum=1)
@@ -234,11 +520,40 @@ def train_classifier(
     lr = check_positive(lr, name="lr")
     weight_decay = check_positive(weight_decay, name="weight_decay", strict=False)
     l1 = check_positive(l1, name="l1", strict=False)
-    if not callable(batch_loss):
-        raise ValueError(f"batch_loss must be callable(model, x, y) -> loss, got {batch_loss!r}")
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"monitor must be a non-empty string such as 'val_loss', got {monitor!r}")
+    strat = _resolve_strategy(strategy, strategy_options, batch_loss)
     x_tr_np, y_tr_np, x_va_np, y_va_np = _check_data(model, X_train, y_train, X_val, y_val)
+    aux_tr_np = _check_aux(aux_train, name="aux_train", n=x_tr_np.shape[0])
+    aux_va_np = _check_aux(aux_val, name="aux_val", n=x_va_np.shape[0])
+    missing = [k for k in strat.requires_aux if k not in aux_tr_np]
+    if missing:
+        raise ValueError(
+            f"strategy {strat.name!r} needs the per-row auxiliary array(s) {missing} of the training set; "
+            f"pass aux_train={{{', '.join(repr(k) + ': ...' for k in missing)}}}"
+        )
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("the model has no trainable parameters")
+    data = TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed)
+
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    if ckpt_path is not None and ckpt_path.parent.exists() and not ckpt_path.parent.is_dir():
+        raise ValueError(f"checkpoint_dir {str(ckpt_path.parent)!r} exists and is not a directory")
+    settings = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "l1": l1,
+        "patience": patience,
+        "seed": seed,
+        "monitor": monitor,
+    }
+    fingerprint = _fingerprint(model, data, strat, settings) if ckpt_path is not None else {}
+    saved = (
+        _load_state(ckpt_path, fingerprint)
+        if ckpt_path is not None and resume and ckpt_path.exists()
+        else None
+    )
 
     device = model_device(model)
     dtype = next(p.dtype for p in model.parameters())
@@ -246,21 +561,50 @@ def train_classifier(
     y_tr = torch.from_numpy(y_tr_np).to(device=device, dtype=dtype)
     x_va = torch.from_numpy(x_va_np).to(device=device, dtype=dtype)
     y_va = torch.from_numpy(y_va_np).to(device=device, dtype=dtype)
+    aux_tr = {k: _aux_tensor(v, device, dtype) for k, v in aux_tr_np.items()}
     n = x_tr.shape[0]
 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     order_rng = torch.Generator().manual_seed(seed)
-    history = TrainingHistory()
-    best_loss = float("inf")
+    history = TrainingHistory(strategy=_jsonable(strat.config()), monitor=monitor)
+    best_value = math.inf
     best_state: dict[str, Tensor] = {}
     stale = 0
     t0 = time.perf_counter()
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    sign = -1.0 if _maximise(monitor) else 1.0  # minimise sign * value
 
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
-        bar = tqdm(range(epochs), desc="training", unit="epoch", file=sys.stderr, disable=not progress)
-        for epoch in bar:
+        strat.setup(model, data)
+        start_epoch, prev_seconds = 0, 0.0
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            best_state = {k: v.to(device) for k, v in saved["best_state"].items()}
+            best_value, stale = float(saved["best_value"]), int(saved["stale"])
+            history = TrainingHistory.from_dict(json.loads(saved["history"]))
+            order_rng.set_state(saved["order_rng"])
+            torch.set_rng_state(saved["torch_rng"])
+            if cuda_devices and saved.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(saved["cuda_rng"], cuda_devices[0])
+            strat.load_state_dict(saved["strategy"])
+            start_epoch = history.epochs_run
+            history.resumed_epochs = start_epoch
+            prev_seconds = history.seconds
+        done = stale >= patience or start_epoch >= epochs
+        bar = tqdm(
+            total=epochs,
+            initial=min(start_epoch, epochs),
+            desc="training",
+            unit="epoch",
+            file=sys.stderr,
+            disable=not progress,
+        )
+        epoch = start_epoch
+        while not done:
+            e0 = time.perf_counter()
+            strat.start_epoch(model, epoch)
             model.train()
             perm = torch.randperm(n, generator=order_rng).to(device)
             # Accumulated on the device: no host synchronisation per batch.
@@ -271,18 +615,21 @@ def train_classifier(
                 idx = perm[start : start + batch_size]
                 if idx.numel() == 1 and n > 1:
                     continue  # batch norm cannot normalise a single sample in train mode
-                xb, yb = x_tr[idx], y_tr[idx]
-                loss = batch_loss(model, xb, yb)
-                if loss.ndim != 0:
-                    raise ValueError(f"batch_loss must return a scalar, got shape {tuple(loss.shape)}")
+                batch = Batch(x=x_tr[idx], y=y_tr[idx], index=idx, aux={k: v[idx] for k, v in aux_tr.items()})
+                loss = strat.loss(model, batch)
+                if not isinstance(loss, Tensor) or loss.ndim != 0:
+                    shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+                    raise ValueError(f"the strategy's loss must return a scalar tensor, got shape {shape}")
                 objective = loss + l1 * l1_penalty(model) if l1 > 0 else loss
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 optimizer.step()
+                strat.after_step(model, batch)
                 total += loss.detach().to(torch.float64) * idx.numel()
                 finite &= torch.isfinite(objective.detach())
                 seen += idx.numel()
             train_loss = float(total) / max(seen, 1)
+            loop_seconds = time.perf_counter() - e0
             if not bool(finite) or not np.isfinite(train_loss):
                 raise ValueError(
                     f"the training loss became {train_loss} in epoch {epoch + 1}; "
@@ -292,23 +639,55 @@ def train_classifier(
             history.train_loss.append(train_loss)
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
+            metrics = {str(k): float(v) for k, v in strat.epoch_metrics().items()}
+            for key in set(history.extra) | set(metrics):
+                history.extra.setdefault(key, [math.nan] * epoch).append(metrics.get(key, math.nan))
             history.epochs_run = epoch + 1
-            if val_loss < best_loss:
-                best_loss, stale = val_loss, 0
+            values = {"val_loss": val_loss, "val_accuracy": val_acc, "train_loss": train_loss}
+            values.update({k: v[-1] for k, v in history.extra.items()})
+            if monitor not in values:
+                raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(values)}")
+            value = sign * values[monitor]
+            if value < best_value:
+                best_value, stale = value, 0
                 history.best_epoch = epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 stale += 1
-            bar.set_postfix(
-                loss=f"{history.train_loss[-1]:.4f}", val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}"
-            )
-            if stale >= patience:
-                history.stopped_early = epoch + 1 < epochs
-                break
+            done = stale >= patience or epoch + 1 >= epochs
+            history.stopped_early = stale >= patience and epoch + 1 < epochs
+            history.jets_per_second.append(seen / max(loop_seconds, 1e-12))
+            history.epoch_seconds.append(time.perf_counter() - e0)
+            history.seconds = prev_seconds + time.perf_counter() - t0
+            if ckpt_path is not None:
+                _atomic_torch_save(
+                    {
+                        "format": _CHECKPOINT_FORMAT,
+                        "version": _CHECKPOINT_VERSION,
+                        "fingerprint": json.dumps(fingerprint, sort_keys=True),
+                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "optimizer": optimizer.state_dict(),
+                        "best_state": {k: v.cpu() for k, v in best_state.items()},
+                        "best_value": best_value,
+                        "stale": stale,
+                        "history": json.dumps(history.to_dict()),
+                        "order_rng": order_rng.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(cuda_devices[0]) if cuda_devices else None,
+                        "strategy": strat.state_dict(),
+                    },
+                    ckpt_path,
+                )
+            bar.update(1)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
+            epoch += 1
         bar.close()
 
+    history.stopped_early = stale >= patience and history.epochs_run < epochs
+    history.seconds = prev_seconds + time.perf_counter() - t0
     if best_state:
         model.load_state_dict(best_state)
     model.eval()
-    history.seconds = time.perf_counter() - t0
+    if ckpt_path is not None:
+        _save_final_model(model, ckpt_path.parent, history, seed)
     return history

@@ -1,0 +1,116 @@
+"""Challenge Task 2 (mixed accuracy), adaptive evaluation and the model comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from aalearn.data import JetDataset
+from aalearn.data.io import save_dataset
+from aalearn.evaluation.challenge import challenge_task2, compare_models, mixed_accuracy, variation_shift
+from aalearn.models import TopoDNN, save_checkpoint
+from aalearn.physics import challenge_features
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+class _SignOfFirst(torch.nn.Module):
+    """Predicts label 1 exactly where feature 0 exceeds 0.075 (a known answer)."""
+
+    n_features = 87
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 0] - 0.075) * 1000.0
+
+
+def test_mixed_accuracy_known_answer() -> None:
+    x = np.zeros((4, 87), dtype=np.float32)
+    x[:, 0] = [0.06, 0.09, 0.06, 0.09]
+    y = np.array([0, 1, 0, 1])
+    adv = x.copy()
+    adv[:2, 0] = [0.09, 0.06]  # the first two rows flipped, the last two unchanged
+    res = mixed_accuracy(_SignOfFirst(), x, adv, y)
+    assert res == {"clean_accuracy": 1.0, "adversarial_accuracy": 0.5, "mixed_accuracy": 0.75, "n": 4}
+
+
+def test_mixed_accuracy_rejects_unpaired_and_bad_input() -> None:
+    x = np.zeros((4, 87), dtype=np.float32)
+    with pytest.raises(ValueError, match="row-paired"):
+        mixed_accuracy(_SignOfFirst(), x, x[:3], [0, 1, 0, 1])
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN|finite"):
+        mixed_accuracy(_SignOfFirst(), x, bad, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="label"):
+        mixed_accuracy(_SignOfFirst(), x, x, [0, 2, 0, 1])
+
+
+def _files(tmp_path: Path, challenge_jets: Any, n: int = 60) -> tuple[Path, Path, JetDataset]:
+    x = challenge_jets(n, seed=3)
+    y = (x[:, 0] > 0.075).astype(np.int64)
+    names = tuple(s.name for s in challenge_features())
+    clean = JetDataset(features=x.astype(np.float32), labels=y, feature_names=names, source="clean")
+    adv_x = x.copy()
+    adv_x[:, 0] = 0.15 - adv_x[:, 0]  # flips the rule of _SignOfFirst for every jet
+    adv = JetDataset(features=adv_x.astype(np.float32), labels=y, feature_names=names, source="adv")
+    save_dataset(clean, tmp_path / "clean.feather")
+    save_dataset(adv, tmp_path / "adv.feather")
+    return tmp_path / "clean.feather", tmp_path / "adv.feather", clean
+
+
+def test_challenge_task2_on_files(tmp_path: Path, challenge_jets: Any) -> None:
+    clean, adv, _ = _files(tmp_path, challenge_jets)
+    res = challenge_task2(_SignOfFirst(), clean=clean, adversarial=adv, adaptive=())
+    assert res["clean_accuracy"] == 1.0
+    assert res["adversarial_accuracy"] == 0.0
+    assert res["mixed_accuracy"] == 0.5
+    assert res["adaptive"] == []
+
+
+def test_challenge_task2_adaptive_attack_rows(tmp_path: Path, challenge_jets: Any) -> None:
+    clean, adv, _ = _files(tmp_path, challenge_jets)
+    torch.manual_seed(0)
+    model = TopoDNN(hidden=(8,), batchnorm=False)
+    res = challenge_task2(model, clean=clean, adversarial=adv, adaptive=(("pgd", 1.0),), n_adaptive=20)
+    (row,) = res["adaptive"]
+    assert row["attack"] == "pgd"
+    assert 0.0 <= row["accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="unknown attack"):
+        challenge_task2(model, clean=clean, adversarial=adv, adaptive=(("nope", None),))
+
+
+def test_compare_models_and_variation_shift(tmp_path: Path, challenge_jets: Any) -> None:
+    clean, _, ds = _files(tmp_path, challenge_jets)
+    specs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = TopoDNN(hidden=(8,), batchnorm=False)
+        path = tmp_path / f"m{seed}.safetensors"
+        save_checkpoint(model, path, metadata={"strategy": "nominal", "train_seconds": 1.5})
+        specs.append(str(path))
+    shifted = JetDataset(
+        features=(ds.features * 1.3).astype(np.float32),
+        labels=ds.labels,
+        feature_names=ds.feature_names,
+        source="shifted",
+    )
+    save_dataset(shifted, tmp_path / "shifted.feather")
+    rows = compare_models(
+        specs, clean, attacks=(("fgsm", 1.0),), variations={"x1.3": tmp_path / "shifted.feather"}, n_attack=20
+    )
+    assert [r["model"] for r in rows] == specs
+    for r in rows:
+        assert {"auc", "accuracy", "rejection@0.5", "acc_fgsm(eps=1)", "max_ks_x1.3", "train_seconds"} <= set(
+            r
+        )
+        assert r["train_seconds"] == 1.5
+    # identical inputs give no shift; a known shift of one feature moves the score of _SignOfFirst
+    same = variation_shift(_SignOfFirst(), ds, {"same": ds})[0]
+    assert same["ks_label0"] == 0.0
+    assert same["accuracy_change"] == 0.0
+    with pytest.raises(ValueError, match="at least one model"):
+        compare_models([], clean)
