@@ -134,6 +134,7 @@ def train_model(
     model_options: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
+    nuisance: npt.ArrayLike | None = None,
     fractions: Sequence[float] = (0.8, 0.2, 0.0),
     epochs: int = 60,
     batch_size: int = 256,
@@ -159,6 +160,10 @@ def train_model(
         model_options: Extra constructor arguments of the architecture.
         out: Where to save the safetensors checkpoint (``None``: do not save).
         checkpoint_dir: Directory of per-epoch resumable checkpoints (``None``: none).
+        nuisance: Per-jet nuisance value ``(N,)`` (for example −1/0/+1 for the
+            fsr-down/nominal/fsr-up samples), passed to the strategies as the auxiliary
+            array ``"z"`` (learning to pivot's target). The jet mass in GeV is always
+            passed as ``"mass"`` (DisCo's default decorrelation variable).
         fractions: Train/validation/test fractions of the stratified split.
         epochs: Maximum number of epochs (early stopping on the validation loss).
         batch_size: Mini-batch size.
@@ -198,6 +203,20 @@ def train_model(
     kwargs.update(model_options or {})
     model = ARCHITECTURES[architecture](**kwargs)
     model.fit_input_scaling(dataset.features[split["train"]])  # type: ignore[operator]
+    from aalearn.physics import CHALLENGE_PT_SCALE_GEV
+    from aalearn.physics.kinematics import features_mass
+
+    aux: dict[str, npt.NDArray[Any]] = {}
+    if dataset.features.shape[1] == 87:
+        aux["mass"] = features_mass(dataset.features, pt_scale=CHALLENGE_PT_SCALE_GEV)
+    if nuisance is not None:
+        z = np.asarray(nuisance, dtype=np.float64)
+        if z.shape != (len(dataset.labels),) or not np.all(np.isfinite(z)):
+            raise ValueError(
+                f"nuisance must hold one finite value per jet, shape ({len(dataset.labels)},), got {z.shape}"
+            )
+        aux["z"] = z
+    monitor = {"pivot": "pivot_val_objective", "disco": "disco_val_objective"}.get(strategy, "val_loss")
     start = time.perf_counter()
     history = train_classifier(
         model,
@@ -205,6 +224,9 @@ def train_model(
         dataset.labels[split["train"]],
         dataset.features[split["val"]],
         dataset.labels[split["val"]],
+        aux_train={k: v[split["train"]] for k, v in aux.items()},
+        aux_val={k: v[split["val"]] for k, v in aux.items()},
+        monitor=monitor,
         strategy=strategy,
         strategy_options=dict(strategy_options or {}),
         checkpoint_dir=checkpoint_dir,

@@ -95,3 +95,28 @@ def test_bad_strategy_options_exit_2(tmp_path: Path, labelled_file: Path) -> Non
     res = runner.invoke(app, [*base, "-o", "novalue"])
     assert res.exit_code == 2
     assert "KEY=VALUE" in res.output
+
+
+def test_train_disco_and_pivot_from_cli(tmp_path: Path, labelled_file: Path) -> None:
+    res = _json(
+        runner.invoke(
+            app,
+            ["train", "--data", str(labelled_file), "--out", str(tmp_path / "d.safetensors"),
+             "--strategy", "disco", "-o", "lam=1", "--epochs", "2", "--no-progress", "--json"],
+        )
+    )  # fmt: skip
+    assert res["strategy"] == "disco"
+    res = _json(
+        runner.invoke(
+            app,
+            ["train", "--data", str(labelled_file), "--out", str(tmp_path / "p.safetensors"),
+             "--nuisance-file", f"1={labelled_file}", "--strategy", "pivot", "-o", "lam=1",
+             "-o", "nuisance=categorical", "--epochs", "2", "--no-progress", "--json"],
+        )
+    )  # fmt: skip
+    assert res["strategy"] == "pivot"
+    assert res["n_train"] + res["n_val"] == 600
+    bad = runner.invoke(app, ["train", "--data", str(labelled_file), "--out", str(tmp_path / "x.safetensors"),
+                              "--nuisance-file", "up=f.h5"])  # fmt: skip
+    assert bad.exit_code == 2
+    assert "Z=FILE" in bad.output

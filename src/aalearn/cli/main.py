@@ -133,6 +133,13 @@ def train(
     checkpoint_dir: Annotated[
         Path | None, typer.Option(help="Per-epoch checkpoints here; a killed run resumes from them.")
     ] = None,
+    nuisance_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Labelled jets of a modelling variation as Z=FILE (e.g. -1=fsr_down.h5); --data jets get "
+            "Z=0. Z is the nuisance that --strategy pivot (or disco -o aux_key=z) decorrelates from."
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
@@ -145,8 +152,29 @@ def train(
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
     dataset = load_datasets(files, require_labels=True)
+    nuisance = None
+    if nuisance_file:
+        import numpy as np
+
+        parts, values = [dataset], [np.zeros(len(dataset.features))]
+        for item in nuisance_file:
+            z, sep, path = item.partition("=")
+            try:
+                z_value = float(z)
+            except ValueError:
+                z_value = float("nan")
+            if not sep or not path or not np.isfinite(z_value):
+                raise ValueError(
+                    f"bad --nuisance-file {item!r}: use Z=FILE with a number Z, e.g. -1=fsr_down.h5"
+                )
+            extra = load_datasets([Path(path)], require_labels=True)
+            parts.append(extra)
+            values.append(np.full(len(extra.features), z_value))
+        dataset = type(dataset).concatenate(parts)
+        nuisance = np.concatenate(values)
     run = train_model(
         dataset,
+        nuisance=nuisance,
         architecture=architecture,
         strategy=strategy,
         strategy_options=_parse_options(option),

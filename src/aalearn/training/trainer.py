@@ -281,7 +281,10 @@ def _resolve_strategy(
         return _BatchLossStrategy(batch_loss)
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"strategy_options must be a mapping of settings, got {type(options).__name__}")
-    import aalearn.training.strategies  # noqa: F401 - registers "adversarial" and "rdsa"
+    # Importing the strategy modules registers their names ("adversarial", "rdsa", "pivot", "disco").
+    import aalearn.training.disco
+    import aalearn.training.pivot
+    import aalearn.training.strategies  # noqa: F401
 
     return get_strategy(strategy, **dict(options or {}))
 
