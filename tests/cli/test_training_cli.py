@@ -120,3 +120,15 @@ def test_train_disco_and_pivot_from_cli(tmp_path: Path, labelled_file: Path) -> 
                               "--nuisance-file", "up=f.h5"])  # fmt: skip
     assert bad.exit_code == 2
     assert "Z=FILE" in bad.output
+
+
+def test_task2_shipped_robust_model(challenge_dir: Path) -> None:
+    # The shipped model's published figures (model card src/aalearn/models/shipped/robust.md).
+    res = _json(
+        runner.invoke(
+            app, ["challenge", "task2", "--model", "aalearn:robust", "--adaptive", "none", "--json"]
+        )
+    )
+    assert res["clean_accuracy"] == pytest.approx(0.7932, abs=2e-3)
+    assert res["adversarial_accuracy"] == pytest.approx(0.3634, abs=2e-3)
+    assert res["mixed_accuracy"] > 0.5465  # above the organisers' reference TopoDNN

@@ -59,6 +59,10 @@ def generate(
     ] = 1000,
     pt_min: Annotated[float, typer.Option(help="Leading-jet pT lower edge in GeV.")] = 400.0,
     pt_max: Annotated[float | None, typer.Option(help="Leading-jet pT upper edge in GeV.")] = None,
+    pthat_min: Annotated[
+        float | None,
+        typer.Option(help="PhaseSpace:pTHatMin in GeV (default: 350, or pt-min − 30 when pt-min < 380)."),
+    ] = None,
     truth_match: Annotated[bool, typer.Option(help="Require ΔR < 0.6 to the hard-process top/W.")] = False,
     mpi: Annotated[bool, typer.Option(help="Multi-parton interactions (on for realism).")] = True,
     overwrite: Annotated[bool, typer.Option(help="Discard an existing output or partial run.")] = False,
@@ -74,6 +78,7 @@ def generate(
         variation=variation,
         pt_min=pt_min,
         pt_max=pt_max,
+        pthat_min=pthat_min if pthat_min is not None else min(350.0, pt_min - 30.0),
         truth_match=truth_match,
         mpi=mpi,
     )
