@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from aalearn.cli._common import JsonOpt, user_errors
+from aalearn.cli._output import emit
 
 __all__ = ["app"]
 
@@ -13,3 +19,133 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+TaskOpt = Annotated[str, typer.Option(help="sbibm task: two_moons, slcp or gaussian_linear.")]
+MethodOpt = Annotated[str, typer.Option(help="Estimator: npe, nle, nre or bnre (through sbi).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of simulations, training and posterior draws.")]
+OutOpt = Annotated[Path | None, typer.Option(help="Directory for report.html and result.json.")]
+CacheOpt = Annotated[Path | None, typer.Option(help="Simulation cache directory (resumable chunks).")]
+WorkersOpt = Annotated[int, typer.Option(help="Local Dask workers for the simulations (1 = in-process).")]
+ThreadsOpt = Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show progress output on stderr.")]
+MaxEpochsOpt = Annotated[
+    int | None, typer.Option(help="Upper limit on training epochs (default: sbi's early stopping only).")
+]
+
+
+@app.command()
+@user_errors
+def validate(
+    task: TaskOpt,
+    method: MethodOpt = "npe",
+    simulations: Annotated[
+        int, typer.Option(help="Training simulations (sbibm budgets: 1000, 10000, 100000).")
+    ] = 10_000,
+    seed: SeedOpt = 0,
+    observations: Annotated[int, typer.Option(help="Evaluate sbibm observations 1..N (at most 10).")] = 10,
+    posterior_samples: Annotated[int, typer.Option(help="Posterior samples per observation.")] = 10_000,
+    out: OutOpt = None,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = 1,
+    threads: ThreadsOpt = None,
+    max_epochs: MaxEpochsOpt = None,
+    progress: ProgressOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """C2ST of aalearn's posterior against sbibm's reference posteriors (0.5 is perfect)."""
+    from aalearn.inference.sbi import validate_task
+
+    if not 1 <= observations <= 10:
+        raise ValueError(f"--observations must lie in 1..10, got {observations}")
+    result = validate_task(
+        task,
+        method=method,
+        simulations=simulations,
+        seed=seed,
+        observations=range(1, observations + 1),
+        n_posterior_samples=posterior_samples,
+        cache=cache,
+        workers=workers,
+        progress=progress,
+        threads=threads,
+        out=out,
+        max_epochs=max_epochs,
+    )
+    rows = {
+        "task": result["task"],
+        "method": result["method"],
+        "simulations": result["simulations"],
+        "c2st (mean)": result["c2st"],
+        "c2st (sd)": result["c2st_std"],
+        "published c2st": result["published_c2st"],
+        "seconds": result["seconds"],
+        **{f"c2st obs {k}": v for k, v in result["c2st_per_observation"].items()},
+    }
+    if "report" in result:
+        rows["report"] = result["report"]
+    emit(result, json_mode=json_out, title=f"sbi validate: {task}", rows=rows)
+
+
+@app.command()
+@user_errors
+def coverage(
+    task: TaskOpt,
+    method: MethodOpt = "npe",
+    simulations: Annotated[int, typer.Option(help="Training simulations.")] = 10_000,
+    test_simulations: Annotated[int, typer.Option(help="Fresh test pairs for the diagnostics.")] = 300,
+    posterior_samples: Annotated[int, typer.Option(help="Posterior samples per test pair.")] = 1000,
+    ensemble: Annotated[int, typer.Option(help="Ensemble members (different seeds).")] = 1,
+    significance: Annotated[float, typer.Option(help="p-value threshold of the verdict.")] = 0.01,
+    seed: SeedOpt = 0,
+    out: OutOpt = None,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = 1,
+    threads: ThreadsOpt = None,
+    max_epochs: MaxEpochsOpt = None,
+    progress: ProgressOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """SBC ranks, expected HPD coverage and TARP of a posterior: calibrated, overconfident or conservative."""
+    from aalearn.inference.sbi import coverage_task
+
+    result = coverage_task(
+        task,
+        method=method,
+        simulations=simulations,
+        test_simulations=test_simulations,
+        seed=seed,
+        n_samples=posterior_samples,
+        significance=significance,
+        ensemble=ensemble,
+        cache=cache,
+        workers=workers,
+        progress=progress,
+        threads=threads,
+        out=out,
+        max_epochs=max_epochs,
+    )
+    keys = (
+        "task",
+        "method",
+        "simulations",
+        "verdict",
+        "max_deficit",
+        "max_excess",
+        "p_overconfident",
+        "p_conservative",
+        "tarp_atc",
+        "n_test",
+        "seconds",
+        "report",
+    )
+    emit(
+        result,
+        json_mode=json_out,
+        title=f"sbi coverage: {task}",
+        rows={k: result[k] for k in keys if k in result},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# `aalearn sbi physics` (the Pythia physics task) is added below this line.
+# ---------------------------------------------------------------------------------------

@@ -451,6 +451,7 @@ def generate_chunk(
     n_jets: int,
     *,
     on_jet: Callable[[], None] | None = None,
+    all_constituents: bool = False,
 ) -> dict[str, npt.NDArray[Any]]:
     """Generate one chunk of ``n_jets`` accepted jets (pure: same inputs, same arrays).
 
@@ -465,6 +466,11 @@ def generate_chunk(
         chunk_index: Chunk number.
         n_jets: Accepted jets to produce.
         on_jet: Called after every accepted jet (progress bars).
+        all_constituents: Also return every particle-level constituent of every jet (not
+            only the ``n_constituents`` hardest), for jet-substructure observables:
+            ``all_constituents`` (M, 3) float64 (pT in GeV, η, φ, in Pythia's order) and
+            ``all_constituents_offsets`` (N + 1,) int64; the constituents of jet ``i`` are
+            rows ``offsets[i]:offsets[i + 1]``.
 
     Returns:
         ``features``, ``features_truth`` (N, 3K-3) float32; ``labels`` (N,) int8;
@@ -506,6 +512,7 @@ def generate_chunk(
     truth = np.zeros((n_jets, k_max, 3), dtype=np.float64)
     reco = np.zeros((n_jets, k_max, 3), dtype=np.float64)  # after photon merging, before smearing
     jets = np.zeros((n_jets, 5), dtype=np.float64)
+    every_constituent: list[npt.NDArray[np.float64]] = []
     accepted = tried = failures = 0
     while accepted < n_jets:
         tried += 1
@@ -543,6 +550,8 @@ def generate_chunk(
             continue
         particles = [event[i] for i in slow_jet.constituents(0)]
         kin = np.array([(q.pT(), q.eta(), q.phi()) for q in particles], dtype=np.float64)
+        if all_constituents:
+            every_constituent.append(kin)
         consts = kin[np.argsort(-kin[:, 0], kind="stable")][:k_max]
         truth[accepted, : len(consts)] = consts
         objects = merge_photons(
@@ -559,6 +568,12 @@ def generate_chunk(
     smeared = config.resolution.smear(reco, rng)
     features = topodnn_preprocess(smeared, pt_scale=config.pt_scale, n_constituents=k_max)
     features_truth = topodnn_preprocess(truth, pt_scale=config.pt_scale, n_constituents=k_max)
+    extra: dict[str, npt.NDArray[Any]] = {}
+    if all_constituents:
+        extra["all_constituents"] = np.concatenate(every_constituent).reshape(-1, 3)
+        extra["all_constituents_offsets"] = np.concatenate(
+            [[0], np.cumsum([len(k) for k in every_constituent])]
+        ).astype(np.int64)
     return {
         "features": features.astype(np.float32),
         "features_truth": features_truth.astype(np.float32),
@@ -570,6 +585,7 @@ def generate_chunk(
         "n_events": np.array(tried, dtype=np.int64),
         "cpu_seconds": np.array(time.thread_time() - cpu0, dtype=np.float64),
         "chunk_seed": np.array(cseed, dtype=np.int64),
+        **extra,
     }
 
 
