@@ -28,6 +28,13 @@ CacheOpt = Annotated[Path | None, typer.Option(help="Simulation cache directory 
 WorkersOpt = Annotated[int, typer.Option(help="Local Dask workers for the simulations (1 = in-process).")]
 ThreadsOpt = Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress output on stderr.")]
+EstimatorOpt = Annotated[
+    str,
+    typer.Option(help="Flow (npe/nle: maf, nsf, mdn, ...) or classifier (nre/bnre: resnet, mlp, linear)."),
+]
+BatchOpt = Annotated[
+    int | None, typer.Option(help="Training batch size (default: sbi's 200; sbibm's NPE used 10000).")
+]
 MaxEpochsOpt = Annotated[
     int | None, typer.Option(help="Upper limit on training epochs (default: sbi's early stopping only).")
 ]
@@ -48,6 +55,8 @@ def validate(
     cache: CacheOpt = None,
     workers: WorkersOpt = 1,
     threads: ThreadsOpt = None,
+    density_estimator: EstimatorOpt = "maf",
+    training_batch_size: BatchOpt = None,
     max_epochs: MaxEpochsOpt = None,
     progress: ProgressOpt = False,
     json_out: JsonOpt = False,
@@ -70,6 +79,8 @@ def validate(
         threads=threads,
         out=out,
         max_epochs=max_epochs,
+        density_estimator=density_estimator,
+        **({} if training_batch_size is None else {"training_batch_size": training_batch_size}),
     )
     rows = {
         "task": result["task"],
@@ -101,6 +112,8 @@ def coverage(
     cache: CacheOpt = None,
     workers: WorkersOpt = 1,
     threads: ThreadsOpt = None,
+    density_estimator: EstimatorOpt = "maf",
+    training_batch_size: BatchOpt = None,
     max_epochs: MaxEpochsOpt = None,
     progress: ProgressOpt = False,
     json_out: JsonOpt = False,
@@ -123,6 +136,8 @@ def coverage(
         threads=threads,
         out=out,
         max_epochs=max_epochs,
+        density_estimator=density_estimator,
+        **({} if training_batch_size is None else {"training_batch_size": training_batch_size}),
     )
     keys = (
         "task",
@@ -149,3 +164,12 @@ def coverage(
 # ---------------------------------------------------------------------------------------
 # `aalearn sbi physics` (the Pythia physics task) is added below this line.
 # ---------------------------------------------------------------------------------------
+
+
+def _register_physics() -> None:
+    from aalearn.cli._sbi_physics import physics
+
+    app.command("physics")(physics)
+
+
+_register_physics()

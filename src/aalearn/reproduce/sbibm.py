@@ -1,14 +1,15 @@
 """Reproductions: aalearn's NPE on sbibm tasks is no worse than sbibm's published NPE C2ST.
 
 For each of ``two_moons``, ``slcp`` and ``gaussian_linear``: 10,000 simulations, NPE through
-sbi (:func:`aalearn.inference.sbi.train_posterior`, MAF, sbi's defaults otherwise), 10,000
+sbi (:func:`aalearn.inference.sbi.train_posterior`) with sbibm's published configuration
+(:data:`aalearn.inference.sbi.tasks.SBIBM_NPE_SETTINGS`: neural spline flow, training batch
+10,000), 10,000
 posterior samples for each of the ten sbibm observations, C2ST against sbibm's reference
 posterior samples with sbibm's classifier protocol
 (:func:`aalearn.inference.sbi.c2st`), averaged over the observations; the published NPE
 numbers are those of Lueckmann et al., "Benchmarking Simulation-Based Inference",
 AISTATS 2021, arXiv:2101.04653 (two_moons 0.606 ± 0.039, slcp 0.901 ± 0.047,
-gaussian_linear 0.552 ± 0.032; mean ± sd over the ten observations; sbibm's NPE used an
-NSF flow, aalearn sbi's default MAF).
+gaussian_linear 0.552 ± 0.032; mean ± sd over the ten observations).
 
 The goal is one-sided ("no worse than published"), and the registry compares absolute
 differences, so the compared value is ``c2st_excess = max(0, c2st − published)`` with
@@ -71,6 +72,7 @@ def sbibm_npe_values(
         >>> values, _ = sbibm_npe_values("two_moons", simulations=2000, observations=[1])  # doctest: +SKIP
     """
     from aalearn.inference.sbi import validate_task
+    from aalearn.inference.sbi.tasks import SBIBM_NPE_SETTINGS
 
     published = {t: p for t, _, p, _ in SBIBM_REPRODUCTIONS}
     if task not in published:
@@ -83,6 +85,7 @@ def sbibm_npe_values(
         observations=observations,
         n_posterior_samples=n_posterior_samples,
         threads=threads,
+        **SBIBM_NPE_SETTINGS,
     )
     values = {"c2st": float(result["c2st"]), "c2st_excess": max(0.0, float(result["c2st"]) - published[task])}
     details = {
@@ -93,6 +96,7 @@ def sbibm_npe_values(
         "seconds_train": result["seconds_train"],
         "seconds_c2st": result["seconds_c2st"],
         "epochs": result["epochs"],
+        "settings": {"method": "npe", **SBIBM_NPE_SETTINGS},
         "protocol": result["c2st_protocol"],
     }
     return values, details
