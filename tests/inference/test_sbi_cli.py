@@ -46,13 +46,13 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
         "--task",
         "two_moons",
         "--simulations",
-        "500",
+        "300",
         "--seed",
         "1",
         "--threads",
         "1",
         "--max-epochs",
-        "60",
+        "30",
         "--json",
     ]
     res = _json(
@@ -65,7 +65,7 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
                 "--observations",
                 "1",
                 "--posterior-samples",
-                "500",
+                "300",
                 "--out",
                 str(tmp_path / "v"),
             ],
@@ -74,7 +74,7 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
     for key in ("c2st", "method", "simulations", "seconds", "c2st_per_observation", "published_table"):
         assert key in res
     assert res["method"] == "npe"
-    assert res["simulations"] == 500
+    assert res["simulations"] == 300
     assert 0.5 <= res["c2st"] <= 1.0
     page = (tmp_path / "v" / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") >= 2
@@ -88,9 +88,9 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
                 "coverage",
                 *common,
                 "--test-simulations",
-                "100",
+                "60",
                 "--posterior-samples",
-                "200",
+                "100",
                 "--out",
                 str(tmp_path / "c"),
             ],
@@ -99,6 +99,6 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
     assert cov["verdict"] in ("calibrated", "overconfident", "conservative")
     for key in ("max_deficit", "max_excess", "tarp_atc", "sbc_ks_pvalues", "expected_coverage", "n_test"):
         assert key in cov
-    assert cov["n_test"] == 100
+    assert cov["n_test"] == 60
     page = (tmp_path / "c" / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") >= 4  # coverage, TARP, SBC ranks, posterior

@@ -34,13 +34,13 @@ def test_unknown_task() -> None:
 
 @pytest.mark.slow
 def test_runner_on_a_reduced_budget() -> None:
-    """The runner end to end on two_moons, 1,000 simulations, one observation (sbibm: 0.725 at 10^3)."""
+    """The runner end to end on two_moons, 600 simulations, one observation (sbibm: 0.725 at 10^3)."""
     pytest.importorskip("sbi")
     values, details = sbibm_npe_values(
-        "two_moons", simulations=1000, observations=[2], n_posterior_samples=1000, seed=0
+        "two_moons", simulations=600, observations=[2], n_posterior_samples=600, seed=0
     )
     assert set(values) == {"c2st", "c2st_excess"}
-    assert 0.5 <= values["c2st"] < 0.85
+    assert 0.5 <= values["c2st"] < 0.9
     assert values["c2st_excess"] == pytest.approx(max(0.0, values["c2st"] - 0.606))
     assert details["published_c2st"] == 0.606
     assert set(details["c2st_per_observation"]) == {"2"}

@@ -245,6 +245,7 @@ class Posterior:
         x = self._x(x_o)
         with seeded(seed), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(unnormalized|iid|i.i.d).*")
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"nflows\.")
             samples = self.sbi_posterior.sample((int(n),), x=x, show_progress_bars=False)
         return np.asarray(samples.detach().cpu().numpy(), dtype=np.float64).reshape(int(n), self._dim_theta)
 
@@ -267,6 +268,7 @@ class Posterior:
 
         with seeded(seed), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(unnormalized|max_sampling_batch_size|batched).*")
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"nflows\.")
             try:
                 out = self.sbi_posterior.sample_batched(
                     (int(n),), x=torch.as_tensor(x, dtype=torch.float32), show_progress_bars=False
@@ -311,6 +313,7 @@ class Posterior:
         values = []
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(unnormalized|deprecated).*")
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"nflows\.")
             for member in self.members:
                 if self.method == "npe":
                     values.append(member.log_prob(t, x=x, norm_posterior=normalize))
