@@ -140,6 +140,42 @@ def test_grid_posterior_matches_analytic_gaussian() -> None:
     assert gp.log_prob(np.array([[mu], [mu + 3 * sd]]), _jets(masses)).argmax() == 0
 
 
+class _GaussianEnsemble:
+    """Two analytic members with different offsets and very different constants."""
+
+    ensemble = 2
+
+    def __init__(self, sigma: float, shifts: tuple[float, float], constants: tuple[float, float]) -> None:
+        self.sigma, self.shifts, self.constants = sigma, shifts, constants
+
+    def member_log_probs(self, theta: np.ndarray, x_o: np.ndarray) -> np.ndarray:
+        m = np.asarray(x_o)[:, 1]
+        rows = []
+        for shift, const in zip(self.shifts, self.constants, strict=True):
+            r = (m[None, :] - shift - np.asarray(theta)[:, :1]) / self.sigma
+            inside = (theta[:, 0] >= 165.0) & (theta[:, 0] <= 180.0)
+            rows.append(np.where(inside, const - 0.5 * np.sum(r * r, axis=1), -np.inf))
+        return np.stack(rows)
+
+    def log_prob(self, theta: np.ndarray, x_o: np.ndarray) -> np.ndarray:  # the naive mixture
+        return np.logaddexp(*self.member_log_probs(theta, x_o)) - math.log(2)
+
+
+def test_grid_posterior_ensemble_normalises_each_member() -> None:
+    rng = np.random.default_rng(4)
+    sigma, k = 10.0, 100
+    masses = rng.normal(172.0, sigma, k)
+    mu, sd = masses.mean(), sigma / math.sqrt(k)
+    gp = GridPosterior(_GaussianEnsemble(sigma, (0.0, 2.0), (0.0, 500.0)), ("top_mass",), pt_min=400.0)
+    s = gp.summary(_jets(masses))
+    # equal-weight mixture of N(mu, sd) and N(mu - 2, sd), whatever the members' constants
+    assert s.mean[0] == pytest.approx(mu - 1.0, abs=1e-2)
+    assert s.std[0] == pytest.approx(math.sqrt(sd**2 + 1.0), rel=1e-2)
+    theta = np.array([[mu], [mu - 2.0], [mu - 1.0]])
+    expected = np.log(0.5 * (stats.norm.pdf(theta[:, 0], mu, sd) + stats.norm.pdf(theta[:, 0], mu - 2.0, sd)))
+    assert gp.log_prob(theta, _jets(masses)) == pytest.approx(expected, abs=1e-3)
+
+
 def test_grid_posterior_truncated_at_prior_edge() -> None:
     masses = np.full(50, 160.0)  # likelihood peaks below the prior: posterior piles up at 165
     s = GridPosterior(_GaussianMassLikelihood(10.0), ("top_mass",), pt_min=400.0).summary(_jets(masses))

@@ -139,3 +139,40 @@ def test_npe_ensemble(data: tuple[np.ndarray, np.ndarray]) -> None:
     assert abs(s.mean() - mean) < 0.1
     assert abs(s.std() - sd) < 0.1
     assert np.isfinite(post.log_prob(s[:5], np.array([0.8]))).all()
+
+
+@pytest.mark.slow
+def test_nle_ensemble_log_prob_is_the_normalised_mixture(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Members' potentials carry different constants; the ensemble density must not be
+    dominated by one of them: it integrates to one and matches the exact posterior."""
+    from sbi.inference.posteriors.posterior_parameters import MCMCPosteriorParameters
+
+    theta, x = data
+    post = train_posterior(
+        theta,
+        x,
+        method="nle",
+        prior=_prior(),
+        seed=0,
+        ensemble=2,
+        density_estimator="mdn",
+        max_epochs=40,
+        posterior_parameters=MCMCPosteriorParameters(num_chains=10, warmup_steps=50, thin=1),
+    )
+    rng = np.random.default_rng(5)
+    x_obs = (0.4 + NOISE * rng.normal(size=10)).reshape(10, 1)
+    mean, sd = _exact(x_obs[:, 0])
+    grid = np.linspace(mean - 8 * sd, mean + 8 * sd, 2001).reshape(-1, 1)
+    step = float(grid[1, 0] - grid[0, 0])
+    log_z = post.log_normalizers(x_obs)
+    members = post.member_log_probs(grid, x_obs)
+    for i in range(2):  # each importance-sampling normaliser agrees with quadrature
+        quad = float(np.log(np.exp(members[i]).sum() * step))
+        assert log_z[i] == pytest.approx(quad, abs=0.05)
+    density = np.exp(post.log_prob(grid, x_obs))
+    assert density.sum() * step == pytest.approx(1.0, abs=0.05)
+    exact = np.exp(-0.5 * ((grid[:, 0] - mean) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    assert np.abs(density - exact).sum() * step < 0.3  # L1 distance of two densities (max 2)
+    assert post.log_normalizers(x_obs) == pytest.approx(log_z)  # cached, identical
+    with pytest.raises(ValueError, match="n_proposal"):
+        post.log_normalizers(x_obs, n_proposal=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,12 +29,31 @@ WorkersOpt = Annotated[int, typer.Option(help="Local Dask workers for the simula
 ThreadsOpt = Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress output on stderr.")]
 EstimatorOpt = Annotated[
-    str,
-    typer.Option(help="Flow (npe/nle: maf, nsf, mdn, ...) or classifier (nre/bnre: resnet, mlp, linear)."),
+    str | None,
+    typer.Option(
+        help="Flow (npe/nle: maf, nsf, mdn, ...) or classifier (nre/bnre: resnet, mlp, linear). "
+        "Default: sbibm's choice for the method (npe nsf, nle maf, nre/bnre resnet)."
+    ),
 ]
 BatchOpt = Annotated[
-    int | None, typer.Option(help="Training batch size (default: sbi's 200; sbibm's NPE used 10000).")
+    int | None, typer.Option(help="Training batch size (default: sbibm's 10000, capped at the training set).")
 ]
+
+
+def _sbibm_defaults(
+    method: str, density_estimator: str | None, training_batch_size: int | None
+) -> dict[str, Any]:
+    """sbibm's settings for ``method``, overridden by the options the user gave."""
+    from aalearn.inference.sbi.tasks import SBIBM_SETTINGS
+
+    out: dict[str, Any] = dict(SBIBM_SETTINGS.get(method, {}))
+    if density_estimator is not None:
+        out["density_estimator"] = density_estimator
+    if training_batch_size is not None:
+        out["training_batch_size"] = training_batch_size
+    return out
+
+
 MaxEpochsOpt = Annotated[
     int | None, typer.Option(help="Upper limit on training epochs (default: sbi's early stopping only).")
 ]
@@ -55,7 +74,7 @@ def validate(
     cache: CacheOpt = None,
     workers: WorkersOpt = 1,
     threads: ThreadsOpt = None,
-    density_estimator: EstimatorOpt = "maf",
+    density_estimator: EstimatorOpt = None,
     training_batch_size: BatchOpt = None,
     max_epochs: MaxEpochsOpt = None,
     progress: ProgressOpt = False,
@@ -79,8 +98,7 @@ def validate(
         threads=threads,
         out=out,
         max_epochs=max_epochs,
-        density_estimator=density_estimator,
-        **({} if training_batch_size is None else {"training_batch_size": training_batch_size}),
+        **_sbibm_defaults(method, density_estimator, training_batch_size),
     )
     rows = {
         "task": result["task"],
@@ -112,7 +130,7 @@ def coverage(
     cache: CacheOpt = None,
     workers: WorkersOpt = 1,
     threads: ThreadsOpt = None,
-    density_estimator: EstimatorOpt = "maf",
+    density_estimator: EstimatorOpt = None,
     training_batch_size: BatchOpt = None,
     max_epochs: MaxEpochsOpt = None,
     progress: ProgressOpt = False,
@@ -136,8 +154,7 @@ def coverage(
         threads=threads,
         out=out,
         max_epochs=max_epochs,
-        density_estimator=density_estimator,
-        **({} if training_batch_size is None else {"training_batch_size": training_batch_size}),
+        **_sbibm_defaults(method, density_estimator, training_batch_size),
     )
     keys = (
         "task",

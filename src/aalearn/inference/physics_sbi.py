@@ -70,7 +70,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -669,11 +669,45 @@ class GridPosterior:
             )
         return _features(x, self.pt_min)[:, self.columns]
 
+    def _member_logp(self, theta: FloatArray, feats: FloatArray) -> FloatArray:
+        """``(members, m)`` log-densities: each ensemble member separately, else one row."""
+        if int(getattr(self.posterior, "ensemble", 1)) > 1 and callable(
+            getattr(self.posterior, "member_log_probs", None)
+        ):
+            out = np.asarray(self.posterior.member_log_probs(theta, feats), dtype=np.float64)
+        else:
+            out = np.asarray(self.posterior.log_prob(theta, feats), dtype=np.float64)[None, :]
+        return np.where(np.isfinite(out), out, -np.inf)
+
     def _logp(self, axes: Sequence[FloatArray], feats: FloatArray) -> FloatArray:
+        """Per-member log-densities on the grid ``axes``, shape ``(members, *grid)``."""
         mesh = np.meshgrid(*axes, indexing="ij")
         theta = np.stack([m.reshape(-1) for m in mesh], axis=1)
-        logp = np.asarray(self.posterior.log_prob(theta, feats), dtype=np.float64)
-        return logp.reshape(mesh[0].shape)
+        return self._member_logp(theta, feats).reshape(-1, *mesh[0].shape)
+
+    @staticmethod
+    def _mixture(member_logp: FloatArray, log_cell: float) -> tuple[FloatArray, FloatArray]:
+        r"""Equal-weight mixture of the members, each normalised on the grid.
+
+        NLE/NRE members' log-densities carry arbitrary, member-dependent constants; the
+        ensemble posterior is :math:`\frac{1}{M}\sum_i p_i`, so every member is divided by
+        its own grid integral first. Returns the mixture's log density on the grid and the
+        members' log normalisers.
+        """
+        flat = member_logp.reshape(len(member_logp), -1)
+        peak = np.max(flat, axis=1, keepdims=True)
+        if not np.all(np.isfinite(peak)):
+            raise ValueError("the posterior density is zero everywhere on the prior box; check x_o")
+        log_z = peak[:, 0] + np.log(np.exp(flat - peak).sum(axis=1)) + log_cell
+        normed = member_logp - log_z.reshape(-1, *([1] * (member_logp.ndim - 1)))
+        top = normed.max(axis=0)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        mix = safe + np.log(np.exp(normed - safe).sum(axis=0) / len(member_logp))
+        return np.where(np.isfinite(top), mix, -np.inf), log_z
+
+    @staticmethod
+    def _log_cell(axes: Sequence[FloatArray]) -> float:
+        return float(sum(np.log(ax[1] - ax[0]) if len(ax) > 1 else 0.0 for ax in axes))
 
     @staticmethod
     def _centres(lo: float, hi: float, n: int) -> FloatArray:
@@ -684,8 +718,18 @@ class GridPosterior:
     def evaluate(self, x_o: npt.ArrayLike) -> tuple[tuple[FloatArray, ...], FloatArray]:
         """Fine grid axes and normalised cell probabilities for the set of jets ``x_o``."""
         feats = self._jets(x_o)
+        axes, logp, _ = self._evaluate(feats)
+        prob = np.exp(logp - logp.max())
+        return axes, prob / prob.sum()
+
+    def _evaluate(self, feats: FloatArray) -> tuple[tuple[FloatArray, ...], FloatArray, FloatArray]:
+        """Fine axes, the mixture's log density on them and the members' log normalisers."""
+        key = feats.tobytes()
+        cache: dict[bytes, Any] = self.__dict__.setdefault("_grid_cache", {})
+        if key in cache:
+            return cast(tuple[tuple[FloatArray, ...], FloatArray, FloatArray], cache[key])
         axes = tuple(self._centres(lo, hi, self.coarse) for lo, hi in self.bounds)
-        logp = self._logp(axes, feats)
+        logp, _ = self._mixture(self._logp(axes, feats), self._log_cell(axes))
         finite = np.isfinite(logp)
         if not finite.any():
             raise ValueError("the posterior density is zero everywhere on the prior box; check x_o")
@@ -698,10 +742,12 @@ class GridPosterior:
             lo = max(self.bounds[d, 0], ax[idx[0]] - 1.5 * h)
             hi = min(self.bounds[d, 1], ax[idx[-1]] + 1.5 * h)
             fine_axes.append(self._centres(lo, hi, self.fine))
-        logp = self._logp(fine_axes, feats)
-        logp = np.where(np.isfinite(logp), logp, -np.inf)
-        prob = np.exp(logp - logp.max())
-        return tuple(fine_axes), prob / prob.sum()
+        log_cell = self._log_cell(fine_axes)
+        logp, log_z = self._mixture(self._logp(fine_axes, feats), log_cell)
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = (tuple(fine_axes), logp, log_z)
+        return tuple(fine_axes), logp, log_z
 
     def summary(self, x_o: npt.ArrayLike) -> GridSummary:
         """Mean, standard deviation, central 68 %/95 % intervals and mode of every parameter.
@@ -747,9 +793,23 @@ class GridPosterior:
         return out
 
     def log_prob(self, theta: npt.ArrayLike, x_o: npt.ArrayLike) -> FloatArray:
-        """Unnormalised log posterior of parameter rows ``theta`` given the set ``x_o``."""
+        """Log posterior of parameter rows ``theta`` given the set ``x_o``.
+
+        For one estimator this is the unnormalised log density (prior plus the sum over
+        jets); for an ensemble it is the normalised density of the equal-weight mixture
+        of the members, each normalised on the fine grid of :meth:`evaluate`.
+        """
         th = np.asarray(theta, dtype=np.float64).reshape(-1, len(self.parameters))
-        return np.asarray(self.posterior.log_prob(th, self._jets(x_o)), dtype=np.float64)
+        feats = self._jets(x_o)
+        member = self._member_logp(th, feats)
+        if len(member) == 1:
+            return member[0]
+        _, _, log_z = self._evaluate(feats)
+        normed = member - log_z[:, None]
+        top = normed.max(axis=0)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        out = safe + np.log(np.exp(normed - safe).sum(axis=0) / len(member))
+        return np.asarray(np.where(np.isfinite(top), out, -np.inf), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- workflow

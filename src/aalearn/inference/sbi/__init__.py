@@ -28,13 +28,21 @@ from aalearn.inference.sbi.c2st import c2st
 from aalearn.inference.sbi.cache import SimulationStats, chunk_seeds, last_run_stats, simulate
 from aalearn.inference.sbi.estimators import METHODS, Posterior, train_posterior
 from aalearn.inference.sbi.simulator import Simulator, run_simulator, sample_prior
-from aalearn.inference.sbi.tasks import PUBLISHED_C2ST, SBIBM_NPE_SETTINGS, SBIBM_TASKS, SbibmTask, sbibm_task
+from aalearn.inference.sbi.tasks import (
+    PUBLISHED_C2ST,
+    SBIBM_NPE_SETTINGS,
+    SBIBM_SETTINGS,
+    SBIBM_TASKS,
+    SbibmTask,
+    sbibm_task,
+)
 from aalearn.inference.sbi.workflow import coverage_task, validate_task
 
 __all__ = [
     "METHODS",
     "PUBLISHED_C2ST",
     "SBIBM_NPE_SETTINGS",
+    "SBIBM_SETTINGS",
     "SBIBM_TASKS",
     "Posterior",
     "SbibmTask",

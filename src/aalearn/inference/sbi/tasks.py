@@ -52,6 +52,7 @@ __all__ = [
     "PUBLISHED_C2ST",
     "PUBLISHED_SOURCE",
     "SBIBM_NPE_SETTINGS",
+    "SBIBM_SETTINGS",
     "SBIBM_TASKS",
     "SbibmTask",
     "gaussian_linear_simulate",
@@ -77,6 +78,19 @@ PUBLISHED_SOURCE = (
 #: default size (50 hidden features, 5 transforms, z-scored θ and x) and a training batch
 #: of 10,000 (capped by sbi at the training-set size, i.e. full-batch training), one round.
 SBIBM_NPE_SETTINGS: dict[str, Any] = {"density_estimator": "nsf", "training_batch_size": 10_000}
+
+#: sbibm's configuration per single-round method (``sbibm/algorithms/sbi/snpe.py``,
+#: ``snle.py``, ``snre.py`` with ``num_rounds=1``): NPE a neural spline flow, NLE a masked
+#: autoregressive flow, NRE (and here BNRE) a residual classifier; 50 hidden features and
+#: a training batch of 10,000 for all. The defaults of ``aalearn sbi validate`` and
+#: ``aalearn sbi coverage``. (sbibm's NLE/NRE MCMC settings -- 100 chains, thinning 10 --
+#: are not copied: sbi's defaults are used.)
+SBIBM_SETTINGS: dict[str, dict[str, Any]] = {
+    "npe": SBIBM_NPE_SETTINGS,
+    "nle": {"density_estimator": "maf", "training_batch_size": 10_000},
+    "nre": {"density_estimator": "resnet", "training_batch_size": 10_000},
+    "bnre": {"density_estimator": "resnet", "training_batch_size": 10_000},
+}
 
 #: sbibm's published C2ST (mean, standard deviation over the 10 observations or None):
 #: ``PUBLISHED_C2ST[task][method][simulations]``. Single-round methods only.
