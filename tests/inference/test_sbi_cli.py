@@ -102,3 +102,12 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
     assert cov["n_test"] == 60
     page = (tmp_path / "c" / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") >= 4  # coverage, TARP, SBC ranks, posterior
+
+
+def test_cli_defaults_are_sbibms_settings_per_method() -> None:
+    from aalearn.cli.sbi import _sbibm_defaults
+
+    assert _sbibm_defaults("npe", None, None) == {"density_estimator": "nsf", "training_batch_size": 10_000}
+    assert _sbibm_defaults("nle", None, None)["density_estimator"] == "maf"
+    assert _sbibm_defaults("bnre", None, None)["density_estimator"] == "resnet"
+    assert _sbibm_defaults("npe", "mdn", 256) == {"density_estimator": "mdn", "training_batch_size": 256}
