@@ -600,6 +600,15 @@ def _central_interval(axis: FloatArray, prob: FloatArray, level: float) -> tuple
     return lo, hi
 
 
+def _log_mean_exp(values: FloatArray) -> FloatArray:
+    """``log(mean(exp(values), axis=0))``, ``-inf`` where every row is ``-inf``."""
+    from scipy.special import logsumexp
+
+    with np.errstate(divide="ignore"):
+        out = logsumexp(values, axis=0) - math.log(len(values))
+    return np.asarray(out, dtype=np.float64)
+
+
 class GridPosterior:
     r"""Posterior of a set of :math:`K` i.i.d. jets, evaluated exactly on an adaptive grid.
 
@@ -702,10 +711,7 @@ class GridPosterior:
             raise ValueError("the posterior density is zero everywhere on the prior box; check x_o")
         log_z = peak[:, 0] + np.log(np.exp(flat - peak).sum(axis=1)) + log_cell
         normed = member_logp - log_z.reshape(-1, *([1] * (member_logp.ndim - 1)))
-        top = normed.max(axis=0)
-        safe = np.where(np.isfinite(top), top, 0.0)
-        mix = safe + np.log(np.exp(normed - safe).sum(axis=0) / len(member_logp))
-        return np.where(np.isfinite(top), mix, -np.inf), log_z
+        return _log_mean_exp(normed), log_z
 
     @staticmethod
     def _log_cell(axes: Sequence[FloatArray]) -> float:
@@ -807,11 +813,7 @@ class GridPosterior:
         if len(member) == 1:
             return member[0]
         _, _, log_z = self._evaluate(feats)
-        normed = member - log_z[:, None]
-        top = normed.max(axis=0)
-        safe = np.where(np.isfinite(top), top, 0.0)
-        out = safe + np.log(np.exp(normed - safe).sum(axis=0) / len(member))
-        return np.asarray(np.where(np.isfinite(top), out, -np.inf), dtype=np.float64)
+        return _log_mean_exp(member - log_z[:, None])
 
 
 # --------------------------------------------------------------------------- workflow

@@ -242,12 +242,15 @@ class Posterior:
         """
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
-        x = self._x(x_o)
+        return self._draw(self.sbi_posterior, int(n), self._x(x_o), seed=seed)
+
+    def _draw(self, distribution: Any, n: int, x: Any, *, seed: int) -> FloatArray:
+        """``n`` seeded samples of an sbi posterior (the ensemble or one member) given ``x``."""
         with seeded(seed), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(unnormalized|iid|i.i.d).*")
             warnings.filterwarnings("ignore", category=UserWarning, module=r"nflows\.")
-            samples = self.sbi_posterior.sample((int(n),), x=x, show_progress_bars=False)
-        return np.asarray(samples.detach().cpu().numpy(), dtype=np.float64).reshape(int(n), self._dim_theta)
+            samples = distribution.sample((n,), x=x, show_progress_bars=False)
+        return np.asarray(samples.detach().cpu().numpy(), dtype=np.float64).reshape(n, self._dim_theta)
 
     def sample_batched(self, n: int, xs: npt.ArrayLike, *, seed: int) -> FloatArray:
         """``n`` samples for each of several observations (vectorised where sbi supports it).
@@ -365,7 +368,10 @@ class Posterior:
             return cache[key].copy()
         xx = x.numpy().astype(np.float64)
         fit = np.concatenate(
-            [self._sample_member(i, int(n_fit), xx, seed=int(seed) + 17 * i) for i in range(self.ensemble)]
+            [
+                self._draw(member, int(n_fit), x, seed=int(seed) + 17 * i)
+                for i, member in enumerate(self.members)
+            ]
         )
         d = self._dim_theta
         mu = fit.mean(axis=0)
@@ -406,17 +412,6 @@ class Posterior:
             cache.clear()
         cache[key] = out
         return out.copy()
-
-    def _sample_member(self, i: int, n: int, x: FloatArray, *, seed: int) -> FloatArray:
-        import torch
-
-        with seeded(seed), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(unnormalized|iid|i.i.d).*")
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"nflows\.")
-            s = self.members[i].sample(
-                (n,), x=torch.as_tensor(x, dtype=torch.float32), show_progress_bars=False
-            )
-        return np.asarray(s.detach().cpu().numpy(), dtype=np.float64).reshape(n, self._dim_theta)
 
     def log_prob(self, theta: npt.ArrayLike, x_o: npt.ArrayLike, *, normalize: bool = False) -> FloatArray:
         """Posterior log-density of parameter rows given ``x_o``.
