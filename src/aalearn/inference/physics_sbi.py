@@ -72,7 +72,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -661,6 +661,7 @@ class GridPosterior:
         self.pt_min = float(pt_min)
         self.columns = _observable_columns(observables)
         self.bounds = np.array([(PARAMETERS[p].low, PARAMETERS[p].high) for p in self.parameters])
+        self._grid_cache: dict[bytes, tuple[tuple[FloatArray, ...], FloatArray, FloatArray]] = {}
 
     def _jets(self, x_o: npt.ArrayLike) -> FloatArray:
         x = np.asarray(x_o, dtype=np.float64)
@@ -733,9 +734,9 @@ class GridPosterior:
     def _evaluate(self, feats: FloatArray) -> tuple[tuple[FloatArray, ...], FloatArray, FloatArray]:
         """Fine axes, the mixture's log density on them and the members' log normalisers."""
         key = feats.tobytes()
-        cache: dict[bytes, Any] = self.__dict__.setdefault("_grid_cache", {})
+        cache = self._grid_cache
         if key in cache:
-            return cast(tuple[tuple[FloatArray, ...], FloatArray, FloatArray], cache[key])
+            return cache[key]
         axes = tuple(self._centres(lo, hi, self.coarse) for lo, hi in self.bounds)
         logp, _ = self._mixture(self._logp(axes, feats), self._log_cell(axes))
         finite = np.isfinite(logp)

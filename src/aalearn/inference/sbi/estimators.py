@@ -184,6 +184,7 @@ class Posterior:
         self.epochs = list(epochs or [])
         self._dim_x = int(dim_x)
         self._dim_theta = int(prior.event_shape[0])
+        self._log_z_cache: dict[tuple[bytes, int, int, int], FloatArray] = {}
         if len(self.members) == 1:
             self.sbi_posterior = self.members[0]
         else:
@@ -363,7 +364,7 @@ class Posterior:
 
         x = self._x(x_o)
         key = (np.asarray(x.numpy()).tobytes(), int(n_proposal), int(n_fit), int(seed))
-        cache: dict[Any, FloatArray] = self.__dict__.setdefault("_log_z_cache", {})
+        cache = self._log_z_cache
         if key in cache:
             return cache[key].copy()
         xx = x.numpy().astype(np.float64)
