@@ -99,21 +99,27 @@ def test_bad_training_input(data: tuple[np.ndarray, np.ndarray]) -> None:
         train_posterior(theta, x, prior=box)
 
 
-@pytest.mark.slow
-def test_nle_combines_iid_observations(data: tuple[np.ndarray, np.ndarray]) -> None:
+def _train_nle(data: tuple[np.ndarray, np.ndarray], *, ensemble: int = 1) -> Posterior:
+    """NLE (MDN, 40 epochs) with a short MCMC, as the slow NLE tests use it."""
     from sbi.inference.posteriors.posterior_parameters import MCMCPosteriorParameters
 
     theta, x = data
-    post = train_posterior(
+    return train_posterior(
         theta,
         x,
         method="nle",
         prior=_prior(),
         seed=0,
+        ensemble=ensemble,
         density_estimator="mdn",
         max_epochs=40,
         posterior_parameters=MCMCPosteriorParameters(num_chains=10, warmup_steps=50, thin=1),
     )
+
+
+@pytest.mark.slow
+def test_nle_combines_iid_observations(data: tuple[np.ndarray, np.ndarray]) -> None:
+    post = _train_nle(data)
     rng = np.random.default_rng(3)
     x_obs = (0.4 + NOISE * rng.normal(size=20)).reshape(20, 1)
     s = post.sample(400, x_obs, seed=0)
@@ -145,20 +151,7 @@ def test_npe_ensemble(data: tuple[np.ndarray, np.ndarray]) -> None:
 def test_nle_ensemble_log_prob_is_the_normalised_mixture(data: tuple[np.ndarray, np.ndarray]) -> None:
     """Members' potentials carry different constants; the ensemble density must not be
     dominated by one of them: it integrates to one and matches the exact posterior."""
-    from sbi.inference.posteriors.posterior_parameters import MCMCPosteriorParameters
-
-    theta, x = data
-    post = train_posterior(
-        theta,
-        x,
-        method="nle",
-        prior=_prior(),
-        seed=0,
-        ensemble=2,
-        density_estimator="mdn",
-        max_epochs=40,
-        posterior_parameters=MCMCPosteriorParameters(num_chains=10, warmup_steps=50, thin=1),
-    )
+    post = _train_nle(data, ensemble=2)
     rng = np.random.default_rng(5)
     x_obs = (0.4 + NOISE * rng.normal(size=10)).reshape(10, 1)
     mean, sd = _exact(x_obs[:, 0])
