@@ -34,7 +34,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PIP) "torch==2.13.0"
 	$(PIP) --only-binary=pythia8mc "pythia8mc==8.317.2"
-	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1" "adversarial-robustness-toolbox==1.20.1"
+	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1" "import-linter==2.16" "adversarial-robustness-toolbox==1.20.1"
 	$(PIP) --no-deps $(NODEPS)
 	@touch $(STAMP)
 
@@ -52,6 +52,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest -q --timeout=1800

@@ -1,6 +1,6 @@
 """Shared by the attack benchmarks: ``--data``/``--model`` options defaulting to the challenge's public files.
 
-The files are located with :func:`aalearn._paths.find_challenge_data` (``$AALEARN_CHALLENGE_DATA``,
+The files are located with :func:`aalearn.core.paths.find_challenge_data` (``$AALEARN_CHALLENGE_DATA``,
 then ``shared/data/colliding-adversaries`` beside the working directory or the checkout), the
 same lookup the tests and ``aalearn reproduce`` use.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aalearn._paths import CHALLENGE_FILES, find_challenge_data
+from aalearn.core.paths import CHALLENGE_FILES, find_challenge_data
 
 __all__ = ["add_challenge_args"]
 

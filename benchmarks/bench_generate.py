@@ -139,7 +139,7 @@ def aalearn_run(
 
 def dask_startup_seconds(workers: int) -> float:
     """Wall time to start and stop an empty local cluster (part of every Dask run)."""
-    from aalearn.parallel import dask_client
+    from aalearn.core.parallel import dask_client
 
     t0 = time.perf_counter()
     with dask_client(workers=workers) as client:

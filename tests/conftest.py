@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aalearn._paths import find_challenge_data
+from aalearn.core.paths import find_challenge_data
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from aalearn.data import JetDataset
+from aalearn.data.split import split_indices
 from aalearn.physics import challenge_feature_names
-from aalearn.workflows import metric_row, split_indices, train_topodnn
+from aalearn.workflows import metric_row, train_topodnn
 
 
 def test_split_is_stratified_disjoint_and_seeded() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -26,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from aalearn import __version__
-from aalearn._json import to_jsonable
-from aalearn._paths import CHALLENGE_FILES, cache_dir, find_challenge_data
+from aalearn.core.jsonutil import to_jsonable, write_json
+from aalearn.core.paths import CHALLENGE_FILES, cache_dir, find_challenge_data
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
+from aalearn.data.split import split_indices
 
 __all__ = [
     "DemoConfig",
@@ -45,16 +45,6 @@ __all__ = [
 ]
 
 
-def write_json(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as indented JSON atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 def metric_row(result: Any) -> dict[str, Any]:
     """Flat summary of an :class:`~aalearn.evaluation.EvaluationResult` for tables.
 
@@ -65,42 +55,6 @@ def metric_row(result: Any) -> dict[str, Any]:
     for eff, value in sorted(result.background_rejection.items()):
         row[f"rejection@{eff:g}"] = value
     return row
-
-
-def split_indices(
-    labels: npt.ArrayLike, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0
-) -> dict[str, npt.NDArray[np.int64]]:
-    """Stratified train/validation/test split of row indices.
-
-    Args:
-        labels: Class labels used for stratification.
-        fractions: Fractions for ``train``, ``val`` and ``test`` (a zero test fraction is
-            allowed); they must sum to 1.
-        seed: Seed of the permutation.
-
-    Returns:
-        ``{"train": idx, "val": idx, "test": idx}``, each sorted.
-    """
-    y = np.asarray(labels)
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
-    if fractions[0] <= 0 or fractions[1] <= 0:
-        raise ValueError("the train and validation fractions must be positive")
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[npt.NDArray[np.int64]]] = {"train": [], "val": [], "test": []}
-    for cls in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == cls))
-        n_train = round(fractions[0] * len(idx))
-        n_val = round(fractions[1] * len(idx))
-        if fractions[2] == 0:
-            n_val = len(idx) - n_train
-        parts["train"].append(idx[:n_train])
-        parts["val"].append(idx[n_train : n_train + n_val])
-        parts["test"].append(idx[n_train + n_val :])
-    out = {k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in parts.items()}
-    if len(out["train"]) == 0 or len(out["val"]) == 0:
-        raise ValueError(f"too few jets ({len(y)}) to split into training and validation sets")
-    return out
 
 
 def load_datasets(paths: Sequence[str | Path], **kwargs: Any) -> JetDataset:

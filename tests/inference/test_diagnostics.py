@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
-from aalearn._json import to_jsonable
+from aalearn.core.jsonutil import to_jsonable
 from aalearn.inference.diagnostics import (
     CoverageReport,
     ExpectedCoverage,

@@ -18,11 +18,11 @@ from aalearn.inference.physics_sbi import (
     PARAMETERS,
     GridPosterior,
     infer_pythia_parameters,
-    jet_observables,
-    nsubjettiness,
     simulate_jets,
     split_jets,
 )
+from aalearn.physics.jets import nsubjettiness
+from aalearn.physics.jets import substructure_observables as jet_observables
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -266,10 +266,10 @@ def _audit_summary(curves: dict[str, list[tuple[float | None, AttackRun]]]) -> d
 def _write_audit(
     result: dict[str, Any], curves: dict[str, list[tuple[float | None, AttackRun]]], ds: JetDataset, out: Path
 ) -> dict[str, str]:
+    from aalearn.core.jsonutil import write_json
     from aalearn.report import Report
     from aalearn.report.plots import plot_robustness_curves
     from aalearn.validation import plot_correlation_change, plot_overlays
-    from aalearn.workflows import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     report = Report(
@@ -363,7 +363,7 @@ def challenge_task1(
     Returns:
         Score, fooling ratio, MAD, unphysical fraction and file paths.
     """
-    from aalearn._paths import CHALLENGE_FILES, require_challenge_data
+    from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
     from aalearn.models import load_model, predict_proba
 
     model_path = Path(model) if model is not None else require_challenge_data() / CHALLENGE_FILES["model"]

@@ -29,10 +29,10 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from aalearn._validation import check_array
 from aalearn.attacks.model import ModelAdapter, Output
 from aalearn.attacks.result import AttackResult
 from aalearn.constraints import PHYSICAL_CONSTRAINTS, Budget, ConstraintSet, scaled_delta
+from aalearn.core.validation import check_array
 from aalearn.physics.features import FeatureSet, challenge_features
 
 __all__ = ["Attack", "AttackSetup", "resolve_sigma"]

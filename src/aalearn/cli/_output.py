@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from aalearn._json import to_jsonable
+from aalearn.core.jsonutil import to_jsonable
 
 __all__ = ["emit", "print_table", "to_jsonable"]
 

@@ -644,8 +644,8 @@ def compare(
     )
     result: dict[str, Any] = {"data": str(data), "models": rows}
     if out is not None:
+        from aalearn.core.jsonutil import write_json
         from aalearn.report import Report
-        from aalearn.workflows import write_json
 
         out.mkdir(parents=True, exist_ok=True)
         result["results"] = str(write_json(result, out / "results.json"))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._validation import check_array, check_labels
+from aalearn.core.validation import check_array, check_labels
 
 __all__ = ["LABEL_NAMES", "LABEL_TOP", "LABEL_W", "JetDataset"]
 

@@ -77,7 +77,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -85,7 +85,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
+from aalearn.core.optional import require
+from aalearn.core.parallel import map_tasks
+from aalearn.core.stdio import redirect_fd1 as _redirect_fd1
 from aalearn.data.dataset import LABEL_TOP, LABEL_W
 from aalearn.data.hdf5 import (
     read_jets_hdf5,
@@ -93,7 +95,6 @@ from aalearn.data.hdf5 import (
     software_versions,
     write_jets_hdf5,
 )
-from aalearn.parallel import map_tasks
 from aalearn.physics.detector import merge_photons
 from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, N_CONSTITUENTS, challenge_feature_names
 from aalearn.physics.preprocessing import topodnn_preprocess
@@ -402,32 +403,6 @@ def pythia_settings(config: GeneratorConfig, seed: int) -> list[str]:
         "Next:numberCount = 0",
         *config.extra_settings,
     ]
-
-
-@contextlib.contextmanager
-def _redirect_fd1(target: Literal["stderr", "devnull"]) -> Iterator[None]:
-    """Point file descriptor 1 (C++ ``std::cout``) at stderr or /dev/null for a while.
-
-    Keeps stdout clean for machine-readable output (the CLI prints JSON there).
-    """
-    with contextlib.suppress(AttributeError, ValueError):
-        sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no fd 1 (embedded interpreters)
-        yield
-        return
-    try:
-        if target == "devnull":
-            fd = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(fd, 1)
-            os.close(fd)
-        else:
-            os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _leading_jet_matched(process: Any, pdg_id: int, eta: float, phi: float, radius: float) -> bool:
@@ -763,7 +738,7 @@ def generate(
     """Generate ``n_jets`` jets of one class into an aalearn HDF5 file, resumably and in parallel.
 
     The jets are produced in chunks of ``chunk_size`` (the last one smaller) through
-    :func:`aalearn.parallel.map_tasks`; every finished chunk is saved atomically in
+    :func:`aalearn.core.parallel.map_tasks`; every finished chunk is saved atomically in
     ``OUT.parts/``. A re-run with the same arguments reuses the saved chunks and
     regenerates missing or damaged ones; when all exist they are merged in chunk order
     into ``out`` and ``OUT.parts/`` is removed. If ``out`` already holds exactly this
@@ -778,7 +753,7 @@ def generate(
         chunk_size: Jets per chunk (resume granularity and unit of parallel work).
         workers: Local worker processes (1 = in this process, no Dask).
         scheduler: Address of a running Dask scheduler (``"tcp://host:8786"``);
-            see :mod:`aalearn.parallel`.
+            see :mod:`aalearn.core.parallel`.
         progress: Show a progress bar (jets, jets/s, time left) on stderr.
         overwrite: Discard an existing output or parts directory, whatever its settings.
 

@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._validation import check_finite
+from aalearn.core.validation import check_finite
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 
 __all__ = [

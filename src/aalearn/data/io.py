@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
-from aalearn._validation import check_labels
+from aalearn.core.optional import require
+from aalearn.core.validation import check_labels
 from aalearn.data.dataset import JetDataset
 from aalearn.physics.features import N_CONSTITUENTS, challenge_feature_names
 
@@ -601,7 +601,7 @@ def load_dataset(
         TypeError: Non-numeric columns or badly typed arguments.
 
     Example:
-        >>> from aalearn._paths import find_challenge_data
+        >>> from aalearn.core.paths import find_challenge_data
         >>> d = find_challenge_data()
         >>> ds = load_dataset(d / "Clean_Test_Public.feather") if d else None
         >>> ds.features.shape if ds else (5000, 87)

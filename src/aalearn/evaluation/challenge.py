@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._validation import check_array, check_labels
+from aalearn.core.validation import check_array, check_labels
 
 __all__ = ["DEFAULT_ADAPTIVE", "challenge_task2", "compare_models", "mixed_accuracy", "variation_shift"]
 
@@ -138,7 +138,7 @@ def challenge_task2(
         FileNotFoundError: If the challenge files are not found and none were given.
         ValueError: For unpaired files, unlabelled data or an unknown attack.
     """
-    from aalearn._paths import CHALLENGE_FILES, require_challenge_data
+    from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
     from aalearn.data.io import load_dataset
     from aalearn.models import load_model
 

@@ -36,7 +36,7 @@ import numpy.typing as npt
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
-from aalearn._validation import check_array, check_labels, check_probability
+from aalearn.core.validation import check_array, check_labels, check_probability
 from aalearn.data.dataset import LABEL_TOP, JetDataset
 from aalearn.models.predict import predict_proba
 

@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
-from aalearn._validation import check_array
+from aalearn.core.optional import require
+from aalearn.core.validation import check_array
 
 if TYPE_CHECKING:  # pragma: no cover
     from aalearn.inference.sbi.simulator import Simulator

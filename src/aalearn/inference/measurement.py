@@ -64,9 +64,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._json import to_jsonable
-from aalearn._optional import require
-from aalearn._validation import check_array
+from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.optional import require
+from aalearn.core.validation import check_array
 
 __all__ = [
     "CHANNEL",

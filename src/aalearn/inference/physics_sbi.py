@@ -63,7 +63,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -77,7 +76,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
+from aalearn.core.optional import require
+from aalearn.physics.jets import SUBSTRUCTURE_OBSERVABLES as OBSERVABLES
+from aalearn.physics.jets import substructure_observables
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -98,8 +99,6 @@ __all__ = [
     "add_report_section",
     "default_cache_dir",
     "infer_pythia_parameters",
-    "jet_observables",
-    "nsubjettiness",
     "plot_coverage",
     "plot_observables",
     "plot_posterior",
@@ -152,148 +151,10 @@ PARAMETERS: dict[str, ParameterSpec] = {
     ),
 }
 
-#: Per-jet observables, in the order of the columns of :func:`jet_observables`.
-OBSERVABLES: tuple[str, ...] = ("jet_pt", "jet_mass", "n_constituents", "tau21", "tau32")
 _N_OBS = len(OBSERVABLES)
-#: N-subjettiness settings: normalised measure, beta = 1, R0 = the jet radius.
-_TAU_BETA = 1.0
-_FASTJET_BANNER_SILENCED = False
 
 
 # --------------------------------------------------------------------------- observables
-
-
-def _check_constituents(
-    constituents: npt.ArrayLike, offsets: npt.ArrayLike
-) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    c = np.asarray(constituents, dtype=np.float64)
-    o = np.asarray(offsets)
-    if c.ndim != 2 or c.shape[1] != 3:
-        raise ValueError(f"constituents must have shape (M, 3) = (pT, eta, phi), got {c.shape}")
-    if o.ndim != 1 or o.size < 2 or not np.issubdtype(o.dtype, np.integer):
-        raise ValueError(f"offsets must be a 1-D integer array of length n_jets + 1 >= 2, got {o.shape}")
-    if o[0] != 0 or o[-1] != len(c) or np.any(np.diff(o) < 1):
-        raise ValueError(
-            "offsets must start at 0, end at len(constituents) and increase (every jet needs at least "
-            f"one constituent); got offsets[0] = {o[0]}, offsets[-1] = {o[-1]}, len = {len(c)}"
-        )
-    if not np.all(np.isfinite(c)):
-        bad = np.unique(np.searchsorted(o, np.flatnonzero(~np.isfinite(c).all(axis=1)), side="right") - 1)
-        raise ValueError(f"constituents of jets {bad[:10].tolist()} are not finite")
-    if np.any(c[:, 0] <= 0):
-        raise ValueError("constituent pT must be positive (GeV)")
-    return c, o.astype(np.int64)
-
-
-def nsubjettiness(
-    constituents: npt.ArrayLike,
-    offsets: npt.ArrayLike,
-    *,
-    n: Sequence[int] = (1, 2, 3),
-    r0: float = 0.8,
-) -> FloatArray:
-    r"""N-subjettiness :math:`\tau_N` of jets given as concatenated massless constituents.
-
-    :math:`\tau_N = \sum_k p_{T,k} \min_a \Delta R_{a,k} / (\sum_k p_{T,k} R_0)` with
-    :math:`\beta = 1` (Thaler, Van Tilburg, arXiv:1011.2268), computed by FastJet's
-    N-subjettiness contrib (``fastjet`` wheel, ``ClusterSequence.njettiness``,
-    ``NormalizedMeasure``) with one-pass-minimised exclusive-:math:`k_t` axes
-    (``OnePass_KT_Axes``, arXiv:1108.2701), one "event" per jet.
-
-    Args:
-        constituents: ``(M, 3)`` = (pT in GeV, η, φ) of all jets, concatenated.
-        offsets: ``(n_jets + 1,)``; jet ``i`` is ``constituents[offsets[i]:offsets[i + 1]]``.
-        n: The N of :math:`\tau_N`.
-        r0: Characteristic radius :math:`R_0` (the jet radius).
-
-    Returns:
-        ``(n_jets, len(n))`` array of :math:`\tau_N` (0 where a jet has at most N constituents).
-
-    Raises:
-        ValueError: For malformed constituents or offsets.
-
-    Example:
-        >>> c = np.array([[100.0, 0.0, 0.0], [100.0, 0.4, 0.0], [50.0, 0.0, 0.3]])
-        >>> t = nsubjettiness(c, [0, 3], n=(1, 2, 3))
-        >>> bool(t[0, 0] > t[0, 1] > t[0, 2] - 1e-12), float(t[0, 2])
-        (True, 0.0)
-    """
-    c, o = _check_constituents(constituents, offsets)
-    ns = [int(k) for k in n]
-    if not ns or any(k < 1 for k in ns):
-        raise ValueError(f"n must be positive integers, got {list(n)}")
-    if not (isinstance(r0, int | float) and math.isfinite(r0) and r0 > 0):
-        raise ValueError(f"r0 must be a positive number, got {r0!r}")
-    ak = require("awkward", purpose="N-subjettiness through FastJet")
-    fastjet = require("fastjet", purpose="N-subjettiness (FastJet's Nsubjettiness contrib)")
-    pt, eta, phi = c[:, 0], c[:, 1], c[:, 2]
-    counts = np.diff(o)
-    flat = ak.zip(
-        {"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta), "E": pt * np.cosh(eta)}
-    )
-    events = ak.with_name(ak.unflatten(flat, counts), "Momentum4D")
-    global _FASTJET_BANNER_SILENCED
-    from aalearn.data.generate import _redirect_fd1
-
-    # FastJet's C++ prints its banner on fd 1 once per process: keep stdout clean (JSON output).
-    quiet = contextlib.nullcontext() if _FASTJET_BANNER_SILENCED else _redirect_fd1("devnull")
-    with quiet:
-        # The clustering definition does not matter: njettiness uses all particles of the "event".
-        seq = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.antikt_algorithm, 10.0))
-        raw = seq.njettiness(
-            njets=ns,
-            measure_definition="NormalizedMeasure",
-            axes_definition="OnePass_KT_Axes",
-            beta=_TAU_BETA,
-            R0=float(r0),
-        )
-    _FASTJET_BANNER_SILENCED = True
-    tau = np.asarray(ak.to_numpy(raw), dtype=np.float64).reshape(len(counts), len(ns))
-    tau[counts[:, None] <= np.asarray(ns)[None, :]] = 0.0
-    return tau
-
-
-def jet_observables(
-    jets: npt.ArrayLike,
-    constituents: npt.ArrayLike,
-    offsets: npt.ArrayLike,
-    *,
-    r0: float = 0.8,
-) -> FloatArray:
-    r"""Per-jet observables (:data:`OBSERVABLES`) without the dequantisation of the multiplicity.
-
-    Args:
-        jets: ``(N, 5)`` = (pT, η, φ, m, n_constituents) as returned by
-            :func:`aalearn.data.generate.generate_chunk`.
-        constituents: ``(M, 3)`` all constituents (pT, η, φ), concatenated
-            (``generate_chunk(..., all_constituents=True)``).
-        offsets: ``(N + 1,)`` jet boundaries in ``constituents``.
-        r0: :math:`R_0` of the N-subjettiness (the jet radius).
-
-    Returns:
-        ``(N, 5)``: pT [GeV], mass [GeV], multiplicity, :math:`\tau_{21}`, :math:`\tau_{32}`
-        (ratios set to 1 where the denominator vanishes).
-
-    Raises:
-        ValueError: For inconsistent shapes.
-
-    Example:
-        >>> c = np.array([[100.0, 0.0, 0.0], [100.0, 0.4, 0.0], [50.0, 0.0, 0.3]])
-        >>> jets = np.array([[250.0, 0.1, 0.0, 40.0, 3.0]])
-        >>> jet_observables(jets, c, [0, 3]).shape
-        (1, 5)
-    """
-    j = np.asarray(jets, dtype=np.float64)
-    if j.ndim != 2 or j.shape[1] != 5:
-        raise ValueError(f"jets must have shape (N, 5) = (pT, eta, phi, m, n_constituents), got {j.shape}")
-    o = np.asarray(offsets)
-    if o.ndim != 1 or len(o) != len(j) + 1:
-        raise ValueError(f"offsets must have length len(jets) + 1 = {len(j) + 1}, got shape {o.shape}")
-    tau = nsubjettiness(constituents, offsets, n=(1, 2, 3), r0=r0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tau21 = np.where(tau[:, 0] > 0, tau[:, 1] / tau[:, 0], 1.0)
-        tau32 = np.where(tau[:, 1] > 0, tau[:, 2] / tau[:, 1], 1.0)
-    return np.stack([j[:, 0], j[:, 3], j[:, 4], tau21, tau32], axis=1)
 
 
 # --------------------------------------------------------------------------- simulator
@@ -387,7 +248,7 @@ def simulate_jets(
         {**base.to_dict(), "extra_settings": (*base.extra_settings, *settings)}
     )
     out = generate_chunk(config, int(seed), 0, n_jets, all_constituents=True)
-    x = jet_observables(
+    x = substructure_observables(
         out["jets"], out["all_constituents"], out["all_constituents_offsets"], r0=config.jet_radius
     )
     if dequantize is not None:
@@ -522,7 +383,7 @@ def default_cache_dir() -> Path:
         >>> default_cache_dir().name
         'sbi-physics'
     """
-    from aalearn._paths import cache_dir
+    from aalearn.core.paths import cache_dir
 
     return cache_dir() / "sbi-physics"
 
@@ -1213,7 +1074,8 @@ def plot_posterior(result: PhysicsInferenceResult) -> Figure:
     Example:
         >>> fig = plot_posterior(result)  # doctest: +SKIP
     """
-    from aalearn.report.plots import _new_figure, _style
+    from aalearn.core.plotting import new_figure as _new_figure
+    from aalearn.core.plotting import style as _style
 
     s = result.summary
     names = result.parameters
@@ -1272,7 +1134,8 @@ def plot_coverage(result: PhysicsInferenceResult) -> Figure:
     Example:
         >>> fig = plot_coverage(result)  # doctest: +SKIP
     """
-    from aalearn.report.plots import _new_figure, _style
+    from aalearn.core.plotting import new_figure as _new_figure
+    from aalearn.core.plotting import style as _style
 
     if not result.held_out:
         raise ValueError("the result has no held-out sets (held_out_sets=0)")
@@ -1301,7 +1164,8 @@ def plot_observables(result: PhysicsInferenceResult) -> Figure:
     Example:
         >>> fig = plot_observables(result)  # doctest: +SKIP
     """
-    from aalearn.report.plots import _new_figure, _style
+    from aalearn.core.plotting import new_figure as _new_figure
+    from aalearn.core.plotting import style as _style
 
     th, x = result.training_sample["theta"], result.training_sample["x"]
     labels = ("jet $p_T$ [GeV]", "jet mass [GeV]", "constituents", r"$\tau_{21}$", r"$\tau_{32}$")
@@ -1402,8 +1266,8 @@ def write_physics_outputs(result: PhysicsInferenceResult, out: str | Path) -> di
         >>> write_physics_outputs(result, "sbi-physics")  # doctest: +SKIP
         {'report': 'sbi-physics/report.html', 'results': 'sbi-physics/result.json'}
     """
+    from aalearn.core.jsonutil import write_json
     from aalearn.report import Report
-    from aalearn.workflows import write_json
 
     directory = Path(out)
     if directory.exists() and not directory.is_dir():

@@ -323,9 +323,9 @@ def _class_subset(ds: JetDataset, label: int) -> JetDataset:
 
 
 def _write(result: dict[str, Any], meas: Any, templates: Any, out: Path) -> dict[str, str]:
+    from aalearn.core.jsonutil import write_json
     from aalearn.inference.plots import plot_impacts, plot_shifts, plot_templates
     from aalearn.report import Report
-    from aalearn.workflows import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     ws = out / "workspace.json"

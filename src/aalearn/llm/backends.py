@@ -62,8 +62,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
-from aalearn._paths import cache_dir
+from aalearn.core.optional import require
+from aalearn.core.paths import cache_dir
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -784,7 +784,7 @@ def default_model_dir(root: str | os.PathLike[str] | None = None) -> Path:
     """Directory of the converted default model (SmolLM2-135M-Instruct), converting it if needed.
 
     Args:
-        root: Cache root (``aalearn._paths.cache_dir()`` by default; the model goes to
+        root: Cache root (``aalearn.core.paths.cache_dir()`` by default; the model goes to
             ``root/llm/``).
 
     Returns:

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aalearn._optional import require
+from aalearn.core.optional import require
 
 __all__ = [
     "DATASETS",

@@ -26,7 +26,7 @@ greedy answer is correct) and an uncertainty score :math:`u_i` per question:
   :func:`aalearn.uncertainty.reliability_curve` (its probability view).
 
 Workflows used by the command line: :func:`score_many` (questions through
-:func:`aalearn.parallel.map_tasks`, so ``workers``/``scheduler`` run them on Dask),
+:func:`aalearn.core.parallel.map_tasks`, so ``workers``/``scheduler`` run them on Dask),
 :func:`evaluate_model` (``aalearn llm evaluate``) and :func:`perturbation_study`
 (``aalearn llm perturb``: flip rate, accuracy, performance-drop rate PDR and Cohen's h per
 perturbation strength, and how the scores move), and :func:`add_llm_sections` for reports.
@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.parallel import map_tasks
 from aalearn.llm.backends import Backend, SamplingConfig, load_backend
 from aalearn.llm.datasets import QAItem, load_dataset
 from aalearn.llm.decomposition import (
@@ -82,7 +83,6 @@ from aalearn.llm.scores import (
     score_question,
 )
 from aalearn.llm.semantic import EntailmentBackend, load_entailment
-from aalearn.parallel import map_tasks
 
 __all__ = [
     "LLMEvaluation",
@@ -340,7 +340,7 @@ def score_many(
     scheduler: str | None = None,
     on_result: Callable[[int, ScoredAnswer], None] | None = None,
 ) -> list[ScoredAnswer]:
-    """Answer and score many questions through :func:`aalearn.parallel.map_tasks`.
+    """Answer and score many questions through :func:`aalearn.core.parallel.map_tasks`.
 
     With ``workers == 1`` and no scheduler the questions run in this process on the given
     backend. Otherwise each Dask worker loads the model once from its specification
@@ -965,7 +965,7 @@ def write_llm_report(
     """
     import json
 
-    from aalearn._json import to_jsonable
+    from aalearn.core.jsonutil import to_jsonable
     from aalearn.report import Report
 
     directory = Path(out)

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
+from aalearn.core.optional import require
 
 __all__ = [
     "ENTAILMENT_BACKENDS",

@@ -34,6 +34,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from aalearn import __version__
 from aalearn.models.keras import load_keras_topodnn
 from aalearn.models.topodnn import TopoDNN
 
@@ -153,8 +154,6 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, metadata: Mapping[str
         metadata_json = json.dumps(dict(metadata or {}), sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
-    from aalearn import __version__
-
     header = {
         "aalearn_format": "checkpoint",
         "aalearn_format_version": CHECKPOINT_FORMAT_VERSION,

@@ -183,7 +183,7 @@ def load_keras_topodnn(path: str | Path) -> TopoDNN:
             weights file, or has missing, mis-shaped or unsupported layers.
 
     Example:
-        >>> from aalearn._paths import find_challenge_data
+        >>> from aalearn.core.paths import find_challenge_data
         >>> model = load_keras_topodnn(find_challenge_data() / "best_model.hdf5")  # doctest: +SKIP
         >>> model.config["hidden"]  # doctest: +SKIP
         [300, 102, 12, 6]

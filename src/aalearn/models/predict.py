@@ -14,7 +14,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from aalearn._validation import check_array
+from aalearn.core.validation import check_array
 
 __all__ = ["model_device", "model_n_features", "predict_logits", "predict_proba"]
 

@@ -32,11 +32,13 @@ from aalearn.report.plots import (
     plot_training_curves,
 )
 from aalearn.report.render import RenderResult, find_chromium, render_check
+from aalearn.report.run import RunPaths, write_run
 
 __all__ = [
     "DEFAULT_GRID_FEATURES",
     "RenderResult",
     "Report",
+    "RunPaths",
     "dataset_summary_table",
     "find_chromium",
     "format_value",
@@ -48,4 +50,5 @@ __all__ = [
     "plot_training_curves",
     "render_check",
     "render_figure",
+    "write_run",
 ]

@@ -27,13 +27,16 @@ import math
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from aalearn import __version__
+from aalearn.core.io import atomic_write
+from aalearn.core.optional import require
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -146,8 +149,6 @@ def render_figure(figure: Figure, *, dpi: int = FIGURE_DPI, close: bool = True) 
         >>> png[:4], w, h
         (b'\\x89PNG', 200, 100)
     """
-    from aalearn._optional import require
-
     require("matplotlib", purpose="rendering report figures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as _Figure
@@ -356,8 +357,6 @@ class Report:
         Returns:
             A standalone HTML5 document.
         """
-        from aalearn import __version__
-
         esc = html.escape
         parts: list[str] = [
             "<!DOCTYPE html>",
@@ -452,20 +451,7 @@ class Report:
         dest = Path(path)
         if dest.exists() and dest.is_dir():
             raise IsADirectoryError(f"cannot write the report to {dest}: it is a directory")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        page = self.to_html().encode("utf-8")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(page)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, dest)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        return dest
+        return atomic_write(dest, self.to_html())
 
 
 def _table_html(columns: list[str], rows: list[list[Any]]) -> str:

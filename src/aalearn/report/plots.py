@@ -19,17 +19,17 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
+from aalearn.core.plotting import new_figure as _new_figure
+from aalearn.core.plotting import style as _style
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, N_CONSTITUENTS, challenge_feature_names
 from aalearn.physics.kinematics import features_mass
@@ -73,67 +73,8 @@ _LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (
 _W_MASS_GEV = 80.4
 _TOP_MASS_GEV = 172.5
 
-_BASE_RC: dict[str, Any] = {
-    "font.size": 10.5,
-    "axes.titlesize": 11,
-    "axes.titleweight": "bold",
-    "axes.labelsize": 10.5,
-    "legend.fontsize": 9.5,
-    "legend.frameon": False,
-    "xtick.labelsize": 9.5,
-    "ytick.labelsize": 9.5,
-    "xtick.direction": "in",
-    "ytick.direction": "in",
-    "xtick.top": True,
-    "ytick.right": True,
-    "xtick.minor.visible": True,
-    "ytick.minor.visible": True,
-    "xtick.major.size": 5,
-    "ytick.major.size": 5,
-    "xtick.minor.size": 2.5,
-    "ytick.minor.size": 2.5,
-    "axes.linewidth": 0.9,
-    "axes.grid": False,
-    "figure.facecolor": "white",
-    "axes.facecolor": "white",
-    "savefig.facecolor": "white",
-    "lines.linewidth": 1.6,
-    "figure.dpi": 100,
-}
-
 
 # --------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def _style() -> Iterator[None]:
-    """rcParams for aalearn plots; mplhep's CMS style as a base when it is installed."""
-    mpl = require("matplotlib", purpose="plotting report figures")
-    rc: dict[str, Any] = {}
-    try:  # optional: a CMS-like look, with aalearn's sizes on top
-        import mplhep  # type: ignore[import-not-found,unused-ignore]
-
-        cms = mplhep.style.CMS
-        styles = cms if isinstance(cms, list) else [cms]
-        for style in styles:
-            if isinstance(style, Mapping):
-                rc.update(
-                    {k: v for k, v in style.items() if k in mpl.rcParams and not k.startswith("figure.")}
-                )
-    except Exception:  # mplhep is optional and its style API varies between versions
-        rc = {}
-    rc.update(_BASE_RC)
-    with mpl.rc_context(rc):
-        yield
-
-
-def _new_figure(figsize: tuple[float, float], label: str) -> Figure:
-    require("matplotlib", purpose="plotting report figures")
-    from matplotlib.figure import Figure as _Figure
-
-    fig = _Figure(figsize=figsize, layout="constrained")
-    fig.set_label(label)
-    return fig
-
-
 def _display(name: str) -> str:
     return _DISPLAY.get(name, name)
 

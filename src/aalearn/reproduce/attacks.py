@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from aalearn._paths import CHALLENGE_FILES, require_challenge_data
+from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["challenge_rdsa_file_score"]
@@ -77,10 +77,10 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
     """
     import torch
 
-    from aalearn._optional import require
     from aalearn.attacks.components import CrossEntropyObjective, SignStep, ZeroInit
     from aalearn.attacks.loop import GradientAttack
     from aalearn.constraints import Budget
+    from aalearn.core.optional import require
     from aalearn.data.io import load_dataset
     from aalearn.models import load_model
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aalearn._paths import CHALLENGE_FILES, require_challenge_data
+from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["challenge_model_accuracies"]

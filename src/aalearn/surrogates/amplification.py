@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._json import to_jsonable
-from aalearn._validation import check_array
+from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.validation import check_array
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -589,7 +589,8 @@ def plot_amplification(result: AmplificationResult) -> Figure:
     Returns:
         A matplotlib figure (needs ``aalearn[report]``).
     """
-    from aalearn.report.plots import _new_figure, _style
+    from aalearn.core.plotting import new_figure as _new_figure
+    from aalearn.core.plotting import style as _style
 
     with _style():
         fig = _new_figure((10.0, 4.0), f"Amplification ({result.observable})")

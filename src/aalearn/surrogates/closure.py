@@ -55,9 +55,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._json import to_jsonable
-from aalearn._optional import require
-from aalearn._validation import check_array
+from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.optional import require
+from aalearn.core.validation import check_array
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -699,7 +699,8 @@ def plot_closure(result: ClosureResult) -> Figure:
     Returns:
         A matplotlib figure (needs ``aalearn[report]``).
     """
-    from aalearn.report.plots import _new_figure, _style
+    from aalearn.core.plotting import new_figure as _new_figure
+    from aalearn.core.plotting import style as _style
 
     mu0 = result.variants[0].mu_true
     shown = [v for v in result.variants if math.isclose(v.mu_true, mu0)]

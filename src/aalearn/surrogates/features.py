@@ -56,7 +56,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._validation import check_array
+from aalearn.core.validation import check_array
+from aalearn.physics.jets import JET_FEATURES, constituent_jet_features
+from aalearn.physics.jets import ratio as _ratio
 
 __all__ = [
     "FEATURE_KINDS",
@@ -70,17 +72,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Names of the ``"jet"`` feature set, in column order.
-JET_FEATURES: tuple[str, ...] = (
-    "jet_pt",
-    "jet_mass",
-    "multiplicity",
-    "width",
-    "lead_pt_frac",
-    "sublead_pt_frac",
-    "tau21",
-    "tau32",
-)
 #: Units of :data:`JET_FEATURES`.
 JET_FEATURE_UNITS: dict[str, str] = {
     "jet_pt": "GeV",
@@ -94,64 +85,6 @@ JET_FEATURE_UNITS: dict[str, str] = {
 }
 #: Accepted values of ``kind`` in :func:`feature_matrix`.
 FEATURE_KINDS: tuple[str, ...] = ("jet", "efp", "all")
-_R0 = 0.8
-
-
-def _delta_r(eta1: FloatArray, phi1: FloatArray, eta2: FloatArray, phi2: FloatArray) -> FloatArray:
-    from aalearn.physics.kinematics import wrap_phi
-
-    out: FloatArray = np.hypot(eta1 - eta2, wrap_phi(phi1 - phi2))
-    return out
-
-
-def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: FloatArray = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-    return out
-
-
-def constituent_jet_features(constituents: npt.ArrayLike) -> FloatArray:
-    """The ``"jet"`` features (:data:`JET_FEATURES`) from ``(N, K, 3)`` constituents (pT in GeV, η, φ).
-
-    Zero-pT constituents are padding. The hardest constituents are found by sorting in pT.
-
-    Args:
-        constituents: ``(N, K, 3)`` constituents, ``K >= 1``.
-
-    Returns:
-        ``(N, 8)`` features.
-
-    Raises:
-        ValueError: For a wrong shape, NaN/inf or negative pT.
-    """
-    from aalearn.physics.kinematics import constituent_mass, four_momenta
-
-    c = check_array(constituents, name="constituents", ndim=3, dtype=np.float64)
-    if c.shape[2] != 3 or c.shape[1] < 1:
-        raise ValueError(f"constituents must have shape (N, K, 3) = (pT, eta, phi), got {c.shape}")
-    if np.any(c[..., 0] < 0):
-        raise ValueError("constituents have negative pT; pT must be >= 0 (0 marks padding)")
-    order = np.argsort(-c[..., 0], axis=1, kind="stable")
-    c = np.take_along_axis(c, order[..., None], axis=1)
-    pt, eta, phi = c[..., 0], c[..., 1], c[..., 2]
-    sum_pt = pt.sum(axis=1)
-    p = four_momenta(c).sum(axis=1)
-    jet_pt = np.hypot(p[:, 1], p[:, 2])
-    mass = constituent_mass(c)
-    mult = np.count_nonzero(pt > 0, axis=1).astype(np.float64)
-    eta_j = _ratio((pt * eta).sum(axis=1), sum_pt)
-    phi_j = _ratio((pt * phi).sum(axis=1), sum_pt)
-    width = _ratio((pt * _delta_r(eta, phi, eta_j[:, None], phi_j[:, None])).sum(axis=1), sum_pt)
-    lead = _ratio(pt[:, 0], sum_pt)
-    sublead = _ratio(pt[:, 1], sum_pt) if c.shape[1] > 1 else np.zeros(len(c))
-    taus = []
-    for n_axes in (1, 2, 3):
-        k = min(n_axes, c.shape[1])
-        dr = _delta_r(eta[:, :, None], phi[:, :, None], eta[:, None, :k], phi[:, None, :k]).min(axis=2)
-        taus.append(_ratio((pt * dr).sum(axis=1), _R0 * sum_pt))
-    tau21 = _ratio(taus[1], taus[0])
-    tau32 = _ratio(taus[2], taus[1])
-    return np.stack([jet_pt, mass, mult, width, lead, sublead, tau21, tau32], axis=1)
 
 
 def jet_features(features: npt.ArrayLike, *, pt_scale: float | None = None) -> FloatArray:
@@ -191,7 +124,7 @@ def efp_features(features: npt.ArrayLike, *, n_jobs: int = 1) -> FloatArray:
     Raises:
         ImportError: When energyflow is not installed.
     """
-    from aalearn._optional import require
+    from aalearn.core.optional import require
     from aalearn.physics.preprocessing import features_to_constituents
 
     ef = require("energyflow", purpose="energy-flow polynomial features (features='efp')")

@@ -61,7 +61,7 @@ import numpy.typing as npt
 from scipy import stats
 from scipy.optimize import curve_fit
 
-from aalearn._validation import check_array
+from aalearn.core.validation import check_array
 
 __all__ = [
     "DEFAULT_TAIL_QUANTILES",

@@ -64,8 +64,9 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from aalearn._optional import require
-from aalearn._validation import check_array
+from aalearn import __version__
+from aalearn.core.optional import require
+from aalearn.core.validation import check_array
 
 __all__ = [
     "SURROGATE_FORMAT",
@@ -673,8 +674,6 @@ class Surrogate(abc.ABC):
         from safetensors.torch import save_file
 
         module, prep = self._check_fitted()
-        from aalearn import __version__
-
         tensors = {
             f"module.{k}": v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()
         }

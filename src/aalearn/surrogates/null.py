@@ -203,7 +203,7 @@ class NullTest:
             >>> sorted(NullTest.from_null("x", 1.0, [0.0, 0.5, 2.0]).to_dict())[:3]
             ['error', 'n_null', 'name']
         """
-        from aalearn._json import to_jsonable
+        from aalearn.core.jsonutil import to_jsonable
 
         out: dict[str, Any] = to_jsonable(
             {

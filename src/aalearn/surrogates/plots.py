@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aalearn.report.plots import _new_figure, _style
+from aalearn.core.plotting import new_figure as _new_figure
+from aalearn.core.plotting import style as _style
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

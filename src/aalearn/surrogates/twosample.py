@@ -100,7 +100,7 @@ class WeightRegion:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (infinite edges become ``None``)."""
-        from aalearn._json import to_jsonable
+        from aalearn.core.jsonutil import to_jsonable
 
         out: dict[str, Any] = to_jsonable(
             {
@@ -154,7 +154,7 @@ class C2STResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary with the top regions (not the per-event weights)."""
-        from aalearn._json import to_jsonable
+        from aalearn.core.jsonutil import to_jsonable
 
         out: dict[str, Any] = to_jsonable(
             {

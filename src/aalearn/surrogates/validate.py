@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._json import to_jsonable
+from aalearn.core.jsonutil import to_jsonable
 from aalearn.surrogates.features import JET_FEATURE_UNITS, feature_matrix
 from aalearn.surrogates.metrics import (
     DEFAULT_TAIL_QUANTILES,

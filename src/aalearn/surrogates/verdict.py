@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from aalearn._json import to_jsonable
+from aalearn.core.jsonutil import to_jsonable
 
 __all__ = ["CORRECTIONS", "Check", "Verdict", "statistical_checks"]
 

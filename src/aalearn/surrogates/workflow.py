@@ -57,9 +57,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._json import to_jsonable
-from aalearn._validation import check_array
+from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.validation import check_array
 from aalearn.data.dataset import LABEL_NAMES, LABEL_TOP, LABEL_W, JetDataset
+from aalearn.physics.jets import energy_correlations
 from aalearn.surrogates.models import Surrogate, make_surrogate
 
 __all__ = [
@@ -113,15 +114,9 @@ def jet_observables(features: npt.ArrayLike, *, pt_scale: float | None = None) -
         out[:, k] = base[:, JET_FEATURES.index(name)]
     for start in range(0, x.shape[0], _CHUNK):
         c = features_to_constituents(x[start : start + _CHUNK], pt_scale=scale)
-        pt, eta, phi = c[..., 0], c[..., 1], c[..., 2]
-        sum_pt = pt.sum(axis=1)
-        z = pt / np.where(sum_pt > 0, sum_pt, 1.0)[:, None]
-        r = np.hypot(eta[:, :, None] - eta[:, None, :], phi[:, :, None] - phi[:, None, :])
-        e2 = 0.5 * np.einsum("ni,nj,nij->n", z, z, r)
-        # Σ_{i<j<k} = Σ_{ijk}/6: the diagonal of ΔR vanishes, so repeated indices add nothing
-        e3 = np.einsum("ni,nj,nk,nij,nik,njk->n", z, z, z, r, r, r, optimize="greedy") / 6.0
+        e2, d2 = energy_correlations(c)
         out[start : start + _CHUNK, 3] = e2
-        out[start : start + _CHUNK, 4] = e3 / np.where(e2 > 0, e2, 1.0) ** 3
+        out[start : start + _CHUNK, 4] = d2
     return out
 
 

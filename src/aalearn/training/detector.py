@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aalearn._validation import check_array, check_labels, check_probability
+from aalearn.core.validation import check_array, check_labels, check_probability
 from aalearn.models.checkpoint import load_checkpoint, save_checkpoint
 from aalearn.models.predict import predict_logits
 from aalearn.models.topodnn import TopoDNN
@@ -248,7 +248,7 @@ class AdversarialDetector:
             ValueError: For mismatched feature counts, too few jets, NaN/inf or a bad
                 ``val_fraction``.
         """
-        from aalearn.workflows import split_indices
+        from aalearn.data.split import split_indices
 
         seed = _check_int(seed, name="seed", minimum=0)
         val_fraction = _check_open_fraction(val_fraction, name="val_fraction")

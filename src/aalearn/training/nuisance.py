@@ -55,7 +55,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from aalearn._validation import check_array, check_labels, check_probability
+from aalearn.core.validation import check_array, check_labels, check_probability
 from aalearn.data.dataset import LABEL_NAMES, LABEL_TOP, LABEL_W, JetDataset
 
 __all__ = ["NuisanceStudy", "default_nuisance_values", "nuisance_shift", "train_nuisance_study"]

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from aalearn._validation import check_array, check_labels, check_positive
+from aalearn.core.validation import check_array, check_labels, check_positive
 from aalearn.models.predict import model_device, model_n_features
 from aalearn.training.strategy import Batch, Strategy, TrainingData, get_strategy
 

@@ -74,7 +74,7 @@ import torch
 from scipy.special import expit
 from torch import Tensor, nn
 
-from aalearn._validation import check_array, check_labels
+from aalearn.core.validation import check_array, check_labels
 from aalearn.models.predict import model_device, model_n_features, predict_proba
 from aalearn.uncertainty.decomposition import UncertaintyDecomposition, decompose
 

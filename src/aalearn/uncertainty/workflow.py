@@ -64,7 +64,7 @@ def build_predictor(
                 "a deep ensemble needs several --model checkpoints, or labelled --train-data to train "
                 f"{members} members here"
             )
-        from aalearn.workflows import split_indices
+        from aalearn.data.split import split_indices
 
         split = split_indices(train_data.labels, fractions=(0.8, 0.2, 0.0), seed=seed)
         return DeepEnsemble.train(
@@ -208,9 +208,9 @@ def uncertainty_file(
     result["notes"] = notes
     result["seconds"] = time.perf_counter() - t0
     if out is not None:
+        from aalearn.core.jsonutil import write_json
         from aalearn.report import Report
         from aalearn.uncertainty.plots import plot_reliability, plot_uncertainty_histograms
-        from aalearn.workflows import write_json
 
         outp = Path(out)
         outp.mkdir(parents=True, exist_ok=True)

@@ -85,8 +85,8 @@ import numpy.typing as npt
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from aalearn._json import to_jsonable
-from aalearn._validation import check_array
+from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.validation import check_array
 
 __all__ = [
     "CORRECTIONS",

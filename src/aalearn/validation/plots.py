@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn.report.plots import _new_figure, _style
+from aalearn.core.plotting import new_figure as _new_figure
+from aalearn.core.plotting import style as _style
 from aalearn.validation.checks import (
     ValidationConfig,
     ValidationReport,

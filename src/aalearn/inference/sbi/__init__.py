@@ -2,7 +2,7 @@
 
 * :class:`Simulator` -- a prior plus a vectorised, seeded ``simulate(theta, rng)``;
 * :func:`simulate` -- reproducible, cached (atomic, resumable), parallel simulation runs
-  through :mod:`aalearn.parallel`;
+  through :mod:`aalearn.core.parallel`;
 * :func:`train_posterior` -- NPE, NLE, NRE and BNRE through sbi, optionally as
   ensembles, returning a :class:`Posterior` with NumPy ``sample``/``log_prob``;
 * coverage diagnostics in :mod:`aalearn.inference.diagnostics` (SBC, expected HPD

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
-from aalearn._validation import check_array
+from aalearn.core.optional import require
+from aalearn.core.validation import check_array
 
 __all__ = ["c2st", "sbibm_classifier_kwargs"]
 

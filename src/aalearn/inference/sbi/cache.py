@@ -7,7 +7,7 @@ smaller). Chunk ``i`` gets its own seed derived from ``(seed, i)`` with
 the prior, an independent one drives the simulator. The numbers therefore depend only on
 ``(simulator, seed, chunk_size, chunk index, chunk length)``, never on the number of
 workers or on which worker ran a chunk. Chunks run through
-:func:`aalearn.parallel.map_tasks` (in this process, on a local Dask cluster, or on an
+:func:`aalearn.core.parallel.map_tasks` (in this process, on a local Dask cluster, or on an
 existing Dask scheduler).
 
 With a ``cache`` directory every finished chunk is written atomically (temporary file,
@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.parallel import map_tasks
 from aalearn.inference.sbi.simulator import Simulator, run_simulator, sample_prior
-from aalearn.parallel import map_tasks
 
 __all__ = ["SimulationStats", "chunk_seeds", "last_run_stats", "simulate", "simulation_cache_key"]
 
@@ -199,7 +199,7 @@ def _read_chunk(path: Path, meta: dict[str, Any], sim: Simulator) -> tuple[Float
 
 @contextlib.contextmanager
 def _progress(total: int, initial: int, desc: str, enabled: bool) -> Iterator[Any]:
-    from aalearn._optional import require
+    from aalearn.core.optional import require
 
     tqdm = require("tqdm", purpose="progress bars").tqdm
     with tqdm(
@@ -234,7 +234,7 @@ def simulate(
         cache: Directory for the chunk files (created if needed); ``None`` keeps
             everything in memory.
         workers: Local worker processes (1 = in this process, no Dask); see
-            :mod:`aalearn.parallel`.
+            :mod:`aalearn.core.parallel`.
         scheduler: Address of a running Dask scheduler (``"tcp://host:8786"``).
         progress: Show a progress bar on stderr.
 

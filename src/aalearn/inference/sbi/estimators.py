@@ -50,8 +50,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn._optional import require
-from aalearn._validation import check_array
+from aalearn.core.optional import require
+from aalearn.core.validation import check_array
 from aalearn.inference.sbi.simulator import check_prior_dimension
 
 __all__ = ["METHODS", "Method", "Posterior", "seeded", "train_posterior"]

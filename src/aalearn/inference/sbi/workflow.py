@@ -230,7 +230,7 @@ def validate_task(
         train_kwargs=train_kwargs,
     )
     if out is not None:
-        from aalearn._json import to_jsonable
+        from aalearn.core.jsonutil import to_jsonable
         from aalearn.report import Report
 
         directory = Path(out)
@@ -376,7 +376,7 @@ def coverage_task(
         "seconds": time.perf_counter() - t0,
     }
     if out is not None:
-        from aalearn._json import to_jsonable
+        from aalearn.core.jsonutil import to_jsonable
         from aalearn.inference.sbi.plots import plot_posterior
         from aalearn.report import Report
 

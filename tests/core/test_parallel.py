@@ -1,4 +1,4 @@
-"""aalearn.parallel: sequential path, local Dask cluster, external scheduler errors."""
+"""aalearn.core.parallel: sequential path, local Dask cluster, external scheduler errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from aalearn.parallel import SchedulerUnreachableError, map_tasks, validate_scheduler_address
+from aalearn.core.parallel import SchedulerUnreachableError, map_tasks, validate_scheduler_address
 
 
 def test_sequential_runs_in_process_without_dask() -> None:

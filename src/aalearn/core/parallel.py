@@ -31,7 +31,7 @@ that calls :func:`map_tasks` with ``workers > 1`` needs the usual
 ``if __name__ == "__main__":`` guard.
 
 Example:
-    >>> from aalearn.parallel import map_tasks
+    >>> from aalearn.core.parallel import map_tasks
     >>> sorted(r for _, r in map_tasks(abs, [-2, 1, -3]))
     [1, 2, 3]
 
@@ -47,7 +47,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from aalearn._optional import require
+from aalearn.core.optional import require
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
