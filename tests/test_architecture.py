@@ -30,7 +30,9 @@ def _function_level_aalearn_imports(path: Path) -> list[str]:
                 names = (
                     [a.name for a in child.names] if isinstance(child, ast.Import) else [child.module or ""]
                 )
-                if child.level or any(n == "aalearn" or n.startswith("aalearn.") for n in names):
+                if getattr(child, "level", 0) or any(
+                    n == "aalearn" or n.startswith("aalearn.") for n in names
+                ):
                     found.append(f"{path.relative_to(SRC.parent)}:{child.lineno}")
             visit(child, inside)
 

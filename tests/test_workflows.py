@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aalearn.apps.workflows import metric_row, train_topodnn
 from aalearn.data import JetDataset
 from aalearn.data.split import split_indices
 from aalearn.physics import challenge_feature_names
-from aalearn.workflows import metric_row, train_topodnn
 
 
 def test_split_is_stratified_disjoint_and_seeded() -> None:

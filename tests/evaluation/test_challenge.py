@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from aalearn.apps.challenge import challenge_task2, compare_models, mixed_accuracy, variation_shift
 from aalearn.data import JetDataset
 from aalearn.data.io import save_dataset
-from aalearn.evaluation.challenge import challenge_task2, compare_models, mixed_accuracy, variation_shift
 from aalearn.models import TopoDNN, save_checkpoint
 from aalearn.physics import challenge_features
 

@@ -15,7 +15,8 @@ import torch
 from scipy import stats
 
 from aalearn.core.jsonutil import to_jsonable
-from aalearn.inference.diagnostics import (
+from aalearn.inference.sbi import Simulator
+from aalearn.inference.sbi.diagnostics import (
     CoverageReport,
     ExpectedCoverage,
     coverage_verdict,
@@ -25,7 +26,6 @@ from aalearn.inference.diagnostics import (
     sbc_ranks,
     tarp,
 )
-from aalearn.inference.sbi import Simulator
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -214,9 +214,9 @@ def test_surrogate_study_on_jets(tmp_path: Path, challenge_jets: Callable[..., n
     """Ensemble, amplification per class and closure on labelled challenge-layout jets, end to end."""
     pytest.importorskip("zuko")
     pytest.importorskip("matplotlib")
+    from aalearn.apps.surrogate import surrogate_study
     from aalearn.data.dataset import JetDataset
     from aalearn.physics import challenge_feature_names
-    from aalearn.surrogates.workflow import surrogate_study
 
     x = np.concatenate([challenge_jets(300, seed=1), 0.6 * challenge_jets(300, seed=2)])
     ds = JetDataset(x.astype(np.float32), np.repeat([0, 1], 300), tuple(challenge_feature_names()))

@@ -244,8 +244,8 @@ def _jet_file(tmp_path: Path, challenge_jets: Callable[..., np.ndarray], n: int 
 
 
 def test_jet_observables(challenge_jets: Callable[..., np.ndarray]) -> None:
+    from aalearn.apps.surrogate import JET_OBSERVABLES, jet_observables
     from aalearn.surrogates.features import JET_FEATURES, jet_features
-    from aalearn.surrogates.workflow import JET_OBSERVABLES, jet_observables
 
     x = challenge_jets(50, seed=0)
     obs = jet_observables(x)
@@ -273,8 +273,8 @@ def test_jet_observables(challenge_jets: Callable[..., np.ndarray]) -> None:
 def test_train_surrogate_file_writes_a_candidate(
     tmp_path: Path, challenge_jets: Callable[..., np.ndarray]
 ) -> None:
+    from aalearn.apps.surrogate import JET_OBSERVABLES, train_surrogate_file
     from aalearn.data.io import load_dataset
-    from aalearn.surrogates.workflow import JET_OBSERVABLES, train_surrogate_file
 
     data = _jet_file(tmp_path, challenge_jets)
     res = train_surrogate_file(data, kind="flow-matching", out=tmp_path / "out", epochs=1, seed=0)

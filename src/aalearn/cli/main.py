@@ -149,7 +149,7 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train a tagger (TopoDNN or the robust network) with a training strategy; save a checkpoint."""
-    from aalearn.workflows import load_datasets, train_model
+    from aalearn.apps.workflows import load_datasets, train_model
 
     files = list(data) + [Path(a) for a in ctx.args]
     if not out.suffix == ".safetensors":
@@ -227,15 +227,15 @@ def evaluate(
     json_out: JsonOpt = False,
 ) -> None:
     """Accuracy, ROC AUC and background rejection of a model on a data file."""
+    from aalearn.apps.workflows import evaluate_path
     from aalearn.data.io import load_column_mapping
-    from aalearn.workflows import evaluate_path
 
     kwargs: dict[str, Any] = {}
     if columns is not None:
         kwargs["columns"] = load_column_mapping(columns)
     if tree is not None:
         kwargs["tree"] = tree
-    from aalearn.workflows import metric_row
+    from aalearn.apps.workflows import metric_row
 
     start = time.perf_counter()
     evaluation = evaluate_path(model, data, **kwargs)
@@ -245,7 +245,7 @@ def evaluate(
     result["data"] = str(data)
     rows = {**metric_row(evaluation), "seconds": result["seconds"]}
     if out is not None:
-        from aalearn.workflows import evaluation_report
+        from aalearn.apps.workflows import evaluation_report
 
         paths = evaluation_report(evaluation, out, model=model, data=str(data))
         result.update({k: str(v) for k, v in paths.items()})
@@ -319,7 +319,7 @@ def demo(
     json_out: JsonOpt = False,
 ) -> None:
     """The main job: generate jets, train TopoDNN, evaluate, and write an HTML report."""
-    from aalearn.workflows import DemoConfig, run_demo
+    from aalearn.apps.workflows import DemoConfig, run_demo
 
     config = DemoConfig(
         n_per_class=n_per_class, seed=seed, workers=workers, scheduler=scheduler, epochs=epochs
@@ -390,8 +390,8 @@ def attack(
     json_out: JsonOpt = False,
 ) -> None:
     """Attack a model on a data file; fooling ratio, MAD, validity and validation checks."""
+    from aalearn.apps.audit import attack_file
     from aalearn.attacks import ATTACKS
-    from aalearn.attacks.audit import attack_file
     from aalearn.constraints import CONSTRAINTS, DEFAULT_CONSTRAINTS
 
     if list_:
@@ -475,7 +475,7 @@ def audit(
     json_out: JsonOpt = False,
 ) -> None:
     """Robustness audit: all attacks over a grid of strengths, validation checks, curves, HTML report."""
-    from aalearn.attacks.audit import audit as run_audit
+    from aalearn.apps.audit import audit as run_audit
 
     names = [a.strip() for a in attacks.split(",")] if attacks else None
     result = run_audit(
@@ -534,7 +534,7 @@ def challenge_task1(
     json_out: JsonOpt = False,
 ) -> None:
     """Task 1: attack the frozen reference model on the public clean file; write and score the submission."""
-    from aalearn.attacks.audit import challenge_task1 as run_task1
+    from aalearn.apps.audit import challenge_task1 as run_task1
 
     result = run_task1(
         out, attack=attack_name, model=model, data=data, n_max=n_max, seed=seed, progress=progress
@@ -545,7 +545,7 @@ def challenge_task1(
 def _parse_attacks(spec: str | None) -> list[tuple[str, float | None]]:
     """``"pgd:1,rdsa"`` → ``[("pgd", 1.0), ("rdsa", None)]``; ``""``/``"none"`` → ``[]``."""
     if spec is None:
-        from aalearn.evaluation.challenge import DEFAULT_ADAPTIVE
+        from aalearn.apps.challenge import DEFAULT_ADAPTIVE
 
         return list(DEFAULT_ADAPTIVE)
     out: list[tuple[str, float | None]] = []
@@ -582,7 +582,7 @@ def challenge_task2(
     json_out: JsonOpt = False,
 ) -> None:
     """Task 2: mixed accuracy (clean + RDSA)/2 on the public pair, plus attacks run against the model."""
-    from aalearn.evaluation.challenge import challenge_task2 as run_task2
+    from aalearn.apps.challenge import challenge_task2 as run_task2
 
     result = run_task2(
         model,
@@ -630,7 +630,7 @@ def compare(
     json_out: JsonOpt = False,
 ) -> None:
     """Compare trained models: clean AUC/accuracy, rejection, accuracy under attack, variation shift, cost."""
-    from aalearn.evaluation.challenge import compare_models
+    from aalearn.apps.challenge import compare_models
 
     specs = list(models) + list(ctx_extra or [])
     variations: dict[str, str] = {}
@@ -698,7 +698,7 @@ def uncertainty(
     json_out: JsonOpt = False,
 ) -> None:
     """Predictive uncertainty (epistemic/aleatoric), calibration and shift detection of a classifier."""
-    from aalearn.uncertainty.workflow import uncertainty_file
+    from aalearn.apps.uncertainty import uncertainty_file
 
     shifted_map: dict[str, str] = {}
     for spec in shifted or []:
@@ -780,7 +780,7 @@ def measure(
     json_out: JsonOpt = False,
 ) -> None:
     """Profile-likelihood fit of the signal strength μ (pyhf) and its shift under attacks and variations."""
-    from aalearn.inference.workflow import measure_files
+    from aalearn.apps.measure import measure_files
 
     result = measure_files(
         model,

@@ -81,7 +81,7 @@ def validate(
     json_out: JsonOpt = False,
 ) -> None:
     """C2ST of aalearn's posterior against sbibm's reference posteriors (0.5 is perfect)."""
-    from aalearn.inference.sbi import validate_task
+    from aalearn.apps.sbi import validate_task
 
     if not 1 <= observations <= 10:
         raise ValueError(f"--observations must lie in 1..10, got {observations}")
@@ -137,7 +137,7 @@ def coverage(
     json_out: JsonOpt = False,
 ) -> None:
     """SBC ranks, expected HPD coverage and TARP of a posterior: calibrated, overconfident or conservative."""
-    from aalearn.inference.sbi import coverage_task
+    from aalearn.apps.sbi import coverage_task
 
     result = coverage_task(
         task,

@@ -1,8 +1,8 @@
 """``aalearn surrogate train | amplification | closure``: generative surrogates of jets.
 
 Command functions (registered on the ``surrogate`` Typer app by :mod:`aalearn.cli.surrogate`),
-thin wrappers over :func:`aalearn.surrogates.workflow.train_surrogate_file` and
-:func:`aalearn.surrogates.workflow.surrogate_study`.
+thin wrappers over :func:`aalearn.apps.surrogate.train_surrogate_file` and
+:func:`aalearn.apps.surrogate.surrogate_study`.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train a surrogate on jets; write it, a candidate sample and the held-out reference."""
-    from aalearn.surrogates.workflow import train_surrogate_file
+    from aalearn.apps.surrogate import train_surrogate_file
 
     result = train_surrogate_file(
         data,
@@ -143,7 +143,7 @@ def _study(
     closure: bool,
     **options: Any,
 ) -> None:
-    from aalearn.surrogates.workflow import surrogate_study
+    from aalearn.apps.surrogate import surrogate_study
 
     result = surrogate_study(
         data,

@@ -481,7 +481,7 @@ class GridPosterior:
     this is exact up to the grid resolution and needs no MCMC.
 
     It has the ``sample(n, x_o, *, seed)`` and ``log_prob(theta, x_o)`` methods that
-    :mod:`aalearn.inference.diagnostics` needs; ``x_o`` is one set of jets, either
+    :mod:`aalearn.inference.sbi.diagnostics` needs; ``x_o`` is one set of jets, either
     ``(K, 5)`` or flattened ``(K * 5,)`` (the simulator's output row).
 
     Args:
@@ -697,7 +697,7 @@ class PhysicsInferenceResult:
         covered_95: Whether the true value lies in ``interval_95``, per parameter.
         coverage: Held-out sets: number, jets per set, fraction of sets whose 68 %/95 %
             intervals cover the truth (per parameter), and the verdict of the expected
-            HPD coverage (:func:`aalearn.inference.diagnostics.coverage_verdict`).
+            HPD coverage (:func:`aalearn.inference.sbi.diagnostics.coverage_verdict`).
         simulations: Training jets.
         simulation_blocks: Training Pythia runs (one θ each).
         jets_per_simulation: Jets per Pythia run.
@@ -708,7 +708,7 @@ class PhysicsInferenceResult:
             (0 if it came from the cache).
         cache_dir: Cache directory of the simulations.
         summary: The observed set's :class:`GridSummary` (for plots).
-        coverage_report: :class:`aalearn.inference.diagnostics.CoverageReport` of the held-out sets.
+        coverage_report: :class:`aalearn.inference.sbi.diagnostics.CoverageReport` of the held-out sets.
         held_out: Per held-out set: true θ, posterior mean and std (for plots).
         training_sample: A subsample of training (θ, per-jet observables) for plots.
         epochs: Training epochs.
@@ -841,7 +841,7 @@ def infer_pythia_parameters(
     ``held_out_sets`` sets of ``observed_jets`` jets at θ drawn from the prior and measure
     the coverage of the set posteriors: fraction of 68 %/95 % intervals that contain the
     truth, and SBC, expected HPD coverage, TARP and a verdict
-    (:func:`aalearn.inference.diagnostics.run_coverage`; Hermans et al., arXiv:2110.06581).
+    (:func:`aalearn.inference.sbi.diagnostics.run_coverage`; Hermans et al., arXiv:2110.06581).
 
     Cost (2-core VM): about 40 jets per CPU-second plus 0.8 CPU-s per Pythia run, so the
     default 10,000 jets take about 6 CPU-minutes; a re-run with the cache costs nothing.
@@ -883,8 +883,8 @@ def infer_pythia_parameters(
         [165.70267569416254, 174.29468491605957]
     """
     from aalearn.data.generate import GeneratorConfig
-    from aalearn.inference.diagnostics import run_coverage
     from aalearn.inference.sbi import last_run_stats, simulate, train_posterior
+    from aalearn.inference.sbi.diagnostics import run_coverage
 
     t_start = time.perf_counter()
     names = _check_parameters(parameters)
@@ -1201,7 +1201,7 @@ def add_report_section(report: Report, result: PhysicsInferenceResult) -> None:
     """Add the physics inference (posterior, held-out coverage, observables) to ``report``.
 
     The coverage diagnostics of the held-out sets (SBC, expected HPD coverage, TARP)
-    are added with :func:`aalearn.inference.sbi.workflow.add_coverage_section`.
+    are added with :func:`aalearn.apps.sbi.add_coverage_section`.
 
     Example:
         >>> add_report_section(report, result)  # doctest: +SKIP
@@ -1245,7 +1245,7 @@ def add_report_section(report: Report, result: PhysicsInferenceResult) -> None:
         "Physics inference: Pythia parameters from top jets", text=text, table=table, figures=figures
     )
     if result.coverage_report is not None:
-        from aalearn.inference.sbi.workflow import add_coverage_section
+        from aalearn.apps.sbi import add_coverage_section
 
         add_coverage_section(
             report, result.coverage_report, title="Physics inference: coverage of the held-out sets"

@@ -27,8 +27,8 @@ def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
         FileNotFoundError: When the public files cannot be found (set
             ``AALEARN_CHALLENGE_DATA`` to their directory).
     """
+    from aalearn.apps.workflows import evaluate_path
     from aalearn.models import load_model
-    from aalearn.workflows import evaluate_path
 
     root = require_challenge_data()
     model = load_model(root / CHALLENGE_FILES["model"])

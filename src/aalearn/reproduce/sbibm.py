@@ -72,7 +72,7 @@ def sbibm_npe_values(
     Example:
         >>> values, _ = sbibm_npe_values("two_moons", simulations=2000, observations=[1])  # doctest: +SKIP
     """
-    from aalearn.inference.sbi import validate_task
+    from aalearn.apps.sbi import validate_task
     from aalearn.inference.sbi.tasks import SBIBM_NPE_SETTINGS
 
     published = {t: p for t, _, p, _ in SBIBM_REPRODUCTIONS}

@@ -425,7 +425,9 @@ def train_nuisance_study(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         topo = TopoDNN(n_features, hidden, **{"batchnorm_momentum": 0.1, **dict(model_options or {})})
-    topo.fit_input_scaling(tr["x"])  # the fixed input standardisation, as aalearn.workflows.train_model does
+    topo.fit_input_scaling(
+        tr["x"]
+    )  # the fixed input standardisation, as aalearn.apps.workflows.train_model does
     initial: nn.Module = topo
     common: dict[str, Any] = {
         "batch_size": batch_size,

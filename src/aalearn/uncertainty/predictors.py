@@ -266,7 +266,7 @@ class DeepEnsemble:
     ) -> DeepEnsemble:
         r"""Train ``n_members`` TopoDNNs with seeds ``seed, …, seed + n_members - 1``.
 
-        Each member is built and trained as :func:`aalearn.workflows.train_topodnn` does:
+        Each member is built and trained as :func:`aalearn.apps.workflows.train_topodnn` does:
         the torch RNG seeded with the member's seed right before construction,
         ``TopoDNN(n_features=F, batchnorm_momentum=0.1, **model_kwargs)``, input
         standardisation fitted on ``x_train``, then

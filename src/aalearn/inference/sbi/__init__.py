@@ -5,7 +5,7 @@
   through :mod:`aalearn.core.parallel`;
 * :func:`train_posterior` -- NPE, NLE, NRE and BNRE through sbi, optionally as
   ensembles, returning a :class:`Posterior` with NumPy ``sample``/``log_prob``;
-* coverage diagnostics in :mod:`aalearn.inference.diagnostics` (SBC, expected HPD
+* coverage diagnostics in :mod:`aalearn.inference.sbi.diagnostics` (SBC, expected HPD
   coverage, TARP, a verdict);
 * :func:`c2st` and the sbibm tasks ``two_moons``, ``slcp``, ``gaussian_linear``
   (:func:`sbibm_task`) with :func:`validate_task` and :func:`coverage_task`.
@@ -36,7 +36,6 @@ from aalearn.inference.sbi.tasks import (
     SbibmTask,
     sbibm_task,
 )
-from aalearn.inference.sbi.workflow import coverage_task, validate_task
 
 __all__ = [
     "METHODS",
@@ -50,12 +49,10 @@ __all__ = [
     "Simulator",
     "c2st",
     "chunk_seeds",
-    "coverage_task",
     "last_run_stats",
     "run_simulator",
     "sample_prior",
     "sbibm_task",
     "simulate",
     "train_posterior",
-    "validate_task",
 ]

@@ -35,7 +35,7 @@ from aalearn.core.plotting import style as _style
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from aalearn.inference.diagnostics import ExpectedCoverage, SBCResult, TarpResult
+    from aalearn.inference.sbi.diagnostics import ExpectedCoverage, SBCResult, TarpResult
 
 __all__ = [
     "plot_c2st_per_observation",
@@ -137,7 +137,7 @@ def plot_sbc_ranks(sbc: SBCResult, *, bins: int = 20, max_dims: int = 10) -> Fig
     bias (Talts et al., arXiv:1804.06788).
 
     Example:
-        >>> from aalearn.inference.diagnostics import SBCResult
+        >>> from aalearn.inference.sbi.diagnostics import SBCResult
         >>> r = SBCResult(np.arange(200).reshape(100, 2) % 101, 100, np.ones(2), ("a", "b"))
         >>> len(plot_sbc_ranks(r).axes)
         2
@@ -174,7 +174,7 @@ def plot_expected_coverage(coverage: ExpectedCoverage, *, significance: float = 
     Below the diagonal: overconfident; above: conservative (Hermans et al., arXiv:2110.06581).
 
     Example:
-        >>> from aalearn.inference.diagnostics import ExpectedCoverage
+        >>> from aalearn.inference.sbi.diagnostics import ExpectedCoverage
         >>> lv = np.linspace(0, 1, 11)
         >>> len(plot_expected_coverage(ExpectedCoverage(lv, lv, np.linspace(0, 1, 50), 100)).axes)
         1
@@ -217,7 +217,7 @@ def plot_tarp(result: TarpResult) -> Figure:
     """TARP expected coverage probability versus credibility level (Lemos et al., arXiv:2302.03026).
 
     Example:
-        >>> from aalearn.inference.diagnostics import TarpResult
+        >>> from aalearn.inference.sbi.diagnostics import TarpResult
         >>> a = np.linspace(0, 1, 11)
         >>> len(plot_tarp(TarpResult(a, a, 0.0, 1.0)).axes)
         1

@@ -3,7 +3,7 @@
 The CLI is a thin layer over these functions; everything here is usable from Python.
 
 Example:
-    >>> from aalearn.workflows import split_indices
+    >>> from aalearn.apps.workflows import split_indices
     >>> import numpy as np
     >>> parts = split_indices(np.array([0, 1] * 50), fractions=(0.6, 0.2, 0.2), seed=0)
     >>> [len(parts[k]) for k in ("train", "val", "test")]
@@ -444,8 +444,8 @@ _DEMO_ATTACKS: tuple[tuple[str, float | None], ...] = (
 
 def _demo_robustness(model: Any, test: JetDataset, *, seed: int) -> list[dict[str, Any]]:
     """Attack the trained tagger on its test split; one row per attack with the validation verdict."""
+    from aalearn.apps.audit import attack_file, summary_rows
     from aalearn.attacks import ATTACKS
-    from aalearn.attacks.audit import attack_file, summary_rows
 
     rows = []
     for name, strength in _DEMO_ATTACKS:

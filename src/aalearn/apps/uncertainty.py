@@ -110,13 +110,13 @@ def uncertainty_file(
     """
     from sklearn.metrics import roc_auc_score
 
+    from aalearn.apps.workflows import load_datasets
     from aalearn.models import load_model
     from aalearn.uncertainty.calibration import (
         TemperatureScaling,
         calibration_summary,
         reliability_curve,
     )
-    from aalearn.workflows import load_datasets
 
     t0 = time.perf_counter()
     nets = [load_model(m) if isinstance(m, str | Path) else m for m in models]

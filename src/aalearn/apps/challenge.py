@@ -94,8 +94,8 @@ def _adaptive_rows(
     n_max: int | None,
     seed: int,
 ) -> list[dict[str, Any]]:
+    from aalearn.apps.audit import attack_file, summary_rows
     from aalearn.attacks import ATTACKS
-    from aalearn.attacks.audit import attack_file, summary_rows
 
     rows: list[dict[str, Any]] = []
     for name, strength in attacks:

@@ -5,7 +5,7 @@
   observations (the sbibm protocol of Lueckmann et al., arXiv:2101.04653), next to the
   published numbers.
 * :func:`coverage_task` -- train on an sbibm task and run the coverage diagnostics
-  (:func:`aalearn.inference.diagnostics.run_coverage`: SBC, expected HPD coverage,
+  (:func:`aalearn.inference.sbi.diagnostics.run_coverage`: SBC, expected HPD coverage,
   TARP, verdict) on fresh test simulations.
 * :func:`add_coverage_section` / :func:`add_validation_section` -- report sections
   (also for other tasks, e.g. the physics task).
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from aalearn.inference.diagnostics import CoverageReport, run_coverage
 from aalearn.inference.sbi.c2st import c2st
 from aalearn.inference.sbi.cache import simulate
+from aalearn.inference.sbi.diagnostics import CoverageReport, run_coverage
 from aalearn.inference.sbi.estimators import METHODS, Method, train_posterior
 from aalearn.inference.sbi.tasks import PUBLISHED_C2ST, PUBLISHED_SOURCE, SbibmTask, sbibm_task
 
@@ -412,7 +412,7 @@ def add_coverage_section(
 
     Args:
         report: The :class:`aalearn.report.Report` to extend.
-        coverage: Result of :func:`aalearn.inference.diagnostics.run_coverage`.
+        coverage: Result of :func:`aalearn.inference.sbi.diagnostics.run_coverage`.
         title: Section title.
 
     Example:
