@@ -34,11 +34,13 @@ from aalearn.physics.resolution import ResolutionModel
 __all__ = [
     "CHALLENGE_PT_SCALE_GEV",
     "DROPPED_FEATURES",
+    "N_CHALLENGE_FEATURES",
     "N_CONSTITUENTS",
     "FeatureSet",
     "FeatureSpec",
     "challenge_feature_names",
     "challenge_features",
+    "is_challenge_layout",
 ]
 
 #: pT unit of the challenge files and of the TopoDNN preprocessing, in GeV.
@@ -47,6 +49,8 @@ CHALLENGE_PT_SCALE_GEV: float = 1679.1593
 N_CONSTITUENTS: int = 30
 #: Columns that the preprocessing fixes at zero and the challenge layout omits.
 DROPPED_FEATURES: tuple[str, ...] = ("ConstEta_0", "ConstPhi_0", "ConstEta_1")
+#: Number of columns of the challenge layout (3 × 30 constituents less the 3 dropped angles).
+N_CHALLENGE_FEATURES: int = 3 * N_CONSTITUENTS - len(DROPPED_FEATURES)
 #: Largest physical pT of a constituent at the 13 TeV LHC (half the beam energy), GeV.
 _MAX_PT_GEV = 6500.0
 
@@ -249,6 +253,21 @@ def challenge_feature_names(n_constituents: int = N_CONSTITUENTS) -> list[str]:
             if name not in DROPPED_FEATURES:
                 names.append(name)
     return names
+
+
+def is_challenge_layout(n_features: int, feature_names: Sequence[str] | None = None) -> bool:
+    """Whether data with ``n_features`` columns (and these names, when known) are in the challenge layout.
+
+    The one place where "87 columns" is recognised: with names, they must equal
+    :func:`challenge_feature_names`; without, the column count decides.
+
+    Example:
+        >>> is_challenge_layout(87), is_challenge_layout(5)
+        (True, False)
+    """
+    if feature_names is not None:
+        return list(feature_names) == challenge_feature_names()
+    return int(n_features) == N_CHALLENGE_FEATURES
 
 
 def challenge_features(
