@@ -6,7 +6,7 @@ One run, three measurements:
    changed top mass (``6:m0``), which every simulation block pays once (why blocks of
    tens of jets share one parameter value).
 2. **1 worker**: :func:`aalearn.inference.sbi.simulate` of ``--blocks`` simulations of
-   ``--jets-per-simulation`` jets each with :func:`aalearn.inference.physics_sbi.pythia_top_simulator`,
+   ``--jets-per-simulation`` jets each with :func:`aalearn.inference.sbi.physics.pythia_top_simulator`,
    in-process, no cache. Metric: jets per wall-clock second and per CPU-second.
 3. **2 workers**: the same simulations through the Dask layer (a ``LocalCluster`` with two
    worker processes, start-up included); the numbers must be identical to the 1-worker run.
@@ -39,7 +39,7 @@ import numpy as np
 def _init_seconds(repeats: int) -> list[float]:
     """CPU seconds of a Pythia initialisation with the top-jet settings and another top mass."""
     from aalearn.data.generate import GeneratorConfig, _redirect_fd1, pythia_settings
-    from aalearn.inference.physics_sbi import PARAMETERS
+    from aalearn.inference.sbi.physics import PARAMETERS
 
     pythia8mc = __import__("pythia8mc")
     out = []
@@ -60,8 +60,8 @@ def _init_seconds(repeats: int) -> list[float]:
 
 
 def _run(blocks: int, jets: int, workers: int, seed: int) -> tuple[dict[str, Any], np.ndarray]:
-    from aalearn.inference.physics_sbi import pythia_top_simulator
     from aalearn.inference.sbi import simulate
+    from aalearn.inference.sbi.physics import pythia_top_simulator
 
     sim = pythia_top_simulator("top_mass", jets_per_simulation=jets, chunk_size=1)
     cpu0 = time.process_time()

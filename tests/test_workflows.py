@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aalearn.apps.workflows import metric_row, train_topodnn
+from aalearn.apps.evaluate import metric_row
+from aalearn.apps.train import train_topodnn
 from aalearn.data import JetDataset
 from aalearn.data.split import split_indices
 from aalearn.physics import challenge_feature_names

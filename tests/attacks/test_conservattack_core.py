@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from aalearn.attacks import conservattack
+from aalearn.attacks import conserv_stats, conservattack
 from aalearn.attacks.conservattack import (
     ConservConfig,
     ConservOutput,
@@ -66,8 +66,9 @@ FAST = ConservConfig(n_iterations=4, num_bins=20, min_change=0.01, step=0.01, nu
 # ---------------------------------------------------------------------------------------------
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(conservattack, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", [conservattack, conserv_stats])
+def test_doctests(module: Any) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
 

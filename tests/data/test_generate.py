@@ -256,6 +256,7 @@ def test_overwrite_and_foreign_output(tmp_path: Path) -> None:
         generate(FAST, 2, path, progress=False)
     stale = tmp_path / "jets.h5.tmp-123-cafe"  # temporary file of a run killed while merging
     stale.write_bytes(b"partial")
+    (tmp_path / ".jets.h5.x1y2z3.tmp").write_bytes(b"partial")  # the same from atomic_path
     summary = generate(FAST, 2, path, progress=False, overwrite=True)
     assert summary.n_jets == 2
     assert len(read_jets_hdf5(path)) == 2

@@ -19,9 +19,11 @@ from aalearn.data.dataset import JetDataset
 from aalearn.data.io import (
     SUPPORTED_SUFFIXES,
     DataFileNotFoundError,
+    as_dataset,
     load_column_mapping,
     load_constituents,
     load_dataset,
+    load_datasets,
     save_dataset,
 )
 from aalearn.physics.features import challenge_feature_names
@@ -190,6 +192,76 @@ def test_save_errors(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="'jets' are not written"):
         save_dataset(with_extras, tmp_path / "x.feather")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.feather"]
+
+
+def test_failed_save_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = _synthetic()
+    path = tmp_path / "jets.feather"
+    save_dataset(JetDataset(x, y, NAMES), path)
+    before = path.read_bytes()
+
+    def broken(table: Any, where: str, *args: Any, **kwargs: Any) -> None:
+        Path(where).write_bytes(b"partial")  # the writer got half-way
+        raise OSError("disk full")
+
+    monkeypatch.setattr(feather, "write_feather", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_dataset(JetDataset(x[:2], y[:2], NAMES), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_n_max_keeps_the_first_jets(tmp_path: Path) -> None:
+    x, y = _synthetic(n=12)
+    path = tmp_path / "jets.parquet"
+    save_dataset(JetDataset(x, y, NAMES), path)
+    head = load_dataset(path, n_max=5)
+    np.testing.assert_array_equal(head.features, x[:5])
+    assert head.labels is not None
+    np.testing.assert_array_equal(head.labels, y[:5])
+    assert len(load_dataset(path, n_max=100)) == 12  # fewer jets than n_max: all of them
+    with pytest.raises(ValueError, match="n_max must be positive, got 0"):
+        load_dataset(path, n_max=0)
+    with pytest.raises(TypeError, match="n_max must be an integer"):
+        load_dataset(path, n_max=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="n_max must be an integer"):
+        load_dataset(path, n_max=True)
+
+
+def test_as_dataset_paths_and_datasets(tmp_path: Path) -> None:
+    x, y = _synthetic(n=6)
+    ds = JetDataset(x, y, NAMES, "memory")
+    assert as_dataset(ds) is ds
+    cut = as_dataset(ds, n_max=4, require_labels=True)
+    np.testing.assert_array_equal(cut.features, x[:4])
+    unlabeled = JetDataset(x, None, NAMES, "unlabeled jets")
+    with pytest.raises(ValueError, match="unlabeled jets holds no labels"):
+        as_dataset(unlabeled, require_labels=True)
+    with pytest.raises(TypeError, match="columns only apply when loading a file"):
+        as_dataset(ds, columns={"a": "b"})
+    path = tmp_path / "jets.feather"
+    save_dataset(unlabeled, path)
+    assert len(as_dataset(str(path), n_max=2)) == 2
+    with pytest.raises(ValueError, match="lacks 1 label column: 'Label'"):
+        as_dataset(path, require_labels=True)
+
+
+def test_load_datasets_concatenates(tmp_path: Path) -> None:
+    x, y = _synthetic(n=6)
+    a, b = tmp_path / "a.parquet", tmp_path / "b.feather"
+    save_dataset(JetDataset(x[:4], y[:4], NAMES), a)
+    save_dataset(JetDataset(x[4:], y[4:], NAMES), b)
+    both = load_datasets([a, b])
+    np.testing.assert_array_equal(both.features, x)
+    assert both.labels is not None
+    np.testing.assert_array_equal(both.labels, y)
+    heads = load_datasets([a, b], n_max=1)  # per file
+    np.testing.assert_array_equal(heads.features, x[[0, 4]])
+    assert load_datasets([a]).source == str(a)
+    with pytest.raises(ValueError, match="at least one"):
+        load_datasets([])
+    with pytest.raises(TypeError, match="list"):
+        load_datasets(str(a))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- ROOT

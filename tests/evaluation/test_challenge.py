@@ -64,7 +64,7 @@ def _files(tmp_path: Path, challenge_jets: Any, n: int = 60) -> tuple[Path, Path
 
 def test_challenge_task2_on_files(tmp_path: Path, challenge_jets: Any) -> None:
     clean, adv, _ = _files(tmp_path, challenge_jets)
-    res = challenge_task2(_SignOfFirst(), clean=clean, adversarial=adv, adaptive=())
+    res = challenge_task2(_SignOfFirst(), clean=clean, adversarial=adv, adaptive=()).to_dict()
     assert res["clean_accuracy"] == 1.0
     assert res["adversarial_accuracy"] == 0.0
     assert res["mixed_accuracy"] == 0.5
@@ -75,7 +75,9 @@ def test_challenge_task2_adaptive_attack_rows(tmp_path: Path, challenge_jets: An
     clean, adv, _ = _files(tmp_path, challenge_jets)
     torch.manual_seed(0)
     model = TopoDNN(hidden=(8,), batchnorm=False)
-    res = challenge_task2(model, clean=clean, adversarial=adv, adaptive=(("pgd", 1.0),), n_adaptive=20)
+    res = challenge_task2(
+        model, clean=clean, adversarial=adv, adaptive=(("pgd", 1.0),), n_adaptive=20
+    ).to_dict()
     (row,) = res["adaptive"]
     assert row["attack"] == "pgd"
     assert 0.0 <= row["accuracy"] <= 1.0

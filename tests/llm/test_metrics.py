@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aalearn.llm.evaluate import (
+from aalearn.llm.metrics import (
     auroc_wrong,
     cohens_h,
     confidence_calibration,

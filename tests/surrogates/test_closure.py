@@ -231,7 +231,7 @@ def test_surrogate_study_on_jets(tmp_path: Path, challenge_jets: Callable[..., n
         closure_toys=5,
         closure_pool_bootstraps=2,
         out=tmp_path,
-    )
+    ).to_dict()
     assert set(res["amplification"]) == {"top", "w"}
     assert [v["name"] for v in res["closure"]["variants"]] == ["plain", "model_nuisance", "real_templates"]
     names = {c["name"] for c in res["checks"]}

@@ -173,7 +173,7 @@ def test_feature_sets(jets: tuple[np.ndarray, np.ndarray]) -> None:
 @pytest.mark.slow
 def test_files_report_and_results(tmp_path: Path, jets: tuple[np.ndarray, np.ndarray]) -> None:
     pytest.importorskip("matplotlib")
-    from aalearn.surrogates.validate import validate_files
+    from aalearn.apps.surrogate import validate_files
 
     ref, cand = jets
     shifted = cand.copy()

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aalearn.core.config import TrainConfig
 from aalearn.models import TopoDNN, predict_proba
 from aalearn.training import TrainingHistory, bce_batch_loss, l1_penalty, train_classifier
 from aalearn.training.strategy import Batch, Strategy, TrainingData
@@ -71,6 +72,21 @@ def test_training_improves_validation_loss_and_accuracy() -> None:
     assert not model.training
     d = hist.to_dict()
     assert json.loads(json.dumps(d))["epochs_run"] == hist.epochs_run
+
+
+def test_config_and_keyword_overrides_give_the_same_run() -> None:
+    x_tr, y_tr, x_va, y_va = _toy(n_train=120, n_val=40)
+    a, b, c = _model(dropout=0.2), _model(dropout=0.2), _model(dropout=0.2)
+    config = TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=4, progress=False)
+    h_cfg = train_classifier(a, x_tr, y_tr, x_va, y_va, config=config)
+    kw: dict[str, Any] = {"epochs": 2, "batch_size": 32, "lr": 3e-3, "seed": 4, "progress": False}
+    h_kw = train_classifier(b, x_tr, y_tr, x_va, y_va, **kw)
+    other = config.replace(epochs=5, seed=0)
+    h_mix = train_classifier(c, x_tr, y_tr, x_va, y_va, config=other, epochs=2, seed=4)
+    assert h_cfg.val_loss == h_kw.val_loss == h_mix.val_loss
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    with pytest.raises(TypeError, match="TrainConfig"):
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, config={"epochs": 1})  # type: ignore[arg-type]
 
 
 def test_same_seed_gives_identical_weights_and_global_rng_is_untouched() -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from aalearn.models import TopoDNN, predict_proba
+from aalearn.training import train_topodnn_ensemble
 from aalearn.uncertainty import (
     DeepEnsemble,
     LastLayerLaplace,
@@ -50,7 +51,7 @@ def data() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 @pytest.fixture(scope="module")
 def ensemble(single_torch_thread: None, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> DeepEnsemble:
     (x_tr, y_tr), (x_va, y_va) = data["train"], data["val"]
-    return DeepEnsemble.train(
+    return train_topodnn_ensemble(
         x_tr,
         y_tr,
         x_va,
@@ -113,7 +114,7 @@ def test_ensemble_member_matches_workflow_recipe(data: dict[str, tuple[np.ndarra
     reference = TopoDNN(n_features=N_FEATURES, hidden=(4,), batchnorm_momentum=0.1)
     reference.fit_input_scaling(x_tr)
     torch.random.set_rng_state(before)
-    ens = DeepEnsemble.train(
+    ens = train_topodnn_ensemble(
         x_tr[:200], data["train"][1][:200], x_tr[200:300], data["train"][1][200:300],
         n_members=2, seed=7, model_kwargs={"hidden": (4,)}, epochs=1, lr=1e-12,
     )  # fmt: skip
@@ -155,11 +156,11 @@ def test_ensemble_validation(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
         ens.predict(np.array([[0.0, np.nan, 0.0]]))
     x, y = data["val"]
     with pytest.raises(ValueError, match="n_members"):
-        DeepEnsemble.train(x, y, x, y, n_members=1)
+        train_topodnn_ensemble(x, y, x, y, n_members=1)
     with pytest.raises(TypeError, match="'model'"):
-        DeepEnsemble.train(x, y, x, y, n_members=2, model=None)
+        train_topodnn_ensemble(x, y, x, y, n_members=2, model=None)
     with pytest.raises(ValueError, match="n_features"):
-        DeepEnsemble.train(x, y, x, y, n_members=2, model_kwargs={"n_features": 3})
+        train_topodnn_ensemble(x, y, x, y, n_members=2, model_kwargs={"n_features": 3})
 
 
 # --------------------------------------------------------------------------- MC dropout

@@ -17,27 +17,59 @@ from __future__ import annotations
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
+from aalearn.apps.inputs import describe_model, load_data, load_model_arg
 from aalearn.attacks.base import Attack
 from aalearn.attacks.registry import ATTACKS, get_attack
 from aalearn.attacks.result import AttackResult, challenge_score, mean_absolute_deviation
+from aalearn.constraints import CONSTRAINTS, DEFAULT_CONSTRAINTS
+from aalearn.core.io import atomic_path
+from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
+from aalearn.core.result import DictResult, ReportBuilder
 from aalearn.data.dataset import JetDataset
+from aalearn.data.io import save_dataset
+from aalearn.models import predict_proba
+from aalearn.physics.features import challenge_feature_names, is_challenge_layout
+from aalearn.report import write_run
+from aalearn.report.plots import plot_robustness_curves
+from aalearn.validation import plot_correlation_change, plot_overlays, validate_samples
 
 __all__ = [
+    "SUMMARY_KEYS",
     "AttackRun",
+    "AuditResult",
+    "attack_catalogue",
     "attack_file",
     "attack_summary",
     "audit",
     "challenge_task1",
     "robustness_curve",
+    "run_attack",
     "summary_rows",
+    "write_adversarial",
 ]
+
+#: The keys of ``aalearn attack``'s terminal table.
+SUMMARY_KEYS = (
+    "fooling_ratio",
+    "accuracy",
+    "auc",
+    "mad",
+    "challenge_score",
+    "unphysical_fraction",
+    "passes_validation",
+    "validation_max_jsd",
+    "validation_rel_corr_change",
+    "median_linf_sigma_fooled",
+    "median_changed_features_fooled",
+    "seconds",
+)
 
 
 @dataclass
@@ -71,21 +103,10 @@ def attack_summary(result: AttackResult, validation: Any | None = None) -> dict[
 def _load(
     model: str | Path | nn.Module, data: str | Path | JetDataset, n_max: int | None
 ) -> tuple[nn.Module, JetDataset]:
-    from aalearn.data.io import load_dataset
-    from aalearn.models import load_model
-
-    net = load_model(model) if isinstance(model, str | Path) else model
-    ds = data if isinstance(data, JetDataset) else load_dataset(data)
-    if n_max is not None:
-        if n_max < 1:
-            raise ValueError(f"n_max must be positive, got {n_max}")
-        ds = ds.subset(np.arange(min(n_max, len(ds))))
-    return net, ds
+    return load_model_arg(model), load_data(data, n_max=n_max)
 
 
 def _validate(result: AttackResult, names: Sequence[str], config: Any | None) -> Any:
-    from aalearn.validation import validate_samples
-
     return validate_samples(result.x, result.x_adv, feature_names=list(names), config=config)
 
 
@@ -192,6 +213,117 @@ def summary_rows(attack: str, runs: list[tuple[float | None, AttackRun]]) -> lis
     return rows
 
 
+@dataclass
+class AuditResult:
+    """The robustness audit (a :class:`~aalearn.core.result.Result`).
+
+    Attributes:
+        data: The JSON object: ``model``, ``data``, ``n_jets``, ``rows`` (one per attack and
+            strength), ``summary`` (per attack), ``seconds`` and, once written, ``files``.
+        curves: Attack name → ``(strength, run)`` pairs.
+        dataset: The attacked jets.
+    """
+
+    data: dict[str, Any]
+    curves: dict[str, list[tuple[float | None, AttackRun]]] = field(default_factory=dict)
+    dataset: JetDataset | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``aalearn audit --json`` object."""
+        return self.data
+
+    def summary(self) -> list[dict[str, Any]]:
+        """The terminal rows: attack, strength, FR, acc, MAD, score, unphys, valid."""
+        short = {
+            "attack": "attack",
+            "strength": "strength",
+            "fooling_ratio": "FR",
+            "accuracy": "acc",
+            "mad": "MAD",
+            "challenge_score": "score",
+            "unphysical_fraction": "unphys",
+            "passes_validation": "valid",
+        }
+        return [{v: r.get(k) for k, v in short.items()} for r in self.data["rows"]]
+
+    def payload(self) -> dict[str, Any]:
+        """The ``results.json`` object: :meth:`to_dict` plus the validation report of every run."""
+        return {
+            **{k: v for k, v in self.data.items() if k != "files"},
+            "validation": {a: [r.validation.to_dict() for _, r in runs] for a, runs in self.curves.items()},
+        }
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """Robustness curves and table, the summary per attack, and validation overlays per attack."""
+        result = self.data
+        curve_data = {
+            a: [(s, r.result.fooling_ratio, r.result.accuracy) for s, r in runs if s is not None]
+            for a, runs in self.curves.items()
+        }
+        curve_data = {a: c for a, c in curve_data.items() if c}
+        figures = (
+            [plot_robustness_curves(curve_data, {a: ATTACKS[a].strength or "" for a in curve_data})]
+            if curve_data
+            else []
+        )
+        report.add_section(
+            "Robustness audit",
+            text=(
+                "Every attack over its grid of strengths. ε is in units of each feature's experimental "
+                "uncertainty σ (resolution model of the feature specification); s is MiniFool's uncertainty "
+                "scale. Fooling ratio: fooled jets among correctly classified ones. MAD and challenge score "
+                "as in the ECML-PKDD 2025 challenge. 'passes validation': the adversarial sample passes the "
+                "per-feature KS, χ² and Jensen-Shannon checks and the correlation-matrix check against the "
+                "clean sample (aalearn.validation defaults)."
+            ),
+            table=result["rows"],
+            figures=figures,
+        )
+        report.add_section(
+            "Summary per attack",
+            text="Strongest fooling ratio overall and the strongest that still passes the validation checks.",
+            table=[{"attack": a, **v} for a, v in result["summary"].items()],
+        )
+        names = self.dataset.feature_names if self.dataset is not None else None
+        for a, runs in self.curves.items():
+            s, run = max(runs, key=lambda sr: sr[1].result.fooling_ratio)
+            label = f"{a} ({ATTACKS[a].strength}={s:g})" if s is not None else a
+            v = run.validation
+            rel = v.correlation.rel_frobenius
+            figs = [
+                plot_overlays(
+                    run.result.x,
+                    run.result.x_adv,
+                    feature_names=names,
+                    report=v,
+                    labels=("clean", "adversarial"),
+                ),
+                plot_correlation_change(run.result.x, run.result.x_adv, feature_names=names),
+            ]
+            report.add_section(
+                f"Validation: {label}",
+                text=(
+                    f"Validation {'passed' if v.passed else 'failed'}: {len(v.failures)} failed checks; "
+                    f"max JSD {v.max_jsd:.4f}, relative correlation change {rel:.4f}. "
+                    "Overlays show the features with the largest Jensen-Shannon distance."
+                ),
+                table=v.table(top=10),
+                figures=figs,
+            )
+
+    def write(self, out_dir: str | Path) -> dict[str, str]:
+        """Write ``report.html`` and ``results.json`` into ``out_dir``; record them under ``files``."""
+        paths = write_run(
+            self,
+            out_dir,
+            title="aalearn robustness audit",
+            subtitle=f"{self.data['model']} on {self.data['data']} ({self.data['n_jets']} jets)",
+            payload=self.payload(),
+        )
+        self.data["files"] = {"report": str(paths.report), "results": str(paths.results)}
+        return dict(self.data["files"])
+
+
 def audit(
     model: str | Path | nn.Module,
     data: str | Path | JetDataset,
@@ -204,7 +336,7 @@ def audit(
     progress: bool = False,
     model_name: str | None = None,
     data_name: str | None = None,
-) -> dict[str, Any]:
+) -> AuditResult:
     """The robustness audit: every attack over its grid, validation checks, curves and overlays.
 
     Args:
@@ -220,7 +352,12 @@ def audit(
         data_name: Label of the data in the report.
 
     Returns:
-        ``{"rows": [...], "summary": {...}, "files": {...}}``.
+        The :class:`AuditResult`; its ``to_dict()`` is ``{"rows": [...], "summary": {...},
+        "files": {...}, ...}``.
+
+    Example:
+        >>> audit  # doctest: +ELLIPSIS
+        <function audit at ...>
     """
     t0 = time.perf_counter()
     net, ds = _load(model, data, n_max)
@@ -235,16 +372,20 @@ def audit(
         curves[a] = runs
         all_rows.extend(summary_rows(a, runs))
     summary = _audit_summary(curves)
-    result: dict[str, Any] = {
-        "model": model_name or str(model if not isinstance(model, nn.Module) else type(model).__name__),
-        "data": data_name or str(data if not isinstance(data, JetDataset) else "dataset"),
-        "n_jets": len(ds),
-        "rows": all_rows,
-        "summary": summary,
-        "seconds": time.perf_counter() - t0,
-    }
+    result = AuditResult(
+        {
+            "model": model_name or describe_model(model),
+            "data": data_name or str(data if not isinstance(data, JetDataset) else "dataset"),
+            "n_jets": len(ds),
+            "rows": all_rows,
+            "summary": summary,
+            "seconds": time.perf_counter() - t0,
+        },
+        curves,
+        ds,
+    )
     if out_dir is not None:
-        result["files"] = _write_audit(result, curves, ds, Path(out_dir))
+        result.write(out_dir)
     return result
 
 
@@ -263,78 +404,109 @@ def _audit_summary(curves: dict[str, list[tuple[float | None, AttackRun]]]) -> d
     return out
 
 
-def _write_audit(
-    result: dict[str, Any], curves: dict[str, list[tuple[float | None, AttackRun]]], ds: JetDataset, out: Path
-) -> dict[str, str]:
-    from aalearn.core.jsonutil import write_json
-    from aalearn.report import Report
-    from aalearn.report.plots import plot_robustness_curves
-    from aalearn.validation import plot_correlation_change, plot_overlays
+def attack_catalogue() -> dict[str, list[dict[str, Any]]]:
+    """The registered attacks and constraints (``aalearn attack --list``).
 
-    out.mkdir(parents=True, exist_ok=True)
-    report = Report(
-        "aalearn robustness audit",
-        subtitle=f"{result['model']} on {result['data']} ({result['n_jets']} jets)",
-    )
-    curve_data = {
-        a: [(s, r.result.fooling_ratio, r.result.accuracy) for s, r in runs if s is not None]
-        for a, runs in curves.items()
+    Example:
+        >>> "pgd" in [a["name"] for a in attack_catalogue()["attacks"]]
+        True
+    """
+    return {
+        "attacks": [a.to_dict() for a in ATTACKS.values()],
+        "constraints": [
+            {"name": n, "default": n in DEFAULT_CONSTRAINTS, "description": c.description}
+            for n, c in CONSTRAINTS.items()
+        ],
     }
-    curve_data = {a: c for a, c in curve_data.items() if c}
-    figures = (
-        [plot_robustness_curves(curve_data, {a: ATTACKS[a].strength or "" for a in curve_data})]
-        if curve_data
-        else []
+
+
+def write_adversarial(result: AttackResult, out: str | Path) -> Path:
+    """Write the adversarial jets of ``result``: a ``.npz`` of the arrays or a Feather/Parquet data file.
+
+    The ``.npz`` holds ``clean``, ``adv`` (float32), ``labels`` (or the attack's targets) and
+    ``success``; Feather/Parquet hold the adversarial jets as a data set (challenge feature
+    names for 87 columns, else ``f0``, ``f1``, ...).
+
+    Raises:
+        ValueError: For another suffix.
+
+    Example:
+        >>> write_adversarial  # doctest: +ELLIPSIS
+        <function write_adversarial at ...>
+    """
+    out = Path(out)
+    if out.suffix == ".npz":
+        with atomic_path(out, suffix=".npz") as tmp:
+            np.savez(
+                tmp,
+                clean=result.x.astype(np.float32),
+                adv=result.x_adv.astype(np.float32),
+                labels=result.labels if result.labels is not None else result.target,
+                success=result.success,
+            )
+        return out
+    if out.suffix not in (".feather", ".parquet", ".pq"):
+        raise ValueError(f"--out must end in .npz, .feather or .parquet, got {out.name!r}")
+    n_features = result.x.shape[1]
+    names = (
+        challenge_feature_names() if is_challenge_layout(n_features) else [f"f{i}" for i in range(n_features)]
     )
-    report.add_section(
-        "Robustness audit",
-        text=(
-            "Every attack over its grid of strengths. ε is in units of each feature's experimental "
-            "uncertainty σ (resolution model of the feature specification); s is MiniFool's uncertainty "
-            "scale. Fooling ratio: fooled jets among correctly classified ones. MAD and challenge score "
-            "as in the ECML-PKDD 2025 challenge. 'passes validation': the adversarial sample passes the "
-            "per-feature KS, χ² and Jensen-Shannon checks and the correlation-matrix check against the "
-            "clean sample (aalearn.validation defaults)."
-        ),
-        table=result["rows"],
-        figures=figures,
+    ds = JetDataset(result.x_adv.astype(np.float32), result.labels, tuple(names), source="aalearn attack")
+    save_dataset(ds, out)
+    return out
+
+
+def run_attack(
+    model: str,
+    data: str | Path,
+    attack: str,
+    *,
+    eps: float | None = None,
+    scale: float | None = None,
+    constraints: Sequence[str] | str | None = None,
+    n_max: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    out: str | Path | None = None,
+) -> DictResult:
+    """The ``aalearn attack`` command: one attack on a file, its summary, optionally the adversarial jets.
+
+    Args:
+        model: Model file (``.safetensors``, Keras ``.hdf5``) or ``aalearn:NAME``.
+        data: Data file.
+        attack: Registry name.
+        eps: Budget in σ units (ε attacks).
+        scale: Uncertainty scale (MiniFool).
+        constraints: Constraint names (``None``: defaults).
+        n_max: Attack only the first ``n_max`` jets.
+        seed: Seed.
+        progress: Progress bar.
+        out: Write the adversarial jets here (:func:`write_adversarial`).
+
+    Returns:
+        A :class:`~aalearn.core.result.DictResult`: :func:`attack_summary` with ``attack``,
+        ``model``, ``data`` (and ``out``); one terminal row of :data:`SUMMARY_KEYS`.
+
+    Example:
+        >>> run_attack  # doctest: +ELLIPSIS
+        <function run_attack at ...>
+    """
+    run = attack_file(
+        model,
+        data,
+        attack,
+        eps=eps,
+        scale=scale,
+        constraints=constraints,
+        n_max=n_max,
+        seed=seed,
+        progress=progress,
     )
-    report.add_section(
-        "Summary per attack",
-        text="Strongest fooling ratio overall and the strongest that still passes the validation checks.",
-        table=[{"attack": a, **v} for a, v in result["summary"].items()],
-    )
-    for a, runs in curves.items():
-        s, run = max(runs, key=lambda sr: sr[1].result.fooling_ratio)
-        label = f"{a} ({ATTACKS[a].strength}={s:g})" if s is not None else a
-        v = run.validation
-        figs = [
-            plot_overlays(
-                run.result.x,
-                run.result.x_adv,
-                feature_names=ds.feature_names,
-                report=v,
-                labels=("clean", "adversarial"),
-            ),
-            plot_correlation_change(run.result.x, run.result.x_adv, feature_names=ds.feature_names),
-        ]
-        report.add_section(
-            f"Validation: {label}",
-            text=(
-                f"Validation {'passed' if v.passed else 'failed'}: {len(v.failures)} failed checks; "
-                f"max JSD {v.max_jsd:.4f}, relative correlation change {v.correlation.rel_frobenius:.4f}. "
-                "Overlays show the features with the largest Jensen-Shannon distance."
-            ),
-            table=v.table(top=10),
-            figures=figs,
-        )
-    payload = {
-        **result,
-        "validation": {a: [r.validation.to_dict() for _, r in runs] for a, runs in curves.items()},
-    }
-    results = write_json(payload, out / "results.json")
-    html = report.write(out / "report.html")
-    return {"report": str(html), "results": str(results)}
+    summary = run.summary()
+    summary.update({"attack": attack, "model": model, "data": str(data)})
+    if out is not None:
+        summary["out"] = str(write_adversarial(run.result, out))
+    return DictResult(summary, title="Attack", rows=[{k: summary.get(k) for k in SUMMARY_KEYS}])
 
 
 def challenge_task1(
@@ -347,7 +519,7 @@ def challenge_task1(
     seed: int = 0,
     progress: bool = False,
     attack_kwargs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> DictResult:
     """Challenge Task 1: attack the frozen reference model on the public clean file.
 
     Args:
@@ -361,11 +533,13 @@ def challenge_task1(
         attack_kwargs: Further attack settings.
 
     Returns:
-        Score, fooling ratio, MAD, unphysical fraction and file paths.
-    """
-    from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
-    from aalearn.models import load_model, predict_proba
+        A :class:`~aalearn.core.result.DictResult` of the score, fooling ratio, MAD,
+        unphysical fraction and file paths.
 
+    Example:
+        >>> challenge_task1  # doctest: +ELLIPSIS
+        <function challenge_task1 at ...>
+    """
     model_path = Path(model) if model is not None else require_challenge_data() / CHALLENGE_FILES["model"]
     data_path = Path(data) if data is not None else require_challenge_data() / CHALLENGE_FILES["clean"]
     kwargs = dict(attack_kwargs or {})
@@ -380,31 +554,31 @@ def challenge_task1(
     adv = res.x_adv.astype(np.float32)
     labels = res.labels.astype(np.int64)
     out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp.npz")
-    np.savez(tmp, clean=clean, adv=adv, labels=labels)
-    tmp.replace(out_path)
+    with atomic_path(out_path, suffix=".npz") as tmp:
+        np.savez(tmp, clean=clean, adv=adv, labels=labels)
     zip_path = out_path.with_suffix(".zip")
-    with zipfile.ZipFile(zip_path.with_suffix(".tmp"), "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_path(zip_path, suffix=".zip") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(out_path, arcname="submission.npz")
-    zip_path.with_suffix(".tmp").replace(zip_path)
     # the score exactly as the challenge's scorer computes it, from the written arrays
-    net = load_model(model_path)
+    net = load_model_arg(model_path)
     pred = (predict_proba(net, adv) >= 0.5).astype(np.int64)
     fr = float(1.0 - np.mean(pred == labels))
     mad = mean_absolute_deviation(clean, adv)
     summary = attack_summary(res, run.validation)
-    return {
-        "score": challenge_score(fr, mad),
-        "fooling_ratio": fr,
-        "mad": mad,
-        "unphysical_fraction": res.unphysical_fraction,
-        "passes_validation": summary["passes_validation"],
-        "attack": attack,
-        "n": len(labels),
-        "seconds": res.seconds,
-        "submission": str(out_path),
-        "submission_zip": str(zip_path),
-        "model": str(model_path),
-        "data": str(data_path),
-    }
+    return DictResult(
+        {
+            "score": challenge_score(fr, mad),
+            "fooling_ratio": fr,
+            "mad": mad,
+            "unphysical_fraction": res.unphysical_fraction,
+            "passes_validation": summary["passes_validation"],
+            "attack": attack,
+            "n": len(labels),
+            "seconds": res.seconds,
+            "submission": str(out_path),
+            "submission_zip": str(zip_path),
+            "model": str(model_path),
+            "data": str(data_path),
+        },
+        title="Challenge task 1",
+    )

@@ -31,23 +31,65 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import ks_2samp
 
+from aalearn.apps.audit import attack_file, summary_rows
+from aalearn.apps.inputs import describe_model, load_data, load_model_arg, parse_name_value
+from aalearn.attacks import ATTACKS
+from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
+from aalearn.core.result import DictResult, ReportBuilder
 from aalearn.core.validation import check_array, check_labels
+from aalearn.evaluation import evaluate_scores
+from aalearn.models import load_checkpoint, predict_proba
+from aalearn.report import write_run
 
-__all__ = ["DEFAULT_ADAPTIVE", "challenge_task2", "compare_models", "mixed_accuracy", "variation_shift"]
+__all__ = [
+    "DEFAULT_ADAPTIVE",
+    "Comparison",
+    "challenge_task2",
+    "compare_files",
+    "compare_models",
+    "mixed_accuracy",
+    "parse_attacks",
+    "variation_shift",
+]
 
 #: Adaptive attacks of :func:`challenge_task2` and :func:`compare_models`: (name, strength).
 DEFAULT_ADAPTIVE: tuple[tuple[str, float | None], ...] = (("pgd", 1.0), ("rdsa", None))
 
 
-def _accuracy(model: Any, x: npt.ArrayLike, labels: npt.NDArray[np.int64]) -> float:
-    from aalearn.models import predict_proba
+def parse_attacks(spec: str | None) -> list[tuple[str, float | None]]:
+    """Parse an attack spec: ``"pgd:1,rdsa"`` → ``[("pgd", 1.0), ("rdsa", None)]``.
 
+    ``""`` and ``"none"`` give ``[]``; ``None`` gives :data:`DEFAULT_ADAPTIVE`.
+
+    Example:
+        >>> parse_attacks("pgd:1,rdsa")
+        [('pgd', 1.0), ('rdsa', None)]
+        >>> parse_attacks(None) == list(DEFAULT_ADAPTIVE)
+        True
+    """
+    if spec is None:
+        return list(DEFAULT_ADAPTIVE)
+    out: list[tuple[str, float | None]] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item or item == "none":
+            continue
+        name, _, strength = item.partition(":")
+        try:
+            out.append((name, float(strength) if strength else None))
+        except ValueError:
+            raise ValueError(f"bad attack spec {item!r}: use NAME or NAME:STRENGTH, e.g. pgd:1") from None
+    return out
+
+
+def _accuracy(model: Any, x: npt.ArrayLike, labels: npt.NDArray[np.int64]) -> float:
     pred = (predict_proba(model, np.asarray(x, dtype=np.float32)) >= 0.5).astype(np.int64)
     return float(np.mean(pred == labels))
 
@@ -94,9 +136,6 @@ def _adaptive_rows(
     n_max: int | None,
     seed: int,
 ) -> list[dict[str, Any]]:
-    from aalearn.apps.audit import attack_file, summary_rows
-    from aalearn.attacks import ATTACKS
-
     rows: list[dict[str, Any]] = []
     for name, strength in attacks:
         if name not in ATTACKS:
@@ -116,7 +155,7 @@ def challenge_task2(
     adaptive: Sequence[tuple[str, float | None]] = DEFAULT_ADAPTIVE,
     n_adaptive: int | None = 1000,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> DictResult:
     """Challenge Task 2: mixed accuracy on the public clean/RDSA pair, plus adaptive attacks.
 
     Args:
@@ -130,18 +169,15 @@ def challenge_task2(
         seed: Seed of the adaptive attacks.
 
     Returns:
-        ``clean_accuracy``, ``adversarial_accuracy``, ``mixed_accuracy``, ``n``, the
-        files, ``adaptive`` (one row per attack: accuracy and fooling ratio under attack,
+        A :class:`~aalearn.core.result.DictResult` of ``clean_accuracy``,
+        ``adversarial_accuracy``, ``mixed_accuracy``, ``n``, the files, ``adaptive`` (one
+        row per attack: accuracy and fooling ratio under attack,
         MAD, unphysical fraction, validation verdict) and ``seconds``.
 
     Raises:
         FileNotFoundError: If the challenge files are not found and none were given.
         ValueError: For unpaired files, unlabelled data or an unknown attack.
     """
-    from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
-    from aalearn.data.io import load_dataset
-    from aalearn.models import load_model
-
     start = time.perf_counter()
     clean_path = Path(clean) if clean is not None else require_challenge_data() / CHALLENGE_FILES["clean"]
     adv_path = (
@@ -149,13 +185,13 @@ def challenge_task2(
         if adversarial is not None
         else require_challenge_data() / CHALLENGE_FILES["adversarial"]
     )
-    net = load_model(model) if isinstance(model, str | Path) else model
-    ds_clean = load_dataset(clean_path)
-    ds_adv = load_dataset(adv_path)
+    net = load_model_arg(model)
+    ds_clean = load_data(clean_path)
+    ds_adv = load_data(adv_path)
     if ds_clean.labels is None:
         raise ValueError(f"{clean_path} has no labels; Task 2 needs the labelled clean file")
     result: dict[str, Any] = {
-        "model": str(model) if isinstance(model, str | Path) else type(model).__name__,
+        "model": describe_model(model),
         **mixed_accuracy(net, ds_clean.features, ds_adv.features, ds_clean.labels),
         "clean_file": str(clean_path),
         "adversarial_file": str(adv_path),
@@ -164,7 +200,7 @@ def challenge_task2(
         _adaptive_rows(net, ds_clean, adaptive, n_max=n_adaptive, seed=seed) if adaptive else []
     )
     result["seconds"] = time.perf_counter() - start
-    return result
+    return DictResult(result, title="Challenge task 2")
 
 
 def variation_shift(model: Any, nominal: Any, variations: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -180,9 +216,6 @@ def variation_shift(model: Any, nominal: Any, variations: Mapping[str, Any]) -> 
         the two-sample Kolmogorov–Smirnov distance per class (``scipy.stats.ks_2samp``)
         and the accuracy change.
     """
-    from scipy.stats import ks_2samp
-
-    from aalearn.models import predict_proba
 
     def scores(ds: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         if ds.labels is None:
@@ -230,19 +263,15 @@ def compare_models(
         efficiency), ``acc_<attack>`` per attack, ``max_ks_<variation>`` per variation,
         ``strategy`` and ``train_seconds`` (from the checkpoint's metadata, when present).
     """
-    from aalearn.data.io import load_dataset
-    from aalearn.evaluation.metrics import evaluate_scores
-    from aalearn.models import load_checkpoint, load_model, predict_proba
-
     if not models:
         raise ValueError("give at least one model to compare")
-    test = load_dataset(data)
+    test = load_data(data)
     if test.labels is None:
         raise ValueError(f"{data} has no labels; the comparison needs a labelled file")
-    var_sets = {k: load_dataset(v) for k, v in (variations or {}).items()}
+    var_sets = {k: load_data(v) for k, v in (variations or {}).items()}
     rows = []
     for spec in models:
-        net = load_model(spec)
+        net = load_model_arg(spec)
         meta: dict[str, Any] = {}
         if str(spec).endswith(".safetensors"):
             meta = load_checkpoint(spec)[1]
@@ -261,3 +290,100 @@ def compare_models(
         row["train_seconds"] = meta.get("train_seconds", meta.get("history", {}).get("seconds"))
         rows.append(row)
     return rows
+
+
+@dataclass
+class Comparison:
+    """The side-by-side comparison of models (a :class:`~aalearn.core.result.Result`).
+
+    Attributes:
+        data: The labelled test file.
+        rows: One row per model (:func:`compare_models`).
+        files: Paths written (``results``, ``report``), when any.
+    """
+
+    data: str
+    rows: list[dict[str, Any]]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``aalearn compare --json`` object: ``data``, ``models`` and the files written."""
+        return {"data": self.data, "models": self.rows, **self.files}
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per model."""
+        return self.rows
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """The comparison table with its explanation."""
+        report.add_section(
+            "Model comparison",
+            text=(
+                "Per model: ROC AUC and accuracy on the clean test file, background rejection 1/ε_B at 50 % "
+                "top efficiency, accuracy under each attack run against that model at fixed strength, the "
+                "largest per-class KS distance of the score between nominal and each modelling variation, "
+                "and the training time recorded in the checkpoint."
+            ),
+            table=self.rows,
+        )
+
+    def write(self, out_dir: str | Path) -> dict[str, str]:
+        """Write ``results.json`` (``data`` and ``models``) and ``report.html`` into ``out_dir``."""
+        paths = write_run(
+            self,
+            out_dir,
+            title="aalearn model comparison",
+            subtitle=self.data,
+            payload={"data": self.data, "models": self.rows},
+        )
+        self.files = {"results": str(paths.results), "report": str(paths.report)}
+        return dict(self.files)
+
+
+def compare_files(
+    models: Sequence[str | Path],
+    data: str | Path,
+    *,
+    attacks: str | Sequence[tuple[str, float | None]] | None = None,
+    variations: Sequence[str] | Mapping[str, str | Path] | None = None,
+    n_attack: int | None = 1000,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> Comparison:
+    """The ``aalearn compare`` command: :func:`compare_models`, optionally written as a report.
+
+    Args:
+        models: Model specs.
+        data: Labelled test file.
+        attacks: An attack spec (``"pgd:1,rdsa"``, see :func:`parse_attacks`; ``None``:
+            the default attacks) or (attack, strength) pairs.
+        variations: ``NAME=FILE`` strings or a name → file mapping of modelling variations.
+        n_attack: Attack only the first ``n_attack`` jets.
+        seed: Seed of the attacks.
+        out: Directory for ``results.json`` and ``report.html`` (``None``: nothing written).
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        ValueError: For a malformed ``NAME=FILE`` or attack spec, or what :func:`compare_models` refuses.
+
+    Example:
+        >>> compare_files([], "test.h5", variations=["fsr-up"])
+        Traceback (most recent call last):
+        ...
+        ValueError: bad --variation 'fsr-up': use NAME=FILE, e.g. fsr-up=fsr_up.h5
+    """
+    pairs = parse_attacks(attacks) if attacks is None or isinstance(attacks, str) else list(attacks)
+    var_files: dict[str, str | Path] = (
+        dict(variations)
+        if isinstance(variations, Mapping)
+        else dict(
+            parse_name_value(variations, option="--variation", form="NAME=FILE", example="fsr-up=fsr_up.h5")
+        )
+    )
+    rows = compare_models(models, data, attacks=pairs, variations=var_files, n_attack=n_attack, seed=seed)
+    comparison = Comparison(str(data), rows)
+    if out is not None:
+        comparison.write(out)
+    return comparison

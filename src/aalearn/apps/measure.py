@@ -28,22 +28,19 @@ import numpy as np
 import numpy.typing as npt
 from torch import nn
 
+from aalearn.apps.inputs import load_data, load_model_arg, parse_name_value
+from aalearn.attacks import ATTACKS, get_attack
 from aalearn.data.dataset import LABEL_TOP, LABEL_W, JetDataset
+from aalearn.inference.measurement import Measurement, MeasurementResult, Templates, templates_from_scores
+from aalearn.models import predict_proba
+from aalearn.report import write_run
 
 __all__ = ["class_scores", "measure_files", "parse_variation", "pseudo_data", "quantile_edges"]
 
 FloatArray = npt.NDArray[np.float64]
 
 
-def _load(path: str | Path | JetDataset) -> JetDataset:
-    from aalearn.data.io import load_dataset
-
-    return path if isinstance(path, JetDataset) else load_dataset(path)
-
-
 def _scores(model: nn.Module, features: npt.ArrayLike) -> FloatArray:
-    from aalearn.models import predict_proba
-
     return np.asarray(predict_proba(model, features), dtype=np.float64)
 
 
@@ -120,21 +117,25 @@ def quantile_edges(
 
 
 def parse_variation(spec: str) -> tuple[str, Path, Path]:
-    """Parse ``NAME=DOWN_FILE:UP_FILE`` (a modelling variation given as two labelled files)."""
-    if "=" not in spec or ":" not in spec.split("=", 1)[1]:
-        raise ValueError(f"a variation is NAME=DOWN_FILE:UP_FILE, got {spec!r}")
-    name, files = spec.split("=", 1)
-    down, up = files.split(":", 1)
-    if not name.strip():
-        raise ValueError(f"the variation {spec!r} has no name")
-    return name.strip(), Path(down), Path(up)
+    """Parse ``NAME=DOWN_FILE:UP_FILE`` (a modelling variation given as two labelled files).
+
+    Example:
+        >>> parse_variation("fsr=down.h5:up.h5")
+        ('fsr', PosixPath('down.h5'), PosixPath('up.h5'))
+    """
+    form, example = "NAME=DOWN_FILE:UP_FILE", "fsr=fsr_down.h5:fsr_up.h5"
+    [(name, files)] = parse_name_value([spec], option="--variation", form=form, example=example)
+    down, sep, up = files.partition(":")
+    if not sep:
+        raise ValueError(f"bad --variation {spec!r}: use {form}, e.g. {example}")
+    return name, Path(down), Path(up)
 
 
 def _variation_scores(
     model: nn.Module, path: Path, nominal: tuple[FloatArray, FloatArray]
 ) -> tuple[FloatArray, FloatArray]:
     """(signal, background) scores of a variation file; a class it lacks keeps the nominal scores."""
-    ds = _load(path)
+    ds = load_data(path)
     if ds.labels is None:
         raise ValueError(f"variation file {path} needs labels (0 = top, 1 = W)")
     out = []
@@ -195,9 +196,6 @@ def measure_files(
         A JSON-friendly dict with ``mu_hat``, ``mu_err``, ``mu_err_stat``, ``mu_err_syst``,
         ``z_asimov``, ``impacts``, ``shifts`` (and ``delta_mu_over_sigma`` with ``data``).
     """
-    from aalearn.inference.measurement import Measurement, templates_from_scores
-    from aalearn.models import load_model
-
     t0 = time.perf_counter()
     if binning not in ("quantile", "uniform"):
         raise ValueError(f"binning must be 'quantile' or 'uniform', got {binning!r}")
@@ -206,11 +204,8 @@ def measure_files(
     for name, v in (("signal_norm", signal_norm), ("background_norm", background_norm)):
         if not 0 <= v < 1:
             raise ValueError(f"{name} must be a relative uncertainty in [0, 1), got {v}")
-    net = load_model(model) if isinstance(model, str | Path) else model
-    sig_ds, bkg_ds = _load(signal), _load(background)
-    if n_max is not None:
-        sig_ds = sig_ds.subset(np.arange(min(n_max, len(sig_ds))))
-        bkg_ds = bkg_ds.subset(np.arange(min(n_max, len(bkg_ds))))
+    net = load_model_arg(model)
+    sig_ds, bkg_ds = load_data(signal, n_max=n_max), load_data(background, n_max=n_max)
     s_sig = class_scores(net, sig_ds, LABEL_TOP)
     s_bkg = class_scores(net, bkg_ds, LABEL_W)
     var_specs = (
@@ -280,7 +275,7 @@ def measure_files(
         shifts[name] = meas.shift(counts)
 
     if data is not None:
-        d_ds = _load(data)
+        d_ds = load_data(data)
         if d_ds.labels is None:
             raise ValueError("--data needs labels (0 = top, 1 = W) to build class-wise pseudo-data")
         _shift(f"data:{Path(str(d_ds.source)).name or 'data'}", _scores(net, d_ds.features), d_ds.labels)
@@ -290,17 +285,12 @@ def measure_files(
             lab = np.concatenate([np.full(len(ss), LABEL_TOP), np.full(len(sb), LABEL_W)])
             _shift(f"variation:{name}-{side}", np.concatenate([ss, sb]), lab)
     if attacks:
-        from aalearn.attacks import get_attack
-
         both = JetDataset.concatenate([_class_subset(sig_ds, LABEL_TOP), _class_subset(bkg_ds, LABEL_W)])
         assert both.labels is not None
         for a in attacks:
             kw: dict[str, Any] = {}
-            if attack_eps is not None:
-                from aalearn.attacks import ATTACKS
-
-                if a in ATTACKS and ATTACKS[a].strength == "eps":
-                    kw["eps"] = attack_eps
+            if attack_eps is not None and a in ATTACKS and ATTACKS[a].strength == "eps":
+                kw["eps"] = attack_eps
             res = get_attack(a, **kw).run(net, both.features, both.labels, seed=seed)
             _shift(f"attack:{a}", _scores(net, res.x_adv), both.labels)
             shifts[f"attack:{a}"]["fooling_ratio"] = res.fooling_ratio
@@ -322,58 +312,17 @@ def _class_subset(ds: JetDataset, label: int) -> JetDataset:
     return ds.subset(np.flatnonzero(ds.labels == label))
 
 
-def _write(result: dict[str, Any], meas: Any, templates: Any, out: Path) -> dict[str, str]:
-    from aalearn.core.jsonutil import write_json
-    from aalearn.inference.plots import plot_impacts, plot_shifts, plot_templates
-    from aalearn.report import Report
-
-    out.mkdir(parents=True, exist_ok=True)
+def _write(result: dict[str, Any], meas: Measurement, templates: Templates, out: Path) -> dict[str, str]:
+    """``workspace.json``, then ``results.json`` and ``report.html`` through :func:`write_run`."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} exists and is not a directory; give a directory")
     ws = out / "workspace.json"
     meas.workspace_json(ws)
-    report = Report(
-        "aalearn measurement", subtitle="profile-likelihood fit of the signal strength μ with pyhf"
+    paths = write_run(
+        MeasurementResult(result, templates),
+        out,
+        title="aalearn measurement",
+        subtitle="profile-likelihood fit of the signal strength μ with pyhf",
+        json_name="results.json",
     )
-    report.add_section(
-        "Fit",
-        text=(
-            "Asimov fit (μ = 1) of the classifier-score templates. Systematics: normalisation (normsys), "
-            "shape from modelling variations (histosys), MC statistics (staterror). The statistical "
-            "uncertainty comes from a refit with every nuisance fixed; σ_syst = √(σ² − σ_stat²)."
-        ),
-        table={k: result[k] for k in ("mu_hat", "mu_err", "mu_err_stat", "mu_err_syst", "z_asimov")},
-        figures=[plot_templates(templates)],
-    )
-    if result["pulls"]:
-        report.add_section(
-            "Pulls",
-            text="(θ̂ − θ₀)/σ_prior of the constrained nuisances (0 on the Asimov data set by construction).",
-            table=[{"nuisance": k, "pull": v} for k, v in result["pulls"].items()],
-        )
-    if "coverage" in result:
-        report.add_section(
-            "Coverage of the μ interval",
-            text="Pseudo-experiments at μ = 1: fraction of fits whose ±1σ interval contains the true μ.",
-            table=result["coverage"],
-        )
-    if result["impacts"]:
-        report.add_section(
-            "Impacts",
-            text="Post-fit impact of each nuisance on μ̂ (refit with the nuisance fixed at θ̂ ± σ_θ̂).",
-            table=[{"nuisance": k, **v} for k, v in result["impacts"].items()],
-            figures=[plot_impacts(result["impacts"])],
-        )
-    if result["shifts"]:
-        report.add_section(
-            "Shifts of the measurement",
-            text=(
-                "The Asimov pseudo-data replaced by other jets (attacked, modelling variations, data); "
-                "Δμ̂/σ_μ in units of the nominal fit's total uncertainty. |Δμ̂/σ_μ| > 1 means the shift "
-                "alone would move the result by more than its quoted uncertainty."
-            ),
-            table=[{"pseudo-data": k, **v} for k, v in result["shifts"].items()],
-            figures=[plot_shifts(result["shifts"])],
-        )
-    paths = {"workspace": str(ws)}
-    paths["results"] = str(write_json(result, out / "results.json"))
-    paths["report"] = str(report.write(out / "report.html"))
-    return paths
+    return {"workspace": str(ws), **paths.to_dict()}

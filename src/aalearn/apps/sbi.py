@@ -18,24 +18,25 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.result import ReportBuilder
 from aalearn.inference.sbi.c2st import c2st
 from aalearn.inference.sbi.cache import simulate
 from aalearn.inference.sbi.diagnostics import CoverageReport, run_coverage
 from aalearn.inference.sbi.estimators import METHODS, Method, train_posterior
+from aalearn.inference.sbi.results import CoverageTaskResult, ValidationResult
 from aalearn.inference.sbi.tasks import PUBLISHED_C2ST, PUBLISHED_SOURCE, SbibmTask, sbibm_task
-
-if TYPE_CHECKING:  # pragma: no cover
-    from aalearn.report import Report
+from aalearn.report import write_run
 
 __all__ = ["add_coverage_section", "add_validation_section", "coverage_task", "validate_task"]
 
@@ -52,23 +53,18 @@ def _positive(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def _threads(n: int | None) -> Any:
-    """Context manager limiting torch's intra-op threads (``None``: leave as is)."""
-    import contextlib
-
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Limit torch's intra-op threads for a block (``None``: leave as is)."""
     import torch
 
-    @contextlib.contextmanager
-    def ctx() -> Any:
-        old = torch.get_num_threads()
-        if n is not None:
-            torch.set_num_threads(int(n))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-
-    return ctx()
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _published(task: str, method: str, simulations: int) -> dict[str, Any]:
@@ -230,64 +226,47 @@ def validate_task(
         train_kwargs=train_kwargs,
     )
     if out is not None:
-        from aalearn.core.jsonutil import to_jsonable
-        from aalearn.report import Report
-
-        directory = Path(out)
-        report = Report(
-            f"SBI validation: {t.name} ({method.upper()})", subtitle="C2ST against sbibm references"
+        first = min(samples)
+        run = ValidationResult(
+            result,
+            samples=samples[first],
+            reference=t.reference_samples(first),
+            truth=t.true_parameters(first),
+            names=t.simulator.parameter_names,
+            observation=first,
         )
-        for key in ("task", "method", "simulations", "seed"):
-            report.add_metadata(key, result[key])
-        add_validation_section(report, t, result, samples)
-        result["report"] = str(report.write(directory / "report.html"))
-        _write_json(directory / "result.json", to_jsonable(result))
+        directory = Path(out)
+        result["report"] = str(directory / "report.html")
+        write_run(
+            run,
+            directory,
+            title=f"SBI validation: {t.name} ({method.upper()})",
+            subtitle="C2ST against sbibm references",
+            metadata={key: result[key] for key in ("task", "method", "simulations", "seed")},
+            json_name="result.json",
+        )
     return result
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    import json
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
-
-
 def add_validation_section(
-    report: Report, task: SbibmTask, result: Mapping[str, Any], samples: Mapping[int, FloatArray]
+    report: ReportBuilder, task: SbibmTask, result: Mapping[str, Any], samples: Mapping[int, FloatArray]
 ) -> None:
     """Add the C2ST table and posterior-versus-reference plots of :func:`validate_task` to ``report``.
+
+    The section is :meth:`aalearn.inference.sbi.results.ValidationResult.add_to`.
 
     Example:
         >>> add_validation_section(report, sbibm_task("two_moons"), result, samples)  # doctest: +SKIP
     """
-    from aalearn.inference.sbi.plots import plot_c2st_per_observation, plot_posterior
-
-    rows = [{"observation": int(k), "C2ST": v} for k, v in result["c2st_per_observation"].items()]
-    pub = result.get("published_c2st")
-    text = (
-        f"C2ST accuracy between {result['n_posterior_samples']} posterior samples of aalearn's "
-        f"{str(result['method']).upper()} ({result['simulations']} simulations) and sbibm's reference "
-        f"posterior samples; 0.5 is perfect. Mean {result['c2st']:.3f} ± {result['c2st_std']:.3f} (sd over "
-        f"{len(rows)} observations)"
-        + (f"; sbibm published {pub:.3f} ({result['published_source']})." if pub is not None else ".")
-        + f"\n\n{result['c2st_protocol']}."
-    )
-    figures = [plot_c2st_per_observation(result["c2st_per_observation"], published=pub)]
     first = min(samples)
-    figures.append(
-        plot_posterior(
-            samples[first],
-            reference=task.reference_samples(first),
-            truth=task.true_parameters(first),
-            names=task.simulator.parameter_names,
-            title=f"{task.name}, observation {first}",
-        )
-    )
-    report.add_section(f"C2ST on {task.name}", text=text, table=rows, figures=figures)
+    ValidationResult(
+        dict(result),
+        samples=samples[first],
+        reference=task.reference_samples(first),
+        truth=task.true_parameters(first),
+        names=task.simulator.parameter_names,
+        observation=first,
+    ).add_to(report)
 
 
 def coverage_task(
@@ -376,39 +355,36 @@ def coverage_task(
         "seconds": time.perf_counter() - t0,
     }
     if out is not None:
-        from aalearn.core.jsonutil import to_jsonable
-        from aalearn.inference.sbi.plots import plot_posterior
-        from aalearn.report import Report
-
-        directory = Path(out)
-        report = Report(f"SBI coverage: {t.name} ({method.upper()})", subtitle=rep.verdict.message)
-        for key in ("task", "method", "simulations", "test_simulations", "ensemble"):
-            report.add_metadata(key, result[key])
-        add_coverage_section(report, rep, title=f"Coverage of the {method.upper()} posterior on {t.name}")
-        report.add_section(
-            "Posterior for observation 1",
-            text="aalearn's posterior samples against sbibm's reference posterior samples; the star marks "
-            "the "
-            "true parameters.",
-            figures=[
-                plot_posterior(
-                    example,
-                    reference=t.reference_samples(1),
-                    truth=t.true_parameters(1),
-                    names=t.simulator.parameter_names,
-                    title=f"{t.name}, observation 1",
-                )
-            ],
+        run = CoverageTaskResult(
+            result,
+            coverage=rep,
+            example=example,
+            reference=t.reference_samples(1),
+            truth=t.true_parameters(1),
+            names=t.simulator.parameter_names,
         )
-        result["report"] = str(report.write(directory / "report.html"))
-        _write_json(directory / "result.json", to_jsonable(result))
+        directory = Path(out)
+        result["report"] = str(directory / "report.html")
+        write_run(
+            run,
+            directory,
+            title=f"SBI coverage: {t.name} ({method.upper()})",
+            subtitle=rep.verdict.message,
+            metadata={
+                key: result[key] for key in ("task", "method", "simulations", "test_simulations", "ensemble")
+            },
+            json_name="result.json",
+        )
     return result
 
 
 def add_coverage_section(
-    report: Report, coverage: CoverageReport, *, title: str = "Coverage diagnostics"
+    report: ReportBuilder, coverage: CoverageReport, *, title: str = "Coverage diagnostics"
 ) -> None:
     """Add the verdict, SBC rank histograms, expected-coverage curve and TARP curve to ``report``.
+
+    The same as ``coverage.add_to(report, title=title)``
+    (:meth:`aalearn.inference.sbi.diagnostics.CoverageReport.add_to`).
 
     Args:
         report: The :class:`aalearn.report.Report` to extend.
@@ -418,36 +394,4 @@ def add_coverage_section(
     Example:
         >>> add_coverage_section(report, run_coverage(post, sim, 300, seed=1))  # doctest: +SKIP
     """
-    from aalearn.inference.sbi.plots import plot_expected_coverage, plot_sbc_ranks, plot_tarp
-
-    v = coverage.verdict
-    table = {
-        "verdict": v.verdict,
-        "largest coverage deficit": v.max_deficit,
-        "largest coverage excess": v.max_excess,
-        "p (overconfident)": v.p_overconfident,
-        "p (conservative)": v.p_conservative,
-        "∫(coverage − level)": v.signed_area,
-        "TARP area to diagonal": coverage.tarp.atc,
-        "TARP KS p-value": coverage.tarp.ks_pvalue,
-        **{
-            f"SBC KS p ({n})": float(p)
-            for n, p in zip(coverage.parameter_names, coverage.sbc.ks_pvalues, strict=True)
-        },
-        "test pairs": coverage.n_test,
-        "posterior samples per pair": coverage.n_samples,
-    }
-    text = (
-        f"{v.message}.\n\nExpected coverage of highest-posterior-density regions (Hermans et al., "
-        "arXiv:2110.06581) via sbi's run_sbc with a -log q reduction; SBC ranks (Talts et al., "
-        "arXiv:1804.06788) via sbi's run_sbc; TARP (Lemos et al., arXiv:2302.03026) via sbi's TARP core "
-        "and check_tarp. The verdict "
-        f"uses one-sided Kolmogorov-Smirnov tests of the coverage curve at significance {v.significance:g}: "
-        "overconfident if significantly below the diagonal anywhere, conservative if significantly above."
-    )
-    figures = [
-        plot_expected_coverage(coverage.expected_coverage, significance=v.significance),
-        plot_tarp(coverage.tarp),
-        plot_sbc_ranks(coverage.sbc),
-    ]
-    report.add_section(title, text=text, table=table, figures=figures)
+    coverage.add_to(report, title=title)

@@ -1,52 +1,31 @@
-r"""Train surrogates on jet files, write candidate samples, run amplification and closure.
+r"""Train surrogates on jet files, write candidate samples, validate them, run amplification and closure.
 
-Behind ``aalearn surrogate train`` (:func:`train_surrogate_file`) and the amplification and
-closure commands (:func:`surrogate_study`).
-
-**Representations.** A surrogate learns either
-
-* ``"jet"`` (default): five jet-level observables computed from the 87 challenge features
-  (constituents in GeV after the TopoDNN preprocessing, so every observable is invariant
-  under its translation and rotation):
-
-  - ``jet_mass``, ``jet_pt`` [GeV] and ``width`` (girth) as defined in
-    :mod:`aalearn.surrogates.features` (the validation suite's own jet features, so that
-    candidate and reference columns match by name);
-  - ``e2``: energy-correlation function :math:`e_2^{(1)} = \sum_{i<j} z_i z_j \Delta R_{ij}`
-    with :math:`z_i = p_{T,i}/\sum p_T`;
-  - ``d2``: :math:`D_2^{(1)} = e_3^{(1)}/(e_2^{(1)})^3` with
-    :math:`e_3^{(1)} = \sum_{i<j<k} z_i z_j z_k \Delta R_{ij}\Delta R_{ik}\Delta R_{jk}`
-    (Larkoski, Moult, Neill, arXiv:1409.6298), which separates three-prong top jets from
-    two-prong W jets.
-
-  All five are positive, unbounded above and smooth, and are modelled in log space, so
-  generated values are positive. (The validation suite's other features are less suited
-  to a flow: the multiplicity is discrete, the momentum fractions and N-subjettiness
-  ratios are bounded with mass piled up at the bound.)
-  A 5-D conditional flow trains on 10⁴ jets in well under a minute on 2 CPU cores; this
-  is the documented default.
-* ``"features"``: the 87 challenge features themselves (pT columns in log space with an
-  offset of 10⁻⁵ in units of the 1679 GeV scale, so that zero-padded constituents are
-  allowed; η and φ as they are). Slower and, with a few thousand training jets, much
-  less accurate; its samples are in the reference's own format (TopoDNN can score them).
+Behind ``aalearn surrogate train`` (:func:`train_surrogate_file`), ``aalearn surrogate
+validate`` (:func:`validate_files`) and the amplification and closure commands
+(:func:`surrogate_study`). The representations a surrogate learns (``"jet"``: five jet
+observables; ``"features"``: the 87 challenge features) are defined in
+:mod:`aalearn.surrogates.representation`.
 
 Files written by :func:`train_surrogate_file` in ``out``: ``surrogate.safetensors``,
 ``candidate.feather`` (generated jets with labels, readable by
 :func:`aalearn.data.io.load_dataset`), ``reference.feather`` (the held-out real jets in the
 same representation, not used for training) and ``summary.json``.
+:func:`validate_files` writes ``results.json`` and ``report.html``; :func:`surrogate_study`
+writes ``study.json`` and ``report.html``.
 
 Example:
     >>> import numpy as np
+    >>> from aalearn.data.dataset import JetDataset
     >>> from aalearn.physics import challenge_feature_names
-    >>> x = np.abs(np.random.default_rng(0).normal(0.01, 0.005, size=(4, 87)))
-    >>> jet_observables(x).shape
-    (4, 5)
+    >>> x = np.abs(np.random.default_rng(0).normal(0.01, 0.005, size=(4, 87))).astype(np.float32)
+    >>> rows, labels, names, ds = load_rows(JetDataset(x, None, challenge_feature_names()), "jet")
+    >>> rows.shape, names[0]
+    ((4, 5), 'jet_mass')
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -57,11 +36,26 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn.core.jsonutil import to_jsonable
-from aalearn.core.validation import check_array
+from aalearn.core.config import TrainConfig
+from aalearn.core.result import DictResult
 from aalearn.data.dataset import LABEL_NAMES, LABEL_TOP, LABEL_W, JetDataset
-from aalearn.physics.jets import energy_correlations
+from aalearn.data.io import load_dataset, save_dataset
+from aalearn.models import load_model, predict_proba
+from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV
+from aalearn.physics.preprocessing import features_mass
+from aalearn.report import write_run
+from aalearn.surrogates.amplification import AmplificationResult, amplification_from_samples, train_ensemble
+from aalearn.surrogates.closure import closure_test
 from aalearn.surrogates.models import Surrogate, make_surrogate
+from aalearn.surrogates.representation import (
+    JET_OBSERVABLES,
+    jet_observables,
+    representation_rows,
+    surrogate_kwargs,
+)
+from aalearn.surrogates.study import SurrogateStudy
+from aalearn.surrogates.validate import SurrogateValidation, validate_samples
+from aalearn.surrogates.verdict import Check
 
 __all__ = [
     "JET_OBSERVABLES",
@@ -69,63 +63,17 @@ __all__ = [
     "load_rows",
     "surrogate_study",
     "train_surrogate_file",
+    "validate_files",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 PathLike = str | os.PathLike[str]
-
-JET_OBSERVABLES: tuple[str, ...] = ("jet_mass", "jet_pt", "width", "e2", "d2")
-"""Names of the jet-level observables of the ``"jet"`` representation."""
-JET_LOG_OFFSET = 1e-6
-FEATURES_LOG_OFFSET = 1e-5
-_CHUNK = 4096
-
-
-def jet_observables(features: npt.ArrayLike, *, pt_scale: float | None = None) -> FloatArray:
-    r"""The five jet-level observables of the ``"jet"`` representation from the 87 challenge features.
-
-    ``jet_mass``, ``jet_pt`` and ``width`` are those of
-    :func:`aalearn.surrogates.features.jet_features`; ``e2`` and ``d2`` are the
-    energy-correlation functions of the module doc.
-
-    Args:
-        features: ``(N, 87)`` features in the challenge layout.
-        pt_scale: GeV per feature pT unit (default: the challenge's 1679.1593 GeV).
-
-    Returns:
-        ``(N, 5)`` float64 columns :data:`JET_OBSERVABLES`.
-
-    Raises:
-        ValueError: For another shape or non-finite values.
-    """
-    from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV
-    from aalearn.physics.preprocessing import features_to_constituents
-    from aalearn.surrogates.features import JET_FEATURES, jet_features
-
-    x = check_array(features, name="features", ndim=2, dtype=np.float64)
-    if x.shape[1] != 87:
-        raise ValueError(
-            f"jet observables need the 87 challenge features (30 constituents), got {x.shape[1]} columns"
-        )
-    scale = CHALLENGE_PT_SCALE_GEV if pt_scale is None else float(pt_scale)
-    base = jet_features(x, pt_scale=scale)
-    out = np.empty((x.shape[0], len(JET_OBSERVABLES)), dtype=np.float64)
-    for k, name in enumerate(JET_OBSERVABLES[:3]):
-        out[:, k] = base[:, JET_FEATURES.index(name)]
-    for start in range(0, x.shape[0], _CHUNK):
-        c = features_to_constituents(x[start : start + _CHUNK], pt_scale=scale)
-        e2, d2 = energy_correlations(c)
-        out[start : start + _CHUNK, 3] = e2
-        out[start : start + _CHUNK, 4] = d2
-    return out
 
 
 # --------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------
 def _load(paths: PathLike | JetDataset | Sequence[PathLike | JetDataset]) -> JetDataset:
-    from aalearn.data.io import load_dataset
-
     items = [paths] if isinstance(paths, str | os.PathLike | JetDataset) else list(paths)
     if not items:
         raise ValueError("pass at least one data file")
@@ -168,41 +116,9 @@ def load_rows(
         >>> names  # doctest: +SKIP
         ('jet_mass', 'jet_pt', 'width', 'e2', 'd2')
     """
-    from aalearn.physics.features import challenge_feature_names
-
     ds = _load(paths)
-    challenge = tuple(challenge_feature_names())
-    if representation == "jet":
-        if ds.feature_names == JET_OBSERVABLES:
-            rows = ds.features.astype(np.float64)
-        elif ds.feature_names == challenge:
-            rows = jet_observables(ds.features)
-        else:
-            raise ValueError(
-                f"{ds.source}: the 'jet' representation needs the 87 challenge features or the columns "
-                f"{list(JET_OBSERVABLES)}; got {list(ds.feature_names)[:6]}..."
-            )
-        names = JET_OBSERVABLES
-    elif representation == "features":
-        if ds.feature_names != challenge:
-            raise ValueError(f"{ds.source}: the 'features' representation needs the 87 challenge features")
-        rows, names = ds.features.astype(np.float64), challenge
-    else:
-        raise ValueError(f"representation must be 'jet' or 'features', got {representation!r}")
+    rows, names = representation_rows(ds, representation)
     return rows, ds.labels, names, ds
-
-
-def _surrogate_kwargs(representation: str, names: Sequence[str], kind: str, flow: str) -> dict[str, Any]:
-    if representation == "jet":
-        kwargs: dict[str, Any] = {"log_features": list(range(len(names))), "log_offset": JET_LOG_OFFSET}
-    else:
-        kwargs = {
-            "log_features": [i for i, n in enumerate(names) if n.startswith("ConstPT")],
-            "log_offset": FEATURES_LOG_OFFSET,
-        }
-    if kind == "flow":
-        kwargs["flow"] = flow
-    return kwargs
 
 
 def _split(
@@ -226,12 +142,6 @@ def _check_fraction(value: float, name: str, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(to_jsonable(payload), indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def train_surrogate_file(
     data: PathLike | JetDataset | Sequence[PathLike | JetDataset],
     *,
@@ -247,6 +157,7 @@ def train_surrogate_file(
     lr: float = 1e-3,
     val_fraction: float = 0.2,
     progress: bool = False,
+    config: TrainConfig | None = None,
 ) -> dict[str, Any]:
     """Train a surrogate on jet files and write a candidate sample next to a held-out reference.
 
@@ -267,6 +178,9 @@ def train_surrogate_file(
         lr: Learning rate.
         val_fraction: Fraction of the training jets used for early model selection.
         progress: Progress bar on stderr.
+        config: The training settings as one :class:`~aalearn.core.config.TrainConfig`;
+            when given it replaces ``epochs``, ``batch_size``, ``lr``, ``seed`` and
+            ``progress`` (and sets the early-stopping patience).
 
     Returns:
         Summary: ``kind``, ``representation``, ``columns``, ``n_train``, ``n_reference``,
@@ -283,8 +197,12 @@ def train_surrogate_file(
         >>> res["candidate"], res["reference"]  # doctest: +SKIP
         ('sur/candidate.feather', 'sur/reference.feather')
     """
-    from aalearn.data.io import save_dataset
-
+    if config is None:
+        # the surrogates' defaults: no early stopping (patience = epochs)
+        config = TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=seed, progress=progress
+        )
+    seed = config.seed
     if kind not in ("flow", "flow-matching"):
         raise ValueError(f"kind must be 'flow' or 'flow-matching', got {kind!r}")
     holdout = _check_fraction(holdout, "holdout", 0.0, 0.9)
@@ -294,18 +212,9 @@ def train_surrogate_file(
     train_idx, ref_idx = _split(rows.shape[0], labels, holdout, seed)
     if samples is None and ref_idx.shape[0] == 0:
         raise ValueError("holdout = 0 leaves no reference; pass samples= to say how many jets to generate")
-    model = make_surrogate(kind, **_surrogate_kwargs(representation, names, kind, flow))
+    model = make_surrogate(kind, **surrogate_kwargs(representation, names, kind, flow))
     y_train = None if labels is None else labels[train_idx]
-    model.fit(
-        rows[train_idx],
-        y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        val_fraction=val_fraction,
-        progress=progress,
-    )
+    model.fit(rows[train_idx], y_train, config=config, val_fraction=val_fraction)
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     model_path = model.save(outp / "surrogate.safetensors")
@@ -366,7 +275,13 @@ def train_surrogate_file(
         "reference": str(ref_path) if ref_idx.shape[0] else None,
         "summary": str(outp / "summary.json"),
     }
-    _write_json(outp / "summary.json", summary)
+    write_run(
+        DictResult(summary, title="Surrogate training"),
+        outp,
+        title="aalearn surrogate train",
+        json_name="summary.json",
+        report_name=None,
+    )
     return summary
 
 
@@ -380,9 +295,6 @@ def _observable(
         col = list(names).index(observable)
         return lambda rows: rows[:, col]
     if representation == "features" and observable == "jet_mass":
-        from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV
-        from aalearn.physics.kinematics import features_mass
-
         return lambda rows: np.asarray(features_mass(rows, pt_scale=CHALLENGE_PT_SCALE_GEV), dtype=np.float64)
     if observable == "score":
         if model is None:
@@ -391,8 +303,6 @@ def _observable(
             raise ValueError(
                 "observable 'score' needs representation='features' (the classifier reads 87 features)"
             )
-        from aalearn.models import load_model, predict_proba
-
         clf = load_model(Path(model))
         return lambda rows: np.asarray(predict_proba(clf, rows.astype(np.float32)), dtype=np.float64)
     raise ValueError(
@@ -428,7 +338,8 @@ def surrogate_study(
     seed: int = 0,
     out: PathLike | None = None,
     progress: bool = False,
-) -> dict[str, Any]:
+    config: TrainConfig | None = None,
+) -> SurrogateStudy:
     """Ensemble of surrogates on bootstraps of real jets: amplification per class and closure.
 
     The labelled jets are split (per class) into a training part and a held-out part. An
@@ -472,8 +383,12 @@ def surrogate_study(
         seed: Seed of everything.
         out: Directory for ``study.json`` and ``report.html`` (optional).
         progress: Progress bars on stderr.
+        config: Training settings of every member as one
+            :class:`~aalearn.core.config.TrainConfig`; when given it replaces ``epochs``,
+            ``batch_size`` and ``progress`` (member ``k`` trains with seed ``seed + k``).
 
     Returns:
+        The :class:`~aalearn.surrogates.study.SurrogateStudy`; its ``to_dict()`` holds
         ``fit_seconds`` (per member), ``sample_seconds``, ``amplification`` (per class name),
         ``closure``, ``checks`` (Check dicts) and the paths written.
 
@@ -482,12 +397,14 @@ def surrogate_study(
 
     Example:
         >>> res = surrogate_study(["top.h5", "w.h5"], kind="flow", members=5, out="study/")  # doctest: +SKIP
-        >>> [c["name"] for c in res["checks"] if not c["passed"]][:2]  # doctest: +SKIP
+        >>> [c.name for c in res.checks if not c.passed][:2]  # doctest: +SKIP
         ['amplification:n_equiv:top', 'amplification:n_equiv:w']
     """
-    from aalearn.surrogates.amplification import amplification_from_samples, train_ensemble
-    from aalearn.surrogates.closure import closure_test
-
+    if config is None:
+        # the surrogates' defaults: no early stopping (patience = epochs)
+        config = TrainConfig(
+            epochs=epochs, batch_size=batch_size, patience=epochs, seed=seed, progress=progress
+        )
     if isinstance(members, bool) or not isinstance(members, int) or members < 2:
         raise ValueError(f"members must be an integer >= 2, got {members!r}")
     if isinstance(n_gen, bool) or not isinstance(n_gen, int) or n_gen < 100:
@@ -500,14 +417,14 @@ def surrogate_study(
         raise ValueError(f"{ds.source}: the study needs labelled jets of both classes (0 = top, 1 = W)")
     obs = _observable(observable, names, representation, model)
     train_idx, held_idx = _split(rows.shape[0], labels, holdout, seed)
-    kwargs = _surrogate_kwargs(representation, names, kind, flow)
+    kwargs = surrogate_kwargs(representation, names, kind, flow)
     ensemble: list[Surrogate] = train_ensemble(
         lambda: make_surrogate(kind, **kwargs),
         rows[train_idx],
         labels[train_idx],
         n_members=members,
         seed=seed,
-        fit_kwargs={"epochs": epochs, "batch_size": batch_size, "progress": progress},
+        config=config,
     )
     fit_seconds = [float(m.fit_seconds_) for m in ensemble]
     t0 = time.perf_counter()
@@ -520,19 +437,8 @@ def surrogate_study(
     sample_seconds = time.perf_counter() - t0
     held_obs = {label: obs(rows[held_idx][labels[held_idx] == label]) for label in (LABEL_TOP, LABEL_W)}
     n_train = {label: int(np.sum(labels[train_idx] == label)) for label in (LABEL_TOP, LABEL_W)}
-    result: dict[str, Any] = {
-        "kind": kind,
-        "representation": representation,
-        "observable": observable,
-        "members": members,
-        "epochs": epochs,
-        "n_train": {LABEL_NAMES[k]: v for k, v in n_train.items()},
-        "n_holdout": {LABEL_NAMES[k]: int(v.shape[0]) for k, v in held_obs.items()},
-        "fit_seconds": fit_seconds,
-        "sample_seconds": sample_seconds,
-    }
-    checks: list[Any] = []
-    amp_results = {}
+    checks: list[Check] = []
+    amp_results: dict[str, AmplificationResult] = {}
     if amplification:
         for label in (LABEL_TOP, LABEL_W):
             res = amplification_from_samples(
@@ -546,7 +452,6 @@ def surrogate_study(
             amp_results[LABEL_NAMES[label]] = res
             for c in res.checks(needed_events):
                 checks.append(dataclasses.replace(c, name=f"{c.name}:{LABEL_NAMES[label]}"))
-        result["amplification"] = {k: v.to_dict() for k, v in amp_results.items()}
     closure_result = None
     if closure:
         pool_s, pool_b = held_obs[LABEL_TOP], held_obs[LABEL_W]
@@ -568,61 +473,81 @@ def surrogate_study(
             baseline_signal=obs(rows[train_idx][labels[train_idx] == LABEL_TOP]),
             baseline_background=obs(rows[train_idx][labels[train_idx] == LABEL_W]),
         )
-        result["closure"] = closure_result.to_dict()
         checks.extend(closure_result.checks(bias_tolerance))
-    result["checks"] = [c.to_dict() for c in checks]
+    study = SurrogateStudy(
+        kind=kind,
+        representation=representation,
+        observable=observable,
+        members=members,
+        epochs=config.epochs,
+        n_train={LABEL_NAMES[k]: v for k, v in n_train.items()},
+        n_holdout={LABEL_NAMES[k]: int(v.shape[0]) for k, v in held_obs.items()},
+        fit_seconds=fit_seconds,
+        sample_seconds=sample_seconds,
+        amplification=amp_results,
+        closure=closure_result,
+        checks=checks,
+    )
     if out is not None:
         outp = Path(out)
-        outp.mkdir(parents=True, exist_ok=True)
-        result["study"] = str(outp / "study.json")
-        result["report"] = str(
-            _write_report(outp / "report.html", result, amp_results, closure_result, checks)
+        study.paths = {"study": str(outp / "study.json"), "report": str(outp / "report.html")}
+        write_run(
+            study,
+            outp,
+            title="aalearn surrogate study",
+            subtitle=f"{kind} ensemble of {members} on {representation} rows",
+            json_name="study.json",
         )
-        _write_json(outp / "study.json", result)
-    return result
+    return study
 
 
-def _write_report(
-    path: Path, result: dict[str, Any], amp_results: dict[str, Any], closure_result: Any, checks: list[Any]
-) -> Path:
-    from aalearn.report import Report
-    from aalearn.surrogates.amplification import plot_amplification
-    from aalearn.surrogates.closure import plot_closure
+# --------------------------------------------------------------------------------------
+# validation of a candidate file against a reference file
+# --------------------------------------------------------------------------------------
+def validate_files(
+    reference: PathLike,
+    candidate: PathLike,
+    *,
+    out: PathLike | None = None,
+    **options: Any,
+) -> tuple[SurrogateValidation, dict[str, str]]:
+    """:func:`~aalearn.surrogates.validate.validate_samples` on two jet files; optionally write the run.
 
-    report = Report(
-        "aalearn surrogate study",
-        subtitle=f"{result['kind']} ensemble of {result['members']} on {result['representation']} rows",
-    )
-    report.add_section(
-        "Training",
-        text="Each ensemble member is trained on its own bootstrap resample of the training jets.",
-        table=[{"member": k, "fit seconds": s} for k, s in enumerate(result["fit_seconds"])],
-    )
-    for name, res in amp_results.items():
-        d = res.to_dict()
-        report.add_section(
-            f"Amplification ({name})",
-            text=(
-                "Equivalent events n_equiv = p(1-p)/MSE per equal-probability bin of the held-out jets "
-                "(Butter et al., arXiv:2008.06545)."
-            ),
-            table={
-                k: d[k] for k in ("n_equiv", "n_equiv_limit", "amplification", "n_gen_saturation", "n_train")
-            },
-            figures=[plot_amplification(res)],
-        )
-    if closure_result is not None:
-        report.add_section(
-            "Closure",
-            text="Fit of the top-jet signal strength: surrogate templates, resampled held-out jets as data.",
-            table=[v.to_dict() for v in closure_result.variants],
-            figures=[plot_closure(closure_result)],
-        )
-    if checks:
-        report.add_section(
-            "Checks",
-            table=[
-                {"check": c.name, "passed": c.passed, "value": c.value, "detail": c.detail} for c in checks
-            ],
-        )
-    return report.write(path)
+    The files are read with :func:`aalearn.data.io.load_dataset` (aalearn HDF5, Feather,
+    Parquet, ROOT); both must hold the same feature columns. With ``out``,
+    ``results.json`` (the validation's ``to_dict()`` plus the two file names) and
+    ``report.html`` are written through :func:`aalearn.report.write_run`.
+
+    Args:
+        reference: Reference jet file (full simulation).
+        candidate: The surrogate's jet file.
+        out: Directory for ``results.json`` and ``report.html`` (created); nothing is written when ``None``.
+        **options: Keyword arguments of :func:`~aalearn.surrogates.validate.validate_samples`.
+
+    Returns:
+        The validation and the paths written (``{"results": ..., "report": ...}``).
+
+    Raises:
+        ValueError: For missing or unreadable files and everything ``validate_samples`` rejects.
+
+    Example:
+        >>> result, paths = validate_files("ref.feather", "cand.feather", out="val/")  # doctest: +SKIP
+        >>> sorted(paths)  # doctest: +SKIP
+        ['report', 'results']
+    """
+    ref = load_dataset(reference)
+    cand = load_dataset(candidate)
+    result = validate_samples(ref, cand, **options)
+    paths: dict[str, str] = {}
+    if out is not None:
+        payload = result.to_dict()
+        payload.update({"reference": str(reference), "candidate": str(candidate)})
+        paths = write_run(
+            result,
+            out,
+            title="Surrogate validation",
+            subtitle=f"{Path(candidate).name} against {Path(reference).name}",
+            metadata={"reference": str(reference), "candidate": str(candidate), "seed": result.seed},
+            payload=payload,
+        ).to_dict()
+    return result, paths

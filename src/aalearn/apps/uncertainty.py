@@ -1,7 +1,8 @@
 r"""The workflow behind ``aalearn uncertainty``: predictive uncertainty, calibration, shift detection.
 
-1. A predictor: a deep ensemble (several checkpoints, or trained here on ``train_data``),
-   MC dropout, or a last-layer Laplace approximation fitted on the calibration split.
+1. A predictor: a deep ensemble (several checkpoints, or trained here on ``train_data``
+   by :func:`aalearn.training.train_topodnn_ensemble`), MC dropout, or a last-layer
+   Laplace approximation fitted on the calibration split.
 2. The labelled data are split (seeded, stratified by nothing: a random half) into a
    calibration half — temperature scaling and the Laplace fit — and an evaluation half,
    on which ECE (bins and norm explicit), Brier score and NLL are reported before and
@@ -11,6 +12,10 @@ r"""The workflow behind ``aalearn uncertainty``: predictive uncertainty, calibra
    ensemble) and other files (modelling variations) are scored; per shifted set the
    uncertainty distributions and the AUROC with which the epistemic uncertainty separates
    shifted from clean jets.
+
+The result is an :class:`UncertaintyRun` (:class:`~aalearn.core.result.Result`); with an
+output directory it is written by :func:`aalearn.report.write_run` as ``results.json``
+and ``report.html``.
 """
 
 from __future__ import annotations
@@ -18,25 +23,139 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from aalearn.apps.inputs import load_data, load_datasets, load_model_arg, parse_name_value
+from aalearn.attacks import get_attack
+from aalearn.core.result import ReportBuilder
 from aalearn.data.dataset import JetDataset
+from aalearn.data.split import split_indices
+from aalearn.report import write_run
+from aalearn.training import ENSEMBLE_CONFIG, train_topodnn_ensemble
+from aalearn.uncertainty.calibration import (
+    ReliabilityCurve,
+    TemperatureScaling,
+    calibration_summary,
+    reliability_curve,
+)
+from aalearn.uncertainty.decomposition import UncertaintyDecomposition
+from aalearn.uncertainty.plots import plot_reliability, plot_uncertainty_histograms
+from aalearn.uncertainty.predictors import DeepEnsemble, LastLayerLaplace, MCDropout
 
-__all__ = ["METHODS", "build_predictor", "uncertainty_file"]
+__all__ = [
+    "METHODS",
+    "SUMMARY_KEYS",
+    "UncertaintyRun",
+    "build_predictor",
+    "parse_shifted",
+    "uncertainty_file",
+]
 
 Method = Literal["ensemble", "mc-dropout", "laplace"]
 METHODS: tuple[str, ...] = ("ensemble", "mc-dropout", "laplace")
 
+#: Keys of the terminal summary table, in order.
+SUMMARY_KEYS: tuple[str, ...] = (
+    "method",
+    "n_members",
+    "accuracy",
+    "ece",
+    "brier",
+    "nll",
+    "temperature",
+    "ece_temperature_scaled",
+    "nll_temperature_scaled",
+    "mean_total",
+    "mean_aleatoric",
+    "mean_epistemic",
+    "seconds",
+)
 
-def _load(path: str | Path | JetDataset) -> JetDataset:
-    from aalearn.data.io import load_dataset
+_CALIBRATION_KEYS = ("ece", "brier", "nll", "temperature", "ece_temperature_scaled", "nll_temperature_scaled")
 
-    return path if isinstance(path, JetDataset) else load_dataset(path)
+
+@dataclass
+class UncertaintyRun:
+    """Result of :func:`uncertainty_file` (implements :class:`~aalearn.core.result.Result`).
+
+    Attributes:
+        values: The JSON object (``method``, ``ece``, ``brier``, ``nll``, the
+            temperature-scaled versions, ``mean_*`` uncertainties, ``shifts``, ``notes``,
+            ``seconds``; ``files`` once written).
+        decompositions: Uncertainty decomposition per set (``"clean"`` and each shifted set).
+        reliability: Reliability curves before and after temperature scaling.
+        source: The evaluated data set.
+
+    Example:
+        >>> run = UncertaintyRun({"method": "laplace", "ece": 0.01, "shifts": {}})
+        >>> run.summary()[0]["ece"], run.shift_rows()
+        (0.01, [])
+    """
+
+    values: dict[str, Any]
+    decompositions: dict[str, UncertaintyDecomposition] = field(default_factory=dict)
+    reliability: dict[str, ReliabilityCurve] = field(default_factory=dict)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object (``--json`` and ``results.json``)."""
+        return dict(self.values)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row: the headline numbers (:data:`SUMMARY_KEYS`)."""
+        return [{k: self.values.get(k) for k in SUMMARY_KEYS}]
+
+    def shift_rows(self) -> list[dict[str, Any]]:
+        """One row per shifted set."""
+        return [{"set": k, **v} for k, v in self.values.get("shifts", {}).items()]
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """The calibration section (reliability diagram) and the uncertainty-under-shift section."""
+        v = self.values
+        report.add_section(
+            "Calibration",
+            text=(
+                f"Evaluation half ({v['n_evaluation']} jets). ECE with {v['n_bins']} equal-width bins "
+                f"and the {v['norm']} norm (top-label), Brier score, NLL; temperature scaling fitted on "
+                "the calibration half."
+            ),
+            table={k: v[k] for k in _CALIBRATION_KEYS},
+            figures=[plot_reliability(self.reliability)] if self.reliability else [],
+        )
+        report.add_section(
+            "Uncertainty under shift",
+            text=(
+                "Total = entropy of the mean prediction, aleatoric = mean entropy of the members, "
+                "epistemic = their difference (mutual information). AUROC: how well the epistemic "
+                "(or total) uncertainty separates shifted from clean jets (0.5 = not at all)."
+            ),
+            table=self.shift_rows() or {"shifted sets": "none"},
+            figures=[plot_uncertainty_histograms(self.decompositions)] if self.decompositions else [],
+        )
+
+
+def parse_shifted(shifted: Mapping[str, str | Path] | Sequence[str] | None) -> dict[str, str | Path]:
+    """Shifted sets as a name → file mapping, from a mapping or ``NAME=FILE`` strings.
+
+    Example:
+        >>> parse_shifted(["rdsa=adv.h5"])
+        {'rdsa': 'adv.h5'}
+    """
+    if shifted is None:
+        return {}
+    if isinstance(shifted, Mapping):
+        return dict(shifted)
+    pairs = parse_name_value(
+        list(shifted), option="--shifted", form="NAME=FILE", example="rdsa=adversaries.h5"
+    )
+    return dict(pairs)
 
 
 def build_predictor(
@@ -51,9 +170,11 @@ def build_predictor(
     samples: int = 30,
     seed: int = 0,
 ) -> Any:
-    """The uncertainty predictor for ``method`` (see the module docstring)."""
-    from aalearn.uncertainty.predictors import DeepEnsemble, LastLayerLaplace, MCDropout
+    """The uncertainty predictor for ``method`` (see the module docstring).
 
+    An ensemble of fewer than two ``models`` is trained on ``train_data`` (80/20
+    train/validation split) with :data:`aalearn.training.ENSEMBLE_CONFIG`.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if method == "ensemble":
@@ -64,16 +185,15 @@ def build_predictor(
                 "a deep ensemble needs several --model checkpoints, or labelled --train-data to train "
                 f"{members} members here"
             )
-        from aalearn.data.split import split_indices
-
         split = split_indices(train_data.labels, fractions=(0.8, 0.2, 0.0), seed=seed)
-        return DeepEnsemble.train(
+        return train_topodnn_ensemble(
             train_data.features[split["train"]],
             train_data.labels[split["train"]],
             train_data.features[split["val"]],
             train_data.labels[split["val"]],
             n_members=members,
             seed=seed,
+            config=ENSEMBLE_CONFIG,
         )
     if len(models) != 1:
         raise ValueError(f"{method} works on one model; got {len(models)}")
@@ -96,33 +216,45 @@ def uncertainty_file(
     n_bins: int = 15,
     norm: str = "l1",
     attacks: Sequence[str] = (),
-    shifted: Mapping[str, str | Path] | None = None,
+    shifted: Mapping[str, str | Path] | Sequence[str] | None = None,
     n_max: int | None = None,
     seed: int = 0,
     out: str | Path | None = None,
-) -> dict[str, Any]:
+) -> UncertaintyRun:
     """Uncertainty, calibration and shift detection of a classifier on a labelled file.
 
+    Args:
+        models: Model files or modules; several form a deep ensemble.
+        data: Labelled data file, split into a calibration and an evaluation half.
+        method: ``"ensemble"``, ``"mc-dropout"`` or ``"laplace"``.
+        train_data: Labelled training files: train an ensemble of ``members`` here.
+        members: Ensemble members to train on ``train_data``.
+        dropout: MC dropout: insert dropout with this ``p`` if the model has none.
+        samples: MC dropout forward passes.
+        n_bins: ECE bins (equal width).
+        norm: ECE norm: ``"l1"`` (ECE), ``"l2"`` (RMS) or ``"max"`` (MCE).
+        attacks: Attacks whose adversaries of the evaluation half form shifted sets.
+        shifted: Shifted data sets as name → file, or ``NAME=FILE`` strings.
+        n_max: Use only the first ``n_max`` jets of ``data``.
+        seed: Seed of the split, the ensemble, MC dropout and the attacks.
+        out: Directory for ``results.json`` and ``report.html`` (``None``: write nothing).
+
     Returns:
-        A JSON-friendly dict with at least ``ece``, ``brier``, ``nll``, ``mean_epistemic``,
-        ``mean_aleatoric`` (evaluation half), the temperature-scaled versions, and
-        ``shifts`` (per shifted set: mean uncertainties and the epistemic AUROC).
+        The :class:`UncertaintyRun`; its JSON object has at least ``ece``, ``brier``,
+        ``nll``, ``mean_epistemic``, ``mean_aleatoric`` (evaluation half), the
+        temperature-scaled versions, and ``shifts`` (per shifted set: mean uncertainties
+        and the epistemic AUROC), and ``files`` when ``out`` is given.
+
+    Raises:
+        ValueError: For no model, unlabelled data, too few jets, an unknown method or a
+            malformed ``NAME=FILE``.
     """
-    from sklearn.metrics import roc_auc_score
-
-    from aalearn.apps.workflows import load_datasets
-    from aalearn.models import load_model
-    from aalearn.uncertainty.calibration import (
-        TemperatureScaling,
-        calibration_summary,
-        reliability_curve,
-    )
-
     t0 = time.perf_counter()
-    nets = [load_model(m) if isinstance(m, str | Path) else m for m in models]
+    shifted_files = parse_shifted(shifted)
+    nets = [load_model_arg(m) for m in models]
     if not nets:
         raise ValueError("give at least one --model")
-    ds = _load(data)
+    ds = load_data(data)
     if ds.labels is None:
         raise ValueError(f"{ds.source}: calibration needs labelled jets")
     if n_max is not None:
@@ -190,72 +322,33 @@ def uncertainty_file(
             row["accuracy"] = float(((d.mean >= 0.5).astype(np.int64) == y_shifted).mean())
         shifts[name] = row
 
-    if attacks:
-        from aalearn.attacks import get_attack
-
-        for a in attacks:
-            res = get_attack(a).run(nets[0], ds.features[ev], y_ev, seed=seed)
-            fooled = res.success
-            if fooled.sum() < 2:
-                shifts[f"attack:{a}"] = {"n": int(fooled.sum()), "note": "fewer than 2 jets fooled"}  # type: ignore[dict-item]
-                continue
-            _shift(f"attack:{a}", res.x_adv[fooled], y_ev[fooled])
-            shifts[f"attack:{a}"]["fooling_ratio"] = res.fooling_ratio
-    for name, path in (shifted or {}).items():
-        sds = _load(path)
+    for a in attacks:
+        res = get_attack(a).run(nets[0], ds.features[ev], y_ev, seed=seed)
+        fooled = res.success
+        if fooled.sum() < 2:
+            shifts[f"attack:{a}"] = {"n": int(fooled.sum()), "note": "fewer than 2 jets fooled"}  # type: ignore[dict-item]
+            continue
+        _shift(f"attack:{a}", res.x_adv[fooled], y_ev[fooled])
+        shifts[f"attack:{a}"]["fooling_ratio"] = res.fooling_ratio
+    for name, path in shifted_files.items():
+        sds = load_data(path)
         _shift(f"file:{name}", sds.features, sds.labels)
     result["shifts"] = shifts
     result["notes"] = notes
     result["seconds"] = time.perf_counter() - t0
+    run = UncertaintyRun(
+        result,
+        decompositions=decomps,
+        reliability={
+            "before": reliability_curve(y_ev, d_ev.mean, n_bins=n_bins),
+            "temperature-scaled": reliability_curve(y_ev, p_after, n_bins=n_bins),
+        },
+        source=ds.source,
+    )
     if out is not None:
-        from aalearn.core.jsonutil import write_json
-        from aalearn.report import Report
-        from aalearn.uncertainty.plots import plot_reliability, plot_uncertainty_histograms
-
-        outp = Path(out)
-        outp.mkdir(parents=True, exist_ok=True)
-        report = Report("aalearn uncertainty", subtitle=f"{method} on {ds.source}")
-        report.add_section(
-            "Calibration",
-            text=(
-                f"Evaluation half ({len(ev)} jets). ECE with {n_bins} equal-width bins and the {norm} norm "
-                "(top-label), Brier score, NLL; temperature scaling fitted on the calibration half."
-            ),
-            table={
-                k: result[k]
-                for k in (
-                    "ece",
-                    "brier",
-                    "nll",
-                    "temperature",
-                    "ece_temperature_scaled",
-                    "nll_temperature_scaled",
-                )
-            },
-            figures=[
-                plot_reliability(
-                    {
-                        "before": reliability_curve(y_ev, d_ev.mean, n_bins=n_bins),
-                        "temperature-scaled": reliability_curve(y_ev, p_after, n_bins=n_bins),
-                    }
-                )
-            ],
-        )
-        report.add_section(
-            "Uncertainty under shift",
-            text=(
-                "Total = entropy of the mean prediction, aleatoric = mean entropy of the members, "
-                "epistemic = their difference (mutual information). AUROC: how well the epistemic "
-                "(or total) uncertainty separates shifted from clean jets (0.5 = not at all)."
-            ),
-            table=[{"set": k, **v} for k, v in shifts.items()] or {"shifted sets": "none"},
-            figures=[plot_uncertainty_histograms(decomps)],
-        )
-        result["files"] = {
-            "results": str(write_json(result, outp / "results.json")),
-            "report": str(report.write(outp / "report.html")),
-        }
-    return result
+        paths = write_run(run, out, title="aalearn uncertainty", subtitle=f"{method} on {ds.source}")
+        run.values["files"] = paths.to_dict()
+    return run
 
 
 def _logit(p: npt.NDArray[Any]) -> npt.NDArray[np.float64]:

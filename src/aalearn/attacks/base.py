@@ -33,11 +33,76 @@ from aalearn.attacks.model import ModelAdapter, Output
 from aalearn.attacks.result import AttackResult
 from aalearn.constraints import PHYSICAL_CONSTRAINTS, Budget, ConstraintSet, scaled_delta
 from aalearn.core.validation import check_array
-from aalearn.physics.features import FeatureSet, challenge_features
+from aalearn.physics.features import FeatureSet, challenge_features, is_challenge_layout
 
-__all__ = ["Attack", "AttackSetup", "resolve_sigma"]
+__all__ = ["Attack", "AttackSetup", "resolve_constraints", "resolve_features", "resolve_sigma"]
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def resolve_features(
+    features: FeatureSet | None, sigma: float | npt.ArrayLike | None, n_features: int, *, data: str = "x"
+) -> FeatureSet | None:
+    """The feature specification of a threat model on ``n_features`` columns.
+
+    The one resolver of the attacks and the adversarial training strategies: the given
+    ``features`` (checked against the column count); else, without an explicit ``sigma``,
+    the challenge layout (:func:`~aalearn.physics.features.challenge_features`) when the
+    columns are in it (:func:`~aalearn.physics.features.is_challenge_layout`); else
+    ``None`` (generic tabular data, budget in units of ``sigma``).
+
+    Args:
+        features: A :class:`~aalearn.physics.features.FeatureSet` or ``None``.
+        sigma: The explicit σ, if any.
+        n_features: Number of columns of the data.
+        data: Name of the data in error messages.
+
+    Raises:
+        TypeError: If ``features`` is not a FeatureSet.
+        ValueError: If it describes another number of columns.
+
+    Example:
+        >>> len(resolve_features(None, None, 87)), resolve_features(None, 1.0, 87)
+        (87, None)
+    """
+    if features is not None:
+        if not isinstance(features, FeatureSet):
+            raise TypeError(f"features must be an aalearn FeatureSet, got {type(features).__name__}")
+        if len(features) != n_features:
+            raise ValueError(
+                f"{data} has {n_features} columns but the feature specification has {len(features)}; "
+                "pass features=FeatureSet(...) matching the columns"
+            )
+        return features
+    if sigma is None and is_challenge_layout(n_features):
+        return challenge_features()
+    return None
+
+
+def resolve_constraints(
+    features: FeatureSet | None, constraints: ConstraintSet | Sequence[str] | str | None
+) -> ConstraintSet:
+    """The enabled constraints: a ConstraintSet as given, else built from names for ``features``.
+
+    Without a feature specification only "no constraints" (``None``, ``"none"`` or an
+    empty list) is possible.
+
+    Raises:
+        ValueError: For constraint names without a FeatureSet, or unknown names.
+
+    Example:
+        >>> resolve_constraints(None, "none").names
+        ()
+    """
+    if isinstance(constraints, ConstraintSet):
+        return constraints
+    if features is None:
+        if constraints not in (None, "none", []) and not (
+            isinstance(constraints, Sequence) and len(constraints) == 0
+        ):
+            raise ValueError("physics constraints need a FeatureSet; pass features=... or constraints='none'")
+        return ConstraintSet(None, [])
+    return ConstraintSet.from_names(features, constraints)
 
 
 def resolve_sigma(
@@ -205,25 +270,8 @@ class Attack(ABC):
         adapter = ModelAdapter(model, output)
         arr = check_array(x, name="x", ndim=2, dtype=np.float64)
         n, f = arr.shape
-        if features is None and sigma is None and f == 87:
-            features = challenge_features()
-        if features is not None and len(features) != f:
-            raise ValueError(
-                f"x has {f} columns but the feature specification has {len(features)}; "
-                "pass features=FeatureSet(...) matching the columns"
-            )
-        if isinstance(constraints, ConstraintSet):
-            cs = constraints
-        elif features is None:
-            if constraints not in (None, "none", []) and not (
-                isinstance(constraints, Sequence) and len(constraints) == 0
-            ):
-                raise ValueError(
-                    "physics constraints need a FeatureSet; pass features=... or constraints='none'"
-                )
-            cs = ConstraintSet(None, [])
-        else:
-            cs = ConstraintSet.from_names(features, constraints)
+        features = resolve_features(features, sigma, f)
+        cs = resolve_constraints(features, constraints)
         sig = resolve_sigma(arr, features, sigma)
         periodic = features.periodic_mask if features is not None else np.zeros(f, dtype=bool)
         mut = self._mutable(mutable, features, f)

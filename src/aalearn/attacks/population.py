@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from aalearn.attacks.base import Attack, AttackSetup, FloatArray
+from aalearn.attacks.conservattack import ConservConfig, conserv_search
 from aalearn.attacks.model import ModelAdapter
+from aalearn.attacks.rdsa import rdsa_search
 
 __all__ = ["RDSA", "CONSERVAttack"]
 
@@ -70,8 +72,6 @@ class RDSA(Attack):
         return {k: v for k, v in asdict(self).items() if k not in ("name", "budget")}
 
     def search(self, setup: AttackSetup, seed: int) -> tuple[FloatArray, dict[str, Any]]:
-        from aalearn.attacks.rdsa import rdsa_search
-
         rows = np.flatnonzero(setup.attacked)
         out = setup.x.copy()
         if rows.size == 0:
@@ -109,16 +109,12 @@ class CONSERVAttack(Attack):
     budget: None = None
 
     def __post_init__(self) -> None:
-        from aalearn.attacks.conservattack import ConservConfig
-
         self._config = ConservConfig(**self.config)  # validates the settings early
 
     def params(self) -> dict[str, Any]:
         return asdict(self._config)
 
     def search(self, setup: AttackSetup, seed: int) -> tuple[FloatArray, dict[str, Any]]:
-        from aalearn.attacks.conservattack import conserv_search
-
         rows = np.flatnonzero(setup.attacked)
         out = setup.x.copy()
         if rows.size < 2:  # a population-level attack needs a population

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.evaluation import evaluate_scores
+
 __all__ = ["AttackResult", "challenge_score", "mean_absolute_deviation"]
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -155,8 +157,6 @@ class AttackResult:
         """AUC under attack (binary models with labels of both classes), else ``None``."""
         if self.labels is None or self.score_adv is None or len(np.unique(self.labels)) < 2:
             return None
-        from aalearn.evaluation import evaluate_scores
-
         auc = evaluate_scores(self.labels, self.score_adv, signal_label=signal_label).auc
         return None if auc is None else float(auc)
 

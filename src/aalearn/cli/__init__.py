@@ -1,12 +1,10 @@
-"""The ``aalearn`` command line: a thin layer over the library API."""
+"""The ``aalearn`` command line: a thin layer over the apps (:mod:`aalearn.apps`).
+
+The console script runs :func:`aalearn.cli.main.main`; the typer application is
+:data:`aalearn.cli.main.app`. Each command parses its options, calls one app function
+and prints the result.
+"""
 
 from __future__ import annotations
 
-__all__ = ["main"]
-
-
-def main() -> None:
-    """Entry point of the ``aalearn`` console script."""
-    from aalearn.cli.main import main as _main
-
-    _main()
+__all__: list[str] = []

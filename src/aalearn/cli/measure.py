@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from aalearn.apps.measure import measure_files
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
 
@@ -45,8 +46,6 @@ def measure(
     json_out: JsonOpt = False,
 ) -> None:
     """Profile-likelihood fit of the signal strength μ (pyhf) and its shift under attacks and variations."""
-    from aalearn.apps.measure import measure_files
-
     result = measure_files(
         model,
         signal,

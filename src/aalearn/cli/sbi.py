@@ -7,8 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
+from aalearn.apps.sbi import coverage_task, validate_task
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit
+from aalearn.cli._sbi_physics import physics
+from aalearn.inference.sbi.tasks import SBIBM_SETTINGS
 
 __all__ = ["app"]
 
@@ -44,8 +47,6 @@ def _sbibm_defaults(
     method: str, density_estimator: str | None, training_batch_size: int | None
 ) -> dict[str, Any]:
     """sbibm's settings for ``method``, overridden by the options the user gave."""
-    from aalearn.inference.sbi.tasks import SBIBM_SETTINGS
-
     out: dict[str, Any] = dict(SBIBM_SETTINGS.get(method, {}))
     if density_estimator is not None:
         out["density_estimator"] = density_estimator
@@ -81,8 +82,6 @@ def validate(
     json_out: JsonOpt = False,
 ) -> None:
     """C2ST of aalearn's posterior against sbibm's reference posteriors (0.5 is perfect)."""
-    from aalearn.apps.sbi import validate_task
-
     if not 1 <= observations <= 10:
         raise ValueError(f"--observations must lie in 1..10, got {observations}")
     result = validate_task(
@@ -137,8 +136,6 @@ def coverage(
     json_out: JsonOpt = False,
 ) -> None:
     """SBC ranks, expected HPD coverage and TARP of a posterior: calibrated, overconfident or conservative."""
-    from aalearn.apps.sbi import coverage_task
-
     result = coverage_task(
         task,
         method=method,
@@ -183,10 +180,4 @@ def coverage(
 # ---------------------------------------------------------------------------------------
 
 
-def _register_physics() -> None:
-    from aalearn.cli._sbi_physics import physics
-
-    app.command("physics")(physics)
-
-
-_register_physics()
+app.command("physics")(physics)

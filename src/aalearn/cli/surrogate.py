@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from aalearn.apps.surrogate import validate_files
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit
+from aalearn.cli.surrogate_train import amplification, closure, train
 
 __all__ = ["app"]
 
@@ -49,8 +51,6 @@ def validate(
     json_out: JsonOpt = False,
 ) -> None:
     """Is the candidate compatible with the reference? FPD, KPD, W1/KS, correlations, C2ST, tails, verdict."""
-    from aalearn.surrogates.validate import validate_files
-
     result, paths = validate_files(
         reference,
         candidate,
@@ -65,18 +65,7 @@ def validate(
     )
     payload = result.to_dict()
     payload.update(paths)
-    rows = {
-        "verdict": "safe" if result.safe else "NOT SAFE",
-        "fpd": result.fpd.observed,
-        "fpd_significance": result.fpd.significance,
-        "kpd": result.kpd.observed,
-        "kpd_significance": result.kpd.significance,
-        "corr_significance": result.corr.significance,
-        "c2st_auc": payload["c2st_auc"],
-        "c2st_significance": payload["c2st_significance"],
-        "failing_checks": ", ".join(result.failing_checks) or "none",
-        **paths,
-    }
+    rows = {**result.summary()[0], **paths}
     emit(
         payload,
         json_mode=json_out,
@@ -87,13 +76,7 @@ def validate(
         typer.echo(str(result.verdict))
 
 
-def _register_training_commands() -> None:
-    # The surrogate-training commands live in their own module (surrogate_train.py).
-    from aalearn.cli.surrogate_train import amplification, closure, train
-
-    app.command("train")(train)
-    app.command("amplification")(amplification)
-    app.command("closure")(closure)
-
-
-_register_training_commands()
+# The surrogate-training commands live in their own module (surrogate_train.py).
+app.command("train")(train)
+app.command("amplification")(amplification)
+app.command("closure")(closure)

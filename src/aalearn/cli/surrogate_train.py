@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aalearn.apps.surrogate import surrogate_study, train_surrogate_file
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit
 
@@ -65,8 +66,6 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train a surrogate on jets; write it, a candidate sample and the held-out reference."""
-    from aalearn.apps.surrogate import train_surrogate_file
-
     result = train_surrogate_file(
         data,
         kind=_kind(kind),
@@ -105,27 +104,6 @@ def train(
         )
 
 
-def _study_rows(result: dict[str, Any]) -> dict[str, Any]:
-    rows: dict[str, Any] = {
-        "kind": result["kind"],
-        "members": result["members"],
-        "fit seconds (mean)": sum(result["fit_seconds"]) / len(result["fit_seconds"]),
-    }
-    for name, amp in result.get("amplification", {}).items():
-        rows[f"n_equiv ({name})"] = amp["n_equiv_limit"]
-        rows[f"amplification ({name})"] = amp["amplification"]
-        rows[f"n_gen saturation ({name})"] = amp["n_gen_saturation"]
-    for v in result.get("closure", {}).get("variants", []):
-        rows[f"closure bias ({v['name']})"] = v["bias"]
-        rows[f"closure pull width ({v['name']})"] = v["pull_std"]
-        rows[f"closure coverage ({v['name']})"] = v["coverage"]
-    failing = [c["name"] for c in result["checks"] if not c["passed"]]
-    rows["failing checks"] = ", ".join(failing) or "none"
-    if "report" in result:
-        rows["report"] = result["report"]
-    return rows
-
-
 def _study(
     *,
     data: list[Path],
@@ -143,8 +121,6 @@ def _study(
     closure: bool,
     **options: Any,
 ) -> None:
-    from aalearn.apps.surrogate import surrogate_study
-
     result = surrogate_study(
         data,
         kind=_kind(kind),
@@ -161,7 +137,7 @@ def _study(
         **options,
     )
     title = "surrogate amplification" if amplification and not closure else "surrogate closure"
-    emit(result, json_mode=json_out, title=title, rows=_study_rows(result))
+    emit(result.to_dict(), json_mode=json_out, title=title, rows=result.summary()[0])
 
 
 MembersOpt = Annotated[int, typer.Option(help="Ensemble size (surrogates on bootstrap resamples).")]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from aalearn.apps.uncertainty import uncertainty_file
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
 
@@ -43,15 +44,7 @@ def uncertainty(
     json_out: JsonOpt = False,
 ) -> None:
     """Predictive uncertainty (epistemic/aleatoric), calibration and shift detection of a classifier."""
-    from aalearn.apps.uncertainty import uncertainty_file
-
-    shifted_map: dict[str, str] = {}
-    for spec in shifted or []:
-        if "=" not in spec:
-            raise ValueError(f"--shifted takes NAME=FILE, got {spec!r}")
-        name, path = spec.split("=", 1)
-        shifted_map[name] = path
-    result = uncertainty_file(
+    run = uncertainty_file(
         model,
         data,
         method=method,
@@ -62,31 +55,12 @@ def uncertainty(
         n_bins=bins,
         norm=norm,
         attacks=[a.strip() for a in attacks.split(",")] if attacks else [],
-        shifted=shifted_map,
+        shifted=shifted or [],
         n_max=n_max,
         seed=seed,
         out=out,
     )
-    keys = (
-        "method",
-        "n_members",
-        "accuracy",
-        "ece",
-        "brier",
-        "nll",
-        "temperature",
-        "ece_temperature_scaled",
-        "nll_temperature_scaled",
-        "mean_total",
-        "mean_aleatoric",
-        "mean_epistemic",
-        "seconds",
-    )
-    emit(
-        result,
-        json_mode=json_out,
-        title=f"uncertainty ({method}) on {data.name}",
-        rows={k: result.get(k) for k in keys},
-    )
-    if not json_out and result["shifts"]:
-        print_table("uncertainty under shift", [{"set": k, **v} for k, v in result["shifts"].items()])
+    title = f"uncertainty ({method}) on {data.name}"
+    emit(run.to_dict(), json_mode=json_out, title=title, rows=run.summary()[0])
+    if not json_out and run.shift_rows():
+        print_table("uncertainty under shift", run.shift_rows())

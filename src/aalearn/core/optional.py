@@ -26,6 +26,7 @@ _EXTRA_OF = {
     "gguf": "llm",
     "accelerate": "llm",
     "particle": "llm",
+    "captum": "explain",
 }
 
 

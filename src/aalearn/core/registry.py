@@ -49,9 +49,9 @@ class Registry(Mapping[str, T], Generic[T]):
             ValueError: For an empty name, or a name already taken (unless ``overwrite``).
         """
         if not isinstance(name, str) or not name:
-            raise ValueError(f"a {self.kind} needs a non-empty name")
+            raise ValueError(f"every {self.kind} needs a non-empty name")
         if name in self._items and not overwrite and self._items[name] is not item:
-            raise ValueError(f"a {self.kind} named {name!r} is already registered")
+            raise ValueError(f"another {self.kind} named {name!r} is already registered")
         self._items[name] = item
         return item
 

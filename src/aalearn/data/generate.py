@@ -803,11 +803,15 @@ def generate(
         return _cached_summary(out_path, meta, len(sizes), t0)
 
     # ---- inspect the parts directory (and drop temporary files of killed runs)
-    for leftover in out_path.parent.glob(glob.escape(out_path.name) + ".tmp-*"):
+    # (temporary names of aalearn.core.io.atomic_path: ".<name>.<random>.tmp"; older
+    # versions wrote "<name>.tmp-<pid>-<hex>")
+    name = glob.escape(out_path.name)
+    stale = [*out_path.parent.glob(name + ".tmp-*"), *out_path.parent.glob(f".{name}.*.tmp")]
+    for leftover in stale:
         with contextlib.suppress(OSError):
             leftover.unlink()
     parts.mkdir(parents=True, exist_ok=True)
-    for leftover in parts.glob("*.tmp-*"):
+    for leftover in [*parts.glob("*.tmp-*"), *parts.glob(".*.tmp")]:
         with contextlib.suppress(OSError):
             leftover.unlink()
     pythia_version = software_versions()["pythia8mc"]

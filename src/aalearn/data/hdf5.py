@@ -35,7 +35,8 @@ Datasets (chunked, gzip-compressed):
 ======================  =================  ==============================================
 
 Writes are atomic: the file is written under a temporary name in the target directory
-and moved into place with :func:`os.replace`, so a reader never sees a partial file.
+and moved into place with :func:`os.replace` (:func:`aalearn.core.io.atomic_path`), so a reader
+never sees a partial file.
 The reader turns every kind of bad input into a ``ValueError`` that says what is wrong.
 
 Example:
@@ -61,11 +62,9 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
-import secrets
 from collections.abc import Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -74,6 +73,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn import __version__
+from aalearn.core.io import atomic_path
 from aalearn.core.validation import check_finite
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 
@@ -136,7 +137,6 @@ def software_versions() -> dict[str, str]:
         >>> sorted(software_versions())
         ['aalearn', 'h5py', 'numpy', 'pythia8mc', 'python']
     """
-    import aalearn
 
     def _version(dist: str) -> str:
         try:
@@ -145,7 +145,7 @@ def software_versions() -> dict[str, str]:
             return "not installed"
 
     return {
-        "aalearn": aalearn.__version__,
+        "aalearn": __version__,
         "pythia8mc": _version("pythia8mc"),
         "numpy": np.__version__,
         "h5py": _version("h5py"),
@@ -301,30 +301,20 @@ def write_jets_hdf5(
     all_attrs["n_jets"] = n
 
     h5py = _h5py()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in all_attrs.items():
-                f.attrs[key] = _encode_attr(key, value)
-            for key in REQUIRED_DATASETS:
-                arr = data[key].astype(_DTYPES[key], copy=False)
-                rows = max(1, min(arr.shape[0], 1024))
-                f.create_dataset(
-                    key,
-                    data=arr,
-                    chunks=(rows, *arr.shape[1:]),
-                    compression="gzip" if compression_level > 0 else None,
-                    compression_opts=compression_level if compression_level > 0 else None,
-                    shuffle=compression_level > 0,
-                )
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in all_attrs.items():
+            f.attrs[key] = _encode_attr(key, value)
+        for key in REQUIRED_DATASETS:
+            arr = data[key].astype(_DTYPES[key], copy=False)
+            rows = max(1, min(arr.shape[0], 1024))
+            f.create_dataset(
+                key,
+                data=arr,
+                chunks=(rows, *arr.shape[1:]),
+                compression="gzip" if compression_level > 0 else None,
+                compression_opts=compression_level if compression_level > 0 else None,
+                shuffle=compression_level > 0,
+            )
     return target
 
 

@@ -8,10 +8,15 @@
 * a user's Parquet or ROOT (TTree or RNTuple, read with uproot) files, whose columns either carry
   the aalearn names or are renamed with a column mapping (see :func:`load_column_mapping`).
 
-:func:`load_constituents` reads per-jet constituent arrays (jagged ROOT branches, Arrow list
-columns or one column per constituent) and applies the TopoDNN preprocessing, giving the
-challenge layout. :func:`save_dataset` writes Feather or Parquet atomically, and the result
-reads back with :func:`load_dataset`.
+:func:`as_dataset` also accepts a :class:`~aalearn.data.dataset.JetDataset` the caller already
+holds and :func:`load_datasets` concatenates several files; all three take ``n_max`` (keep the
+first jets) and ``require_labels``.
+
+:func:`load_constituents` (:mod:`aalearn.data.constituents`, re-exported here) reads per-jet
+constituent arrays (jagged ROOT branches, Arrow list columns or one column per constituent) and
+applies the TopoDNN preprocessing, giving the challenge layout. :func:`save_dataset` writes
+Feather or Parquet atomically (:func:`aalearn.core.io.atomic_path`), and the result reads back
+with :func:`load_dataset`. The per-format column readers live in :mod:`aalearn.data.sources`.
 
 Every problem with a file raises a ``ValueError`` or ``TypeError`` that names the file, the
 offending column and how to fix it; rows and columns are never dropped silently (columns the
@@ -29,189 +34,55 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from aalearn.core.io import atomic_path
 from aalearn.core.optional import require
 from aalearn.core.validation import check_labels
+from aalearn.data.constituents import load_constituents
 from aalearn.data.dataset import JetDataset
-from aalearn.physics.features import N_CONSTITUENTS, challenge_feature_names
+from aalearn.data.hdf5 import read_jets_hdf5
+from aalearn.data.sources import (
+    _ARROW_META_KEY,
+    _FORMAT_TITLE,
+    LABEL_COLUMN,
+    SUPPORTED_SUFFIXES,
+    DataFileNotFoundError,
+    PathLike,
+    Source,
+    _check_path,
+    _close_matches,
+    _corrupt,
+    _format_of,
+    _listing,
+    _missing_error,
+    _rows_preview,
+    _validate_feature_names,
+    _validate_mapping,
+    open_source,
+)
+from aalearn.physics.features import challenge_feature_names
 
 __all__ = [
     "LABEL_COLUMN",
     "SUPPORTED_SUFFIXES",
     "DataFileNotFoundError",
+    "as_dataset",
     "load_column_mapping",
     "load_constituents",
     "load_dataset",
+    "load_datasets",
     "save_dataset",
 ]
 
-#: Name of the label column in the challenge's files and in files written by :func:`save_dataset`.
-LABEL_COLUMN: str = "Label"
-
-#: File suffixes :func:`load_dataset` understands, and the format each stands for.
-SUPPORTED_SUFFIXES: dict[str, str] = {
-    ".feather": "feather",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".root": "root",
-    ".h5": "hdf5",
-    ".hdf5": "hdf5",
-}
 _SAVE_SUFFIXES: dict[str, str] = {".feather": "feather", ".parquet": "parquet", ".pq": "parquet"}
-_FORMAT_TITLE = {"feather": "Feather", "parquet": "Parquet", "root": "ROOT", "hdf5": "HDF5"}
-#: Key of the aalearn metadata (JSON) in the Arrow schema metadata of files from save_dataset.
-_ARROW_META_KEY = b"aalearn"
-_ROOT_TREE_CLASSES = frozenset({"TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple"})
-_MAX_LISTED = 30
-
-FloatArray = npt.NDArray[np.float64]
-PathLike = str | os.PathLike[str]
-
-
-class DataFileNotFoundError(FileNotFoundError, ValueError):
-    """A data file does not exist (both a ``FileNotFoundError`` and a ``ValueError``)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# small helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def _listing(names: Sequence[str], limit: int = _MAX_LISTED) -> str:
-    """Comma-separated, quoted names; long lists are cut with a count of the rest."""
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" ... and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _rows_preview(rows: npt.NDArray[Any]) -> str:
-    rows = np.unique(rows)
-    preview = ", ".join(str(int(r)) for r in rows[:10])
-    return preview + (f" (and {len(rows) - 10} more)" if len(rows) > 10 else "")
-
-
-def _check_path(path: PathLike) -> Path:
-    """Validate that ``path`` is an existing regular file with a supported suffix."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataFileNotFoundError(f"data file {str(p)!r} does not exist; check the path")
-    if not p.is_file():
-        raise ValueError(f"{str(p)!r} is not a regular file (a directory?); pass the path of one data file")
-    return p
-
-
-def _format_of(path: Path, table: Mapping[str, str]) -> str:
-    fmt = table.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"unsupported file suffix {path.suffix or '(none)'!r} of {str(path)!r}; "
-            f"supported: {', '.join(table)}; rename the file or convert it to one of these formats"
-        )
-    return fmt
-
-
-def _corrupt(path: Path, fmt: str, exc: BaseException) -> ValueError:
-    title = _FORMAT_TITLE[fmt]
-    return ValueError(
-        f"{str(path)!r} is truncated or corrupt, or not a {title} file "
-        f"({type(exc).__name__}: {exc}); re-download or re-create it"
-    )
-
-
-@contextmanager
-def _library_errors(path: Path, fmt: str) -> Iterator[None]:
-    """Turn a reading library's exception into ``ValueError('... truncated or corrupt ...')``.
-
-    Missing optional packages, permission problems and memory exhaustion pass through.
-    """
-    try:
-        yield
-    except (ImportError, PermissionError, MemoryError):
-        raise
-    except Exception as exc:
-        raise _corrupt(path, fmt, exc) from exc
-
-
-def _close_matches(name: str, available: Sequence[str]) -> list[str]:
-    lowered = {a.lower(): a for a in available}
-    out = [lowered[name.lower()]] if name.lower() in lowered and lowered[name.lower()] != name else []
-    out += [m for m in difflib.get_close_matches(name, available, n=3, cutoff=0.6) if m not in out]
-    return out[:3]
-
-
-def _missing_error(
-    path: Path,
-    missing: Sequence[str],
-    available: Sequence[str],
-    what: str,
-    hint: str,
-    notes: Mapping[str, str] | None = None,
-) -> ValueError:
-    close = []
-    for name in missing[:5]:
-        matches = _close_matches(name, available)
-        if matches:
-            close.append(f"{name!r} → {', '.join(repr(m) for m in matches)}")
-    close_txt = f"; close matches: {'; '.join(close)}" if close else ""
-    notes = notes or {}
-    shown = [f"{n!r} ({notes[n]})" if n in notes else repr(n) for n in missing[:_MAX_LISTED]]
-    more = f" ... and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
-    return ValueError(
-        f"{str(path)!r} lacks {len(missing)} {what}: {', '.join(shown)}{more}{close_txt}; "
-        f"the file has {len(available)}: {_listing(available, 12)}. {hint}"
-    )
-
-
-def _validate_mapping(columns: Mapping[str, str] | None, *, name: str = "columns") -> dict[str, str]:
-    if columns is None:
-        return {}
-    if not isinstance(columns, Mapping):
-        raise TypeError(
-            f"{name} must be a mapping {{aalearn name: file column}}, got {type(columns).__name__}"
-        )
-    out: dict[str, str] = {}
-    for key, value in columns.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(
-                f"{name} must map str to str; entry {key!r}: {value!r} has types "
-                f"{type(key).__name__}: {type(value).__name__}"
-            )
-        if not key or not value:
-            raise ValueError(f"{name} has an empty name in entry {key!r}: {value!r}")
-        out[key] = value
-    return out
-
-
-def _validate_feature_names(feature_names: Sequence[str] | None) -> tuple[str, ...] | None:
-    if feature_names is None:
-        return None
-    if isinstance(feature_names, str) or not isinstance(feature_names, Sequence):
-        raise TypeError(
-            f"feature_names must be a sequence of str (a list), got {type(feature_names).__name__}"
-        )
-    names = tuple(feature_names)
-    bad = [n for n in names if not isinstance(n, str) or not n]
-    if bad:
-        raise TypeError(f"feature_names must be non-empty strings, got {bad[:5]!r}")
-    if not names:
-        raise ValueError("feature_names is empty; pass at least one feature name")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"feature_names has duplicates: {_listing(dup)}")
-    return names
 
 
 def _json_default(obj: Any) -> Any:
@@ -220,284 +91,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"dataset metadata value of type {type(obj).__name__} is not JSON-serialisable")
-
-
-# ---------------------------------------------------------------------------------------------
-# column sources: one per container format
-# ---------------------------------------------------------------------------------------------
-
-
-class _Source:
-    """Columns of one file, read on demand and checked for type and shape."""
-
-    path: Path
-    fmt: str
-    names: list[str]
-    num_rows: int
-    stored: dict[str, Any]  # aalearn metadata written by save_dataset, or {}
-    extra_info: dict[str, Any]
-
-    def prefetch(self, names: Sequence[str]) -> None:
-        """Read ``names`` in one go (formats where that is cheaper)."""
-
-    def scalar(self, name: str, desc: str) -> npt.NDArray[Any]:
-        """One number per jet from column ``name`` (1-D numeric array)."""
-        raise NotImplementedError
-
-    def ragged(self, name: str, desc: str) -> tuple[npt.NDArray[np.int64], FloatArray]:
-        """Per-jet arrays from column ``name`` as (counts per jet, flat float64 values)."""
-        raise NotImplementedError
-
-
-def _numeric_or_raise(arr: npt.NDArray[Any], desc: str) -> npt.NDArray[Any]:
-    """Check that an array read from a file holds one number (or boolean) per jet."""
-    if arr.dtype == object:
-        first = next((v for v in arr if v is not None), None)
-        if isinstance(first, str | bytes):
-            raise TypeError(f"{desc} holds strings, not numbers; map a numeric column instead or convert it")
-        if first is not None and np.ndim(first) > 0:
-            raise ValueError(
-                f"{desc} is jagged/array-valued (one array per jet) where one number per jet is "
-                f"expected; map a scalar column, or use load_constituents for constituent arrays"
-            )
-        raise TypeError(f"{desc} has non-numeric values (object dtype); convert it to numbers")
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{desc} is array-valued with shape {arr.shape[1:]} per jet where one number per jet is "
-            f"expected; map one scalar column per feature, or use load_constituents"
-        )
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{desc} must be numeric (integer, float or boolean), got dtype {arr.dtype}; convert it"
-        )
-    return arr
-
-
-class _ArrowSource(_Source):
-    """Feather (Arrow IPC, or Feather V1) and Parquet files."""
-
-    def __init__(self, path: Path, fmt: str) -> None:
-        self.path, self.fmt = path, fmt
-        self._pa = require("pyarrow", purpose=f"reading {_FORMAT_TITLE[fmt]} files")
-        with _library_errors(path, fmt):
-            self.schema = self._read_schema()
-        self.names = list(self.schema.names)
-        self.num_rows = -1
-        self.extra_info = {}
-        self._table: Any = None
-        self.stored = self._stored_metadata()
-
-    def _read_schema(self) -> Any:
-        pa = self._pa
-        if self.fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_schema(str(self.path))
-        try:
-            with pa.OSFile(str(self.path), "rb") as fh:
-                return pa.ipc.open_file(fh).schema
-        except pa.ArrowInvalid:  # Feather V1 (pre-Arrow-IPC) files
-            import pyarrow.feather as feather
-
-            return feather.read_table(str(self.path)).schema
-
-    def _stored_metadata(self) -> dict[str, Any]:
-        raw = (self.schema.metadata or {}).get(_ARROW_META_KEY)
-        if raw is None:
-            return {}
-        try:
-            stored = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(
-                f"{str(self.path)!r} has aalearn metadata that is not valid JSON ({exc}); "
-                "the file is corrupt or was edited by hand"
-            ) from exc
-        return stored if isinstance(stored, dict) else {}
-
-    def prefetch(self, names: Sequence[str]) -> None:
-        loaded = set() if self._table is None else set(self._table.column_names)
-        wanted = [n for n in dict.fromkeys(names) if n not in loaded]
-        if not wanted:
-            return
-        counts = {n: self.names.count(n) for n in wanted}
-        dup = [n for n, c in counts.items() if c > 1]
-        if dup:
-            raise ValueError(
-                f"{str(self.path)!r} has several columns named {_listing(dup)}; the column to read is "
-                "ambiguous, rename the duplicates"
-            )
-        with _library_errors(self.path, self.fmt):
-            if self.fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(str(self.path), columns=wanted, use_pandas_metadata=False)
-            else:
-                import pyarrow.feather as feather
-
-                table = feather.read_table(str(self.path), columns=wanted, memory_map=False)
-        if self._table is None:
-            self._table = table
-        else:
-            for name in table.column_names:
-                self._table = self._table.append_column(name, table.column(name))
-        self.num_rows = int(self._table.num_rows)
-
-    def _column(self, name: str) -> Any:
-        if self._table is None or name not in self._table.column_names:
-            self.prefetch([name])
-        return self._table.column(name)
-
-    def scalar(self, name: str, desc: str) -> npt.NDArray[Any]:
-        pa = self._pa
-        col = self._column(name)
-        typ = col.type
-        if pa.types.is_dictionary(typ):
-            typ = typ.value_type
-        if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
-            raise ValueError(
-                f"{desc} is array-valued (Arrow type {col.type}) where one number per jet is expected; "
-                "map a scalar column, or use load_constituents for constituent arrays"
-            )
-        if pa.types.is_null(typ):
-            raise ValueError(f"{desc} is entirely missing (all values null); map a column that has data")
-        if not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)):
-            raise TypeError(
-                f"{desc} must be numeric (integer, float or boolean), got Arrow type {col.type}; "
-                "map a numeric column or convert this one"
-            )
-        arr = col.combine_chunks()
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.cast(typ)
-        if arr.null_count:
-            valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-            rows = np.flatnonzero(~valid)
-            raise ValueError(
-                f"{desc} has {arr.null_count} missing (null) value(s) in rows {_rows_preview(rows)}; "
-                "remove or repair these rows"
-            )
-        return np.asarray(arr.to_numpy(zero_copy_only=False))
-
-    def ragged(self, name: str, desc: str) -> tuple[npt.NDArray[np.int64], FloatArray]:
-        pa = self._pa
-        col = self._column(name)
-        typ = col.type
-        if not (pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ)):
-            raise ValueError(
-                f"{desc} holds one value per jet (Arrow type {typ}), not one array per jet; pass a list "
-                "column, or a list of per-constituent column names"
-            )
-        value_type = typ.value_type
-        if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
-            raise TypeError(f"{desc} must hold numbers, got Arrow type {typ}; convert it")
-        arr = col.combine_chunks()
-        if arr.null_count:
-            valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-            rows = np.flatnonzero(~valid)
-            raise ValueError(
-                f"{desc} has {arr.null_count} missing (null) jet(s) in rows {_rows_preview(rows)}; "
-                "use an empty list for a jet without constituents, or remove these rows"
-            )
-        if pa.types.is_fixed_size_list(typ):
-            counts = np.full(len(arr), typ.list_size, dtype=np.int64)
-        else:
-            counts = np.asarray(arr.value_lengths().to_numpy(zero_copy_only=False), dtype=np.int64)
-        values = arr.flatten()
-        if values.null_count:
-            jet = np.repeat(np.arange(len(arr)), counts)
-            valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-            raise ValueError(
-                f"{desc} has {values.null_count} missing (null) constituent value(s) in jets "
-                f"{_rows_preview(jet[~valid])}; remove or repair these jets"
-            )
-        flat = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
-        return counts, flat
-
-
-class _RootSource(_Source):
-    """A TTree or RNTuple of a ROOT file opened with uproot."""
-
-    def __init__(self, path: Path, handle: Any, tree: str | None) -> None:
-        self.path, self.fmt = path, "root"
-        self.stored = {}
-        with _library_errors(path, "root"):
-            entries = handle.classnames(recursive=True, cycle=False)
-        trees = list(dict.fromkeys(k for k, cls in entries.items() if cls in _ROOT_TREE_CLASSES))
-        if tree is None:
-            if not trees:
-                raise ValueError(
-                    f"{str(path)!r} holds no TTree or RNTuple (objects: {_listing(list(entries))}); "
-                    "store the jets in a TTree"
-                )
-            if len(trees) > 1:
-                raise ValueError(
-                    f"{str(path)!r} holds {len(trees)} trees: {_listing(trees)}; pass tree=NAME to choose one"
-                )
-            tree = trees[0]
-        elif not isinstance(tree, str):
-            raise TypeError(f"tree must be a str naming the TTree, got {type(tree).__name__}")
-        elif tree.split(";")[0] not in trees:
-            close = difflib.get_close_matches(tree, trees, n=3)
-            hint = f"; did you mean {_listing(close)}?" if close else ""
-            raise ValueError(
-                f"{str(path)!r} has no TTree or RNTuple named {tree!r}{hint} "
-                f"(trees: {_listing(trees) or 'none'})"
-            )
-        with _library_errors(path, "root"):
-            self._tree = handle[tree]
-            self.names = list(self._tree.keys())
-            self.num_rows = int(self._tree.num_entries)
-        self.extra_info = {"tree": tree.split(";")[0]}
-
-    def _read(self, name: str) -> npt.NDArray[Any]:
-        with _library_errors(self.path, "root"):
-            return np.asarray(self._tree[name].array(library="np"))
-
-    def scalar(self, name: str, desc: str) -> npt.NDArray[Any]:
-        arr = self._read(name)
-        if arr.dtype.kind in "USa":
-            raise TypeError(f"{desc} holds strings, not numbers; map a numeric branch instead")
-        return _numeric_or_raise(arr, desc)
-
-    def ragged(self, name: str, desc: str) -> tuple[npt.NDArray[np.int64], FloatArray]:
-        arr = self._read(name)
-        if arr.dtype == object:
-            items = list(arr)
-            if any(isinstance(v, str | bytes) for v in items[:1]):
-                raise TypeError(f"{desc} holds strings, not numbers")
-            try:
-                counts = np.fromiter((len(v) for v in items), dtype=np.int64, count=len(items))
-                flat = (
-                    np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in items])
-                    if items
-                    else np.zeros(0)
-                )
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{desc} does not hold one array of numbers per jet ({exc})") from exc
-            if counts.sum() != flat.size:
-                raise ValueError(f"{desc} holds nested arrays; expected one flat array per jet")
-            return counts, flat
-        if arr.ndim == 2 and (np.issubdtype(arr.dtype, np.number)):
-            return np.full(arr.shape[0], arr.shape[1], dtype=np.int64), arr.astype(np.float64).ravel()
-        if arr.ndim == 1:
-            raise ValueError(
-                f"{desc} holds one value per jet, not one array per jet; pass a jagged or fixed-size "
-                "array branch, or a list of per-constituent branch names"
-            )
-        raise ValueError(f"{desc} has shape {arr.shape[1:]} per jet; expected a 1-D array per jet")
-
-
-@contextmanager
-def _open_source(path: Path, fmt: str, tree: str | None) -> Iterator[_Source]:
-    if fmt in ("feather", "parquet"):
-        if tree is not None:
-            raise ValueError(f"tree={tree!r} only applies to ROOT files, not to {_FORMAT_TITLE[fmt]} files")
-        yield _ArrowSource(path, fmt)
-        return
-    uproot = require("uproot", purpose="reading ROOT files")
-    with _library_errors(path, "root"):
-        handle = uproot.open(str(path))
-    with handle:
-        yield _RootSource(path, handle, tree)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,8 +163,13 @@ def load_dataset(
     tree: str | None = None,
     feature_names: Sequence[str] | None = None,
     require_labels: bool = False,
+    n_max: int | None = None,
 ) -> JetDataset:
     """Load jets in a feature layout from a Feather, Parquet, ROOT or aalearn HDF5 file.
+
+    The one entry point of aalearn for "a labelled dataset from a path": apps and commands
+    call it (or :func:`as_dataset` where a caller may already hold a :class:`JetDataset`,
+    :func:`load_datasets` for several files) instead of writing their own loader.
 
     The format follows the suffix (:data:`SUPPORTED_SUFFIXES`). Features come out as float32
     in the order of ``feature_names``; labels as int64 (0 = top, 1 = W) or ``None``.
@@ -588,6 +186,8 @@ def load_dataset(
         feature_names: aalearn feature names to read, in order. Default: the names stored by
             :func:`save_dataset` if the file has them, else the 87 challenge names.
         require_labels: Raise if the file has no labels.
+        n_max: Keep only the first ``n_max`` jets (all of them when the file holds fewer);
+            ``None`` keeps every jet.
 
     Returns:
         The dataset; ``metadata["loaded_from"]`` records the format, the columns read and the
@@ -613,10 +213,107 @@ def load_dataset(
     names = _validate_feature_names(feature_names)
     if label_column is not None and (not isinstance(label_column, str) or not label_column):
         raise TypeError(f"label_column must be a non-empty str or None, got {label_column!r}")
+    n_keep = _check_n_max(n_max)
     if fmt == "hdf5":
-        return _load_hdf5(p, mapping, tree, names, require_labels)
-    with _open_source(p, fmt, tree) as source:
-        return _assemble(source, mapping, label_column, names, require_labels)
+        ds = _load_hdf5(p, mapping, tree, names, require_labels)
+    else:
+        with open_source(p, fmt, tree) as source:
+            ds = _assemble(source, mapping, label_column, names, require_labels)
+    return _head(ds, n_keep)
+
+
+def as_dataset(
+    data: PathLike | JetDataset,
+    *,
+    require_labels: bool = False,
+    n_max: int | None = None,
+    **load_kwargs: Any,
+) -> JetDataset:
+    """A dataset from a file path, or a :class:`JetDataset` the caller already holds.
+
+    Paths go through :func:`load_dataset` (``load_kwargs`` are its other keyword arguments:
+    ``columns``, ``label_column``, ``tree``, ``feature_names``); a dataset is passed through,
+    with the same ``require_labels`` and ``n_max`` handling.
+
+    Args:
+        data: A file path, or a dataset.
+        require_labels: Raise if the jets have no labels.
+        n_max: Keep only the first ``n_max`` jets; ``None`` keeps all.
+        **load_kwargs: Further keyword arguments of :func:`load_dataset` (paths only).
+
+    Returns:
+        The dataset (``data`` itself when it is a dataset and nothing is cut).
+
+    Raises:
+        TypeError: For keyword arguments given with a dataset, or a bad ``n_max``.
+        ValueError: For ``n_max < 1``, a dataset without labels under ``require_labels``,
+            and everything :func:`load_dataset` raises.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = JetDataset(np.zeros((5, 2), np.float32), np.array([0, 1, 0, 1, 0]), ("a", "b"))
+        >>> len(as_dataset(ds, n_max=3)), as_dataset(ds) is ds
+        (3, True)
+    """
+    if not isinstance(data, JetDataset):
+        return load_dataset(data, require_labels=require_labels, n_max=n_max, **load_kwargs)
+    if load_kwargs:
+        raise TypeError(
+            f"{', '.join(sorted(load_kwargs))} only apply when loading a file, not to a JetDataset"
+        )
+    n_keep = _check_n_max(n_max)
+    if require_labels and data.labels is None:
+        raise ValueError(
+            f"{data.source or 'the dataset'} holds no labels, but require_labels=True; use labeled jets"
+        )
+    return _head(data, n_keep)
+
+
+def load_datasets(paths: Sequence[PathLike | JetDataset], **kwargs: Any) -> JetDataset:
+    """Load several files (or datasets) with :func:`as_dataset` and concatenate them.
+
+    Args:
+        paths: File paths or datasets, at least one; all must share the feature names and be
+            all labeled or all unlabeled.
+        **kwargs: Keyword arguments of :func:`as_dataset` for every file (``n_max`` applies
+            to each file, not to the total).
+
+    Returns:
+        The single dataset itself for one input, else :meth:`JetDataset.concatenate` of all.
+
+    Raises:
+        ValueError: For an empty list, mismatched feature names or labels, and everything
+            :func:`load_dataset` raises.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = JetDataset(np.zeros((2, 1), np.float32), np.array([0, 1]), ("a",))
+        >>> len(load_datasets([ds, ds]))
+        4
+    """
+    if isinstance(paths, str | os.PathLike | JetDataset):
+        raise TypeError("paths must be a list of paths or datasets; wrap a single one in a list")
+    if not paths:
+        raise ValueError("give at least one data file")
+    parts = [as_dataset(p, **kwargs) for p in paths]
+    return parts[0] if len(parts) == 1 else JetDataset.concatenate(parts)
+
+
+def _check_n_max(n_max: int | None) -> int | None:
+    if n_max is None:
+        return None
+    if isinstance(n_max, bool) or not isinstance(n_max, int | np.integer):
+        raise TypeError(f"n_max must be an integer or None, got {type(n_max).__name__}")
+    if n_max < 1:
+        raise ValueError(f"n_max must be positive, got {n_max}")
+    return int(n_max)
+
+
+def _head(ds: JetDataset, n_keep: int | None) -> JetDataset:
+    """The first ``n_keep`` jets of ``ds`` (``ds`` itself when nothing is cut)."""
+    if n_keep is None or n_keep >= len(ds):
+        return ds
+    return ds.subset(np.arange(n_keep))
 
 
 def _load_hdf5(
@@ -633,8 +330,6 @@ def _load_hdf5(
         )
     if tree is not None:
         raise ValueError(f"tree={tree!r} only applies to ROOT files, not to HDF5 file {str(path)!r}")
-    from aalearn.data.hdf5 import read_jets_hdf5
-
     try:
         ds = read_jets_hdf5(path)
     except (ImportError, PermissionError, MemoryError, FileNotFoundError):
@@ -659,7 +354,7 @@ def _load_hdf5(
 
 
 def _assemble(
-    source: _Source,
+    source: Source,
     mapping: dict[str, str],
     label_column: str | None,
     names: tuple[str, ...] | None,
@@ -783,185 +478,6 @@ def _assemble(
     return JetDataset(features, labels, names, str(path), metadata)
 
 
-def _constituent_arrays(
-    source: _Source, spec: str | Sequence[str], what: str
-) -> tuple[npt.NDArray[np.int64], FloatArray, str]:
-    """Read one constituent quantity as (counts, flat values, description)."""
-    kind = "branch" if source.fmt == "root" else "column"
-    if isinstance(spec, str):
-        if spec not in source.names:
-            raise _missing_error(
-                source.path, [spec], source.names, f"{what} {kind}", f"Pass {what}= naming the file's {kind}."
-            )
-        desc = f"{what} {kind} {spec!r} of {str(source.path)!r}"
-        counts, flat = source.ragged(spec, desc)
-        return counts, flat, desc
-    if not isinstance(spec, Sequence) or not spec or not all(isinstance(s, str) for s in spec):
-        raise TypeError(
-            f"{what} must be a column name (an array per jet) or a non-empty list of per-constituent "
-            f"column names, got {spec!r}"
-        )
-    cols = list(spec)
-    missing = [c for c in cols if c not in source.names]
-    if missing:
-        raise _missing_error(
-            source.path,
-            missing,
-            source.names,
-            f"{what} {kind}(s)",
-            f"Pass {what}= naming the file's {kind}s.",
-        )
-    source.prefetch(cols)
-    stacked = np.stack(
-        [source.scalar(c, f"{what} {kind} {c!r} of {str(source.path)!r}").astype(np.float64) for c in cols],
-        axis=1,
-    )
-    desc = f"{what} {kind}s {cols[0]!r} ... {cols[-1]!r} of {str(source.path)!r}"
-    return np.full(stacked.shape[0], stacked.shape[1], dtype=np.int64), stacked.ravel(), desc
-
-
-def load_constituents(
-    path: PathLike,
-    *,
-    pt: str | Sequence[str],
-    eta: str | Sequence[str],
-    phi: str | Sequence[str],
-    label: str | None = None,
-    tree: str | None = None,
-    pt_unit_gev: float = 1.0,
-    n_constituents: int = N_CONSTITUENTS,
-) -> JetDataset:
-    """Read per-jet constituents and preprocess them into the challenge's feature layout.
-
-    Each of ``pt``, ``eta``, ``phi`` names either one column holding an array per jet (a
-    jagged or fixed-size ROOT branch, an Arrow list column) or a list of per-constituent
-    scalar columns. Per jet the constituents are sorted by descending pT, truncated or
-    zero-padded to ``n_constituents`` and passed through
-    :func:`~aalearn.physics.preprocessing.topodnn_preprocess` (pT in units of 1679.1593 GeV).
-
-    Args:
-        path: Feather, Parquet or ROOT file.
-        pt: Constituent transverse momenta (any unit, see ``pt_unit_gev``).
-        eta: Constituent pseudorapidities.
-        phi: Constituent azimuths (rad).
-        label: Column of 0/1 labels (``None``: unlabeled).
-        tree: ROOT only: the TTree to read; default the file's only tree.
-        pt_unit_gev: GeV per unit of ``pt`` (``1e-3`` for MeV).
-        n_constituents: Constituents kept per jet.
-
-    Returns:
-        The dataset in the challenge layout, with ``extras["constituents"]`` the sorted and
-        padded ``(N, n_constituents, 3)`` (pT [GeV], η, φ) before preprocessing.
-
-    Raises:
-        ValueError: Missing columns, mismatched constituent counts, NaN/inf, negative pT,
-            corrupt files and the other problems listed for :func:`load_dataset`.
-        TypeError: Non-numeric columns or badly typed arguments.
-
-    Example:
-        >>> import numpy as np, tempfile, os, pyarrow as pa, pyarrow.parquet as pq
-        >>> t = pa.table({"pt": [[300.0, 100.0]], "eta": [[0.1, 0.3]], "phi": [[1.0, 1.2]]})
-        >>> p = os.path.join(tempfile.mkdtemp(), "c.parquet"); pq.write_table(t, p)
-        >>> load_constituents(p, pt="pt", eta="eta", phi="phi").features.shape
-        (1, 87)
-    """
-    from aalearn.physics.preprocessing import topodnn_preprocess
-
-    p = _check_path(path)
-    fmt = _format_of(p, {k: v for k, v in SUPPORTED_SUFFIXES.items() if v != "hdf5"})
-    if not isinstance(pt_unit_gev, int | float) or not np.isfinite(pt_unit_gev) or pt_unit_gev <= 0:
-        raise ValueError(
-            f"pt_unit_gev must be a finite positive number (GeV per pT unit), got {pt_unit_gev!r}"
-        )
-    if not isinstance(n_constituents, int) or n_constituents < 2:
-        raise ValueError(f"n_constituents must be an integer ≥ 2, got {n_constituents!r}")
-    if label is not None and (not isinstance(label, str) or not label):
-        raise TypeError(f"label must be a non-empty str or None, got {label!r}")
-    with _open_source(p, fmt, tree) as source:
-        single = [s for s in (pt, eta, phi) if isinstance(s, str)]
-        source.prefetch([n for n in (*single, label) if n is not None and n in source.names])
-        read = {
-            what: _constituent_arrays(source, spec, what)
-            for what, spec in (("pt", pt), ("eta", eta), ("phi", phi))
-        }
-        labels_raw = None
-        if label is not None:
-            if label not in source.names:
-                raise _missing_error(p, [label], source.names, "label column", "Pass label= naming it.")
-            labels_raw = source.scalar(label, f"label column {label!r} of {str(p)!r}")
-        extra_info = dict(source.extra_info)
-    counts = read["pt"][0]
-    for what in ("eta", "phi"):
-        c = read[what][0]
-        if c.shape != counts.shape:
-            raise ValueError(
-                f"{read[what][2]} has {c.shape[0]} jets but {read['pt'][2]} has {counts.shape[0]}"
-            )
-        diff = np.flatnonzero(c != counts)
-        if diff.size:
-            raise ValueError(
-                f"{read[what][2]} and {read['pt'][2]} have different constituent counts in "
-                f"{diff.size} jet(s): rows {_rows_preview(diff)}; every constituent needs pT, η and φ"
-            )
-    n_jets = counts.shape[0]
-    if n_jets == 0:
-        raise ValueError(f"{str(p)!r} holds no jets (0 rows); check that the right file was given")
-    jet = np.repeat(np.arange(n_jets), counts)
-    for what in ("pt", "eta", "phi"):
-        bad = ~np.isfinite(read[what][1])
-        if bad.any():
-            raise ValueError(
-                f"{read[what][2]} has {int(bad.sum())} NaN/inf value(s) in jets {_rows_preview(jet[bad])}; "
-                "remove or repair these jets (pad with pT = 0, not NaN)"
-            )
-    pt_gev = read["pt"][1] * float(pt_unit_gev)
-    if np.any(pt_gev < 0):
-        raise ValueError(
-            f"{read['pt'][2]} has negative pT in jets {_rows_preview(jet[pt_gev < 0])}; "
-            "pT must be ≥ 0 (0 marks padding)"
-        )
-    # sort by jet, then by descending pT (stable), and keep the leading n_constituents
-    order = np.lexsort((-pt_gev, jet))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    rank = np.arange(jet.size) - np.repeat(starts, counts)
-    keep = rank < n_constituents
-    stacked = np.stack([pt_gev, read["eta"][1], read["phi"][1]], axis=1)[order]
-    constituents = np.zeros((n_jets, n_constituents, 3), dtype=np.float64)
-    constituents[jet[keep], rank[keep]] = stacked[keep]
-    features = topodnn_preprocess(constituents, n_constituents=n_constituents).astype(np.float32)
-    labels = None
-    if labels_raw is not None and label is not None:
-        label_desc = f"label column {label!r} of {str(p)!r}"
-        try:
-            labels = check_labels(labels_raw, name=label_desc, n=n_jets)
-        except ValueError as exc:
-            raise ValueError(f"{exc}; labels must be 0 (top) or 1 (W)") from exc
-    metadata: dict[str, Any] = {
-        "loaded_from": {
-            "path": str(p),
-            "format": fmt,
-            "pt": pt if isinstance(pt, str) else list(pt),
-            "eta": eta if isinstance(eta, str) else list(eta),
-            "phi": phi if isinstance(phi, str) else list(phi),
-            "label_column": label,
-            **extra_info,
-        },
-        "preprocessing": "topodnn",
-        "pt_unit_gev": float(pt_unit_gev),
-        "n_constituents": n_constituents,
-        "n_truncated_jets": int(np.sum(counts > n_constituents)),
-        "n_empty_jets": int(np.sum(counts == 0)),
-    }
-    return JetDataset(
-        features,
-        labels,
-        tuple(challenge_feature_names(n_constituents)),
-        str(p),
-        metadata,
-        {"constituents": constituents.astype(np.float32)},
-    )
-
-
 def save_dataset(dataset: JetDataset, path: PathLike) -> None:
     """Write a dataset to Feather or Parquet (by suffix), atomically.
 
@@ -1029,8 +545,7 @@ def save_dataset(dataset: JetDataset, path: PathLike) -> None:
     table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(
         {_ARROW_META_KEY: meta_json.encode("utf-8")}
     )
-    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
+    with atomic_path(p) as tmp:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -1039,7 +554,3 @@ def save_dataset(dataset: JetDataset, path: PathLike) -> None:
             import pyarrow.feather as feather
 
             feather.write_feather(table, str(tmp))
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

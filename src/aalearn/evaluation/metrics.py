@@ -36,6 +36,7 @@ import numpy.typing as npt
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
+from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array, check_labels, check_probability
 from aalearn.data.dataset import LABEL_TOP, JetDataset
 from aalearn.models.predict import predict_proba
@@ -69,7 +70,7 @@ def _json_float(value: float | None) -> float | str | None:
 
 @dataclass
 class EvaluationResult:
-    """Metrics of a binary classifier on a labelled sample.
+    """Metrics of a binary classifier on a labelled sample (a :class:`~aalearn.core.result.Result`).
 
     Attributes:
         n: Number of jets.
@@ -148,6 +149,26 @@ class EvaluationResult:
             out["scores_signal"] = self.scores_signal.tolist()
             out["scores_background"] = self.scores_background.tolist()
         return out
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One terminal row: ``n``, ``accuracy``, ``auc`` and ``rejection@EFF`` per signal efficiency.
+
+        Example:
+            >>> evaluate_scores([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]).summary()[0]["auc"]
+            1.0
+        """
+        row: dict[str, Any] = {"n": self.n, "accuracy": self.accuracy, "auc": self.auc}
+        for eff, value in sorted(self.background_rejection.items()):
+            row[f"rejection@{eff:g}"] = value
+        return [row]
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """A performance section with the metrics table (the apps add ROC and score plots)."""
+        report.add_section(
+            "Performance",
+            text="Accuracy at threshold 0.5, ROC AUC, background rejection 1/ε_B at fixed signal efficiency.",
+            table=self.summary()[0],
+        )
 
 
 def background_rejection(fpr: npt.ArrayLike, tpr: npt.ArrayLike, signal_efficiency: float) -> float:

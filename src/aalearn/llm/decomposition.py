@@ -59,10 +59,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn.llm.backends import Backend, Generation, SamplingConfig
+from aalearn.llm.backends import Backend, CapabilityError, Generation, SamplingConfig
 from aalearn.llm.perturb import PARAPHRASE_TEMPLATES
 from aalearn.llm.scores import QUESTION_TEMPLATE, format_question
 from aalearn.llm.semantic import EntailmentBackend, cluster_from_equivalence, cluster_probabilities
+from aalearn.uncertainty.decomposition import decompose  # the classifier ensembles' decomposition
 
 __all__ = [
     "DECOMPOSITIONS",
@@ -148,8 +149,6 @@ def decompose_distributions(variant_probs: npt.ArrayLike, *, varied: str) -> LLM
     p = np.asarray(variant_probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 1:
         raise ValueError(f"variant_probs must have shape (K variants, C meanings), got {p.shape}")
-    from aalearn.uncertainty.decomposition import decompose  # the classifier ensembles' decomposition
-
     if p.shape[1] == 1:  # one meaning: pad an empty one (decompose needs two classes)
         p = np.concatenate([p, np.zeros_like(p)], axis=1)
     d = decompose(p[:, None, :], binary=False, method=f"input ensemble ({varied})")
@@ -327,8 +326,6 @@ def iterative_prompting_decomposition(
     Example:
         >>> iterative_prompting_decomposition(backend, "2+2?", entailment=TokenOverlap())  # doctest: +SKIP
     """
-    from aalearn.llm.backends import CapabilityError
-
     if not backend.supports_scoring:
         raise CapabilityError(
             f"{backend.name} cannot score given text; iterative prompting needs a local Hugging Face model "

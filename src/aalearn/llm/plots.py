@@ -1,6 +1,6 @@
 r"""Figures of the LLM report: detection ROC, risk–coverage, reliability and perturbation curves.
 
-Built with the report's helpers (:func:`aalearn.report.plots._new_figure` and ``_style``)
+Built with :func:`aalearn.core.plotting.new_figure` and :func:`~aalearn.core.plotting.style`
 and, for the reliability diagram, :func:`aalearn.uncertainty.plots.plot_reliability`.
 
 References:
@@ -23,6 +23,8 @@ import numpy as np
 
 from aalearn.core.plotting import new_figure as _new_figure
 from aalearn.core.plotting import style as _style
+from aalearn.llm.metrics import confidence_calibration, confidence_of, method_values, risk_coverage_curve
+from aalearn.uncertainty.plots import plot_reliability
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -51,9 +53,7 @@ _COLORS = (
 
 
 def _values(ev: LLMEvaluation, method: str) -> tuple[np.ndarray, np.ndarray]:
-    from aalearn.llm.evaluate import _method_values
-
-    return _method_values(ev.records, method)
+    return method_values(ev.records, method)
 
 
 def plot_detection_roc(ev: LLMEvaluation) -> Figure:
@@ -91,8 +91,6 @@ def plot_risk_coverage(ev: LLMEvaluation) -> Figure:
     Example:
         >>> fig = plot_risk_coverage(ev)  # doctest: +SKIP
     """
-    from aalearn.llm.evaluate import risk_coverage_curve
-
     with _style():
         fig = _new_figure((5.6, 4.8), "Risk–coverage: abstaining on the most uncertain questions")
         ax = fig.add_subplot()
@@ -118,9 +116,6 @@ def plot_confidence_reliability(ev: LLMEvaluation, methods: tuple[str, ...] | No
     Example:
         >>> fig = plot_confidence_reliability(ev)  # doctest: +SKIP
     """
-    from aalearn.llm.evaluate import _confidence_of, confidence_calibration
-    from aalearn.uncertainty.plots import plot_reliability
-
     chosen = (
         methods
         or tuple(m for m in ("msp", "perplexity", "semantic_entropy") if m in ev.methods)
@@ -130,7 +125,7 @@ def plot_confidence_reliability(ev: LLMEvaluation, methods: tuple[str, ...] | No
     for m in chosen:
         u, c = _values(ev, m)
         if u.size:
-            conf = np.array([_confidence_of(m, v) for v in u])
+            conf = np.array([confidence_of(m, v) for v in u])
             curves[m] = confidence_calibration(conf, c, n_bins=10)[1]
     if not curves:
         return None

@@ -50,7 +50,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aalearn.llm.backends import Backend, Generation, GenerationSet, SamplingConfig, _check_prompt
+from aalearn.llm.backends import Backend, Generation, GenerationSet, SamplingConfig
+from aalearn.llm.backends.base import check_prompt
 from aalearn.llm.semantic import (
     EntailmentBackend,
     cluster_from_equivalence,
@@ -97,7 +98,7 @@ def format_question(question: str, template: str = QUESTION_TEMPLATE) -> str:
         >>> format_question("What is 2 + 2?").endswith("Question: What is 2 + 2?")
         True
     """
-    q = _check_prompt(question).strip()
+    q = check_prompt(question).strip()
     if "{question}" not in template:
         raise ValueError("the question template must contain '{question}'")
     return template.format(question=q)

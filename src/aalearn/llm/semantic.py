@@ -65,6 +65,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aalearn.core.optional import require
+from aalearn.llm.backends import Backend, CapabilityError
 
 __all__ = [
     "ENTAILMENT_BACKENDS",
@@ -391,8 +392,6 @@ class LLMJudgeEntailment(_ThreeWay):
 
     def __init__(self, backend: Any, *, strict: bool = False) -> None:
         super().__init__(strict=strict)
-        from aalearn.llm.backends import Backend
-
         if not isinstance(backend, Backend):
             raise TypeError(f"the judge must be an aalearn.llm Backend, got {type(backend).__name__}")
         self.backend = backend
@@ -400,8 +399,6 @@ class LLMJudgeEntailment(_ThreeWay):
         self._score = bool(backend.supports_scoring)
 
     def _classify(self, question: str, pairs: list[tuple[str, str]]) -> FloatArray:
-        from aalearn.llm.backends import CapabilityError
-
         out = np.zeros((len(pairs), 3))
         for k, (a, b) in enumerate(pairs):
             prompt = JUDGE_PROMPT.format(question=question, text1=a, text2=b)

@@ -23,6 +23,7 @@ from aalearn.models.checkpoint import (
     register_architecture,
     save_checkpoint,
 )
+from aalearn.models.factory import ARCHITECTURE_DEFAULTS, build_tagger
 from aalearn.models.keras import load_keras_topodnn
 from aalearn.models.predict import model_n_features, predict_logits, predict_proba
 from aalearn.models.robust import FEATURE_KINDS, RobustJetTagger
@@ -30,12 +31,14 @@ from aalearn.models.topodnn import DEFAULT_HIDDEN, TopoDNN
 
 __all__ = [
     "ARCHITECTURES",
+    "ARCHITECTURE_DEFAULTS",
     "DEFAULT_HIDDEN",
     "FEATURE_KINDS",
     "SHIPPED_MODELS",
     "RobustJetTagger",
     "TopoDNN",
     "architecture_name",
+    "build_tagger",
     "load_checkpoint",
     "load_keras_topodnn",
     "load_model",

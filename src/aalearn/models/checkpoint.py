@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from aalearn import __version__
+from aalearn.core.io import atomic_path
 from aalearn.models.keras import load_keras_topodnn
 from aalearn.models.topodnn import TopoDNN
 
@@ -165,15 +165,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, metadata: Mapping[str
     # safetensors refuses shared or non-contiguous storage: store independent CPU copies.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp_name, metadata=header)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
     return path
 
 
@@ -240,7 +233,7 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), metadata
 
 
-def load_model(spec: str | Path) -> nn.Module:
+def load_model(spec: str | os.PathLike[str]) -> nn.Module:
     """Load a model from a checkpoint, a Keras HDF5 file or a shipped model name.
 
     Dispatch on ``spec``:

@@ -11,8 +11,9 @@ from aalearn.physics.features import (
     challenge_feature_names,
     challenge_features,
 )
-from aalearn.physics.kinematics import constituent_mass, features_mass, wrap_phi
+from aalearn.physics.kinematics import constituent_mass, wrap_phi
 from aalearn.physics.preprocessing import (
+    features_mass,
     features_to_constituents,
     topodnn_preprocess,
 )

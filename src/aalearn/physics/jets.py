@@ -84,7 +84,7 @@ def delta_r(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> FloatArray:
     Broadcasts over its arguments.
 
     Example:
-        >>> float(delta_r(0.0, 0.0, 0.3, 0.4))
+        >>> round(float(delta_r(0.0, 0.0, 0.3, 0.4)), 12)
         0.5
     """
     e1, p1 = np.asarray(eta1, dtype=np.float64), np.asarray(phi1, dtype=np.float64)
@@ -96,6 +96,20 @@ def delta_r(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> FloatArray:
 def check_flat_constituents(
     constituents: npt.ArrayLike, offsets: npt.ArrayLike
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Validate concatenated constituents ``(M, 3)`` and their jet boundaries ``offsets``.
+
+    Returns:
+        ``(constituents as float64, offsets as int64)``.
+
+    Raises:
+        ValueError: For a wrong shape, offsets that do not partition the constituents into
+            non-empty jets, NaN/inf values or a pT that is not positive.
+
+    Example:
+        >>> c, o = check_flat_constituents([[10.0, 0.0, 0.0], [5.0, 0.1, 0.2]], [0, 2])
+        >>> c.shape, o.tolist()
+        ((2, 3), [0, 2])
+    """
     c = np.asarray(constituents, dtype=np.float64)
     o = np.asarray(offsets)
     if c.ndim != 2 or c.shape[1] != 3:

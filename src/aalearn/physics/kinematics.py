@@ -1,6 +1,8 @@
 r"""Kinematics of massless jet constituents given as (pT, η, φ).
 
-Written once for NumPy arrays; the functions broadcast over leading axes.
+Written once for NumPy arrays; the functions broadcast over leading axes. The jet mass of
+the challenge's preprocessed features is :func:`aalearn.physics.preprocessing.features_mass`
+(it needs the feature layout, which lives above this module).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["constituent_mass", "features_mass", "four_momenta", "wrap_phi"]
+__all__ = ["constituent_mass", "four_momenta", "wrap_phi"]
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -52,17 +54,4 @@ def constituent_mass(constituents: npt.ArrayLike) -> FloatArray:
     p = four_momenta(constituents).sum(axis=-2)
     m2 = p[..., 0] ** 2 - p[..., 1] ** 2 - p[..., 2] ** 2 - p[..., 3] ** 2
     out: FloatArray = np.sqrt(np.clip(m2, 0.0, None))
-    return out
-
-
-def features_mass(features: npt.ArrayLike, *, pt_scale: float = 1.0) -> FloatArray:
-    """Jet mass from the 87 challenge features (multiply by ``pt_scale`` for GeV).
-
-    The TopoDNN preprocessing translates and rotates the constituents in the (η, φ)
-    plane; the mass computed from the preprocessed features is therefore close to,
-    but not exactly, the mass of the original constituents.
-    """
-    from aalearn.physics.preprocessing import features_to_constituents
-
-    out: FloatArray = constituent_mass(features_to_constituents(features, pt_scale=pt_scale))
     return out

@@ -36,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, N_CONSTITUENTS, challenge_feature_names
-from aalearn.physics.kinematics import wrap_phi
+from aalearn.physics.kinematics import constituent_mass, wrap_phi
 
-__all__ = ["features_to_constituents", "pad_constituents", "topodnn_preprocess"]
+__all__ = ["features_mass", "features_to_constituents", "pad_constituents", "topodnn_preprocess"]
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -142,3 +142,20 @@ def features_to_constituents(
     c = full.reshape(x.shape[0], n_constituents, 3)
     c[..., 0] *= pt_scale
     return c
+
+
+def features_mass(features: npt.ArrayLike, *, pt_scale: float = 1.0) -> FloatArray:
+    """Jet mass from the 87 challenge features (multiply by ``pt_scale`` for GeV).
+
+    The TopoDNN preprocessing translates and rotates the constituents in the (η, φ)
+    plane; the mass computed from the preprocessed features is therefore close to,
+    but not exactly, the mass of the original constituents.
+
+    Example:
+        >>> c = np.array([[[100.0, 0.0, 0.0], [100.0, 0.0, 0.1]] + [[0.0, 0.0, 0.0]] * 28])
+        >>> x = topodnn_preprocess(c, pt_scale=1.0)
+        >>> round(float(features_mass(x)[0]), 3)
+        9.996
+    """
+    out: FloatArray = constituent_mass(features_to_constituents(features, pt_scale=pt_scale))
+    return out

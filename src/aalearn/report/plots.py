@@ -32,7 +32,7 @@ from aalearn.core.plotting import new_figure as _new_figure
 from aalearn.core.plotting import style as _style
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, N_CONSTITUENTS, challenge_feature_names
-from aalearn.physics.kinematics import features_mass
+from aalearn.physics.preprocessing import features_mass
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

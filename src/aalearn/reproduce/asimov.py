@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from aalearn.inference import Measurement, Templates
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["ASIMOV_CASES", "asimov_matches_cowan", "cowan_asimov_significance"]
@@ -90,7 +91,6 @@ def asimov_matches_cowan() -> tuple[dict[str, float], dict[str, Any]]:
     Raises:
         ImportError: When pyhf is not installed (``pip install "aalearn[inference]"``).
     """
-    from aalearn.inference import Measurement, Templates
 
     values: dict[str, float] = {}
     formula: dict[str, float] = {}

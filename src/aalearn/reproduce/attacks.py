@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from aalearn.attacks.components import CrossEntropyObjective, SignStep, ZeroInit
+from aalearn.attacks.loop import GradientAttack
+from aalearn.attacks.result import challenge_score, mean_absolute_deviation
+from aalearn.constraints import Budget
+from aalearn.core.optional import require
 from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
+from aalearn.data.io import load_dataset
+from aalearn.models import load_model, predict_proba
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["challenge_rdsa_file_score"]
@@ -28,9 +35,6 @@ def challenge_rdsa_file_score() -> tuple[dict[str, float], dict[str, Any]]:
     Raises:
         FileNotFoundError: When the public files cannot be found.
     """
-    from aalearn.attacks.result import challenge_score, mean_absolute_deviation
-    from aalearn.data.io import load_dataset
-    from aalearn.models import load_model, predict_proba
 
     root = require_challenge_data()
     model = load_model(root / CHALLENGE_FILES["model"])
@@ -76,13 +80,6 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
         FileNotFoundError: When the public files cannot be found.
     """
     import torch
-
-    from aalearn.attacks.components import CrossEntropyObjective, SignStep, ZeroInit
-    from aalearn.attacks.loop import GradientAttack
-    from aalearn.constraints import Budget
-    from aalearn.core.optional import require
-    from aalearn.data.io import load_dataset
-    from aalearn.models import load_model
 
     require("art", purpose="the ART reproduction")
     from art.attacks.evasion import ProjectedGradientDescent  # type: ignore[import-untyped]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from aalearn.apps.evaluate import evaluate_path
 from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
+from aalearn.models import load_model
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["challenge_model_accuracies"]
@@ -27,8 +29,6 @@ def challenge_model_accuracies() -> tuple[dict[str, float], dict[str, Any]]:
         FileNotFoundError: When the public files cannot be found (set
             ``AALEARN_CHALLENGE_DATA`` to their directory).
     """
-    from aalearn.apps.workflows import evaluate_path
-    from aalearn.models import load_model
 
     root = require_challenge_data()
     model = load_model(root / CHALLENGE_FILES["model"])

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aalearn.reproduce.registry import Reproduction, register
+from aalearn.surrogates.metrics import fpd, kpd
 
 __all__ = ["jetnet_inputs", "jetnet_metrics_match", "load_jetnet_metrics"]
 
@@ -110,7 +111,6 @@ def jetnet_metrics_match(
     Raises:
         ImportError: When jetnet cannot be imported.
     """
-    from aalearn.surrogates.metrics import fpd, kpd
 
     jet_fpd, jet_kpd = load_jetnet_metrics()
     f_kw = dict(fpd_options or {})

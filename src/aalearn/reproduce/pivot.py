@@ -49,7 +49,11 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from aalearn.evaluation import evaluate_scores
+from aalearn.models.predict import predict_proba
 from aalearn.reproduce.registry import Reproduction, register
+from aalearn.training import train_classifier
+from aalearn.training.pivot import PivotStrategy, fit_adversary, gaussian_entropy
 
 __all__ = ["PivotToyConfig", "ToyClassifier", "make_toy", "pivot_toy", "run_pivot_toy"]
 
@@ -153,7 +157,6 @@ class PivotToyConfig:
 
 
 def _scores(model: nn.Module, X: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    from aalearn.models.predict import predict_proba
 
     return predict_proba(model, X, batch_size=65536)
 
@@ -166,9 +169,6 @@ def _measure(
 ) -> dict[str, float]:
     """KS(f | z=−1, f | z=+1), fresh-adversary loss and AUC at z = 0 of a frozen classifier."""
     from scipy.stats import ks_2samp
-
-    from aalearn.evaluation import evaluate_scores
-    from aalearn.training.pivot import fit_adversary
 
     ks = float(ks_2samp(_scores(model, tests["minus"][0]), _scores(model, tests["plus"][0])).statistic)
     adversary = fit_adversary(
@@ -208,8 +208,6 @@ def run_pivot_toy(config: PivotToyConfig | None = None) -> tuple[dict[str, float
         >>> sorted(values)[:3]  # doctest: +SKIP
         ['adversary_loss', 'auc', 'entropy_z']
     """
-    from aalearn.training import train_classifier
-    from aalearn.training.pivot import PivotStrategy, gaussian_entropy
 
     cfg = config or PivotToyConfig()
     t0 = time.perf_counter()

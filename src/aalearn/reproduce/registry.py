@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aalearn.core.result import ReportBuilder
+
 __all__ = ["REGISTRY", "Reproduction", "ReproductionResult", "get", "register", "run"]
 
 
 @dataclass(frozen=True)
 class ReproductionResult:
-    """Outcome of one reproduction.
+    """Outcome of one reproduction (a :class:`~aalearn.core.result.Result`).
 
     Attributes:
         name: Registry name.
@@ -50,6 +52,26 @@ class ReproductionResult:
             }
         )
         return out
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One terminal row per measured quantity: measured, reference and tolerance."""
+        return [
+            {
+                "quantity": k,
+                "measured": v,
+                "reference": self.expected.get(k),
+                "tolerance": self.tolerance.get(k),
+            }
+            for k, v in self.values.items()
+        ]
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """A section with the verdict, the source and the comparison table."""
+        report.add_section(
+            f"Reproduction {self.name}: {'PASS' if self.passed else 'FAIL'}",
+            text=f"Reference: {self.source}.",
+            table=self.summary(),
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,15 @@ class Reproduction:
             "source": self.source,
             "expected": dict(self.expected),
             "tolerance": dict(self.tolerance),
+        }
+
+    def table_row(self) -> dict[str, Any]:
+        """Row of ``aalearn reproduce --list``: name, reference values, tolerances, source."""
+        return {
+            "name": self.name,
+            "reference": ", ".join(f"{k} = {v}" for k, v in self.expected.items()),
+            "tolerance": ", ".join(f"±{v}" for v in self.tolerance.values()),
+            "source": self.source,
         }
 
 

@@ -34,6 +34,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from aalearn.apps.sbi import validate_task
+from aalearn.inference.sbi.tasks import SBIBM_NPE_SETTINGS
 from aalearn.reproduce.registry import Reproduction, register
 
 __all__ = ["SBIBM_REPRODUCTIONS", "sbibm_npe_values"]
@@ -72,8 +74,6 @@ def sbibm_npe_values(
     Example:
         >>> values, _ = sbibm_npe_values("two_moons", simulations=2000, observations=[1])  # doctest: +SKIP
     """
-    from aalearn.apps.sbi import validate_task
-    from aalearn.inference.sbi.tasks import SBIBM_NPE_SETTINGS
 
     published = {t: p for t, _, p, _ in SBIBM_REPRODUCTIONS}
     if task not in published:

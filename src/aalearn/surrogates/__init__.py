@@ -9,9 +9,13 @@
 * :mod:`~aalearn.surrogates.verdict` -- :class:`Check`, :class:`Verdict` and the decision rule;
 * :mod:`~aalearn.surrogates.validate` -- :func:`validate_samples`, the whole suite;
 * :mod:`~aalearn.surrogates.plots` -- figures for the report;
-* ``models``, ``amplification``, ``closure`` -- the generative models (zuko flow, flow
-  matching), statistical amplification and downstream closure; imported lazily
-  (torch, zuko) on first attribute access.
+* :mod:`~aalearn.surrogates.representation` -- what a surrogate learns (``"jet"``:
+  five jet observables, or the 87 ``"features"``);
+* :mod:`~aalearn.surrogates.amplification`, :mod:`~aalearn.surrogates.closure` and
+  :mod:`~aalearn.surrogates.study` -- statistical amplification, downstream closure and
+  their combined :class:`SurrogateStudy` result;
+* :mod:`~aalearn.surrogates.models` -- the generative models (zuko flow, flow matching);
+  imported on first attribute access, as they need torch.
 
 Example:
     >>> import numpy as np
@@ -28,6 +32,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from aalearn.surrogates.amplification import (
+    AmplificationResult,
+    amplification_from_samples,
+    amplification_study,
+    bootstrap_indices,
+    plot_amplification,
+    train_ensemble,
+)
+from aalearn.surrogates.closure import ClosureResult, ClosureVariant, closure_test, plot_closure
 from aalearn.surrogates.features import FEATURE_KINDS, JET_FEATURES, feature_matrix, jet_features
 from aalearn.surrogates.metrics import (
     MetricValue,
@@ -39,67 +52,67 @@ from aalearn.surrogates.metrics import (
     tail_coverage,
 )
 from aalearn.surrogates.null import NullTest, empirical_pvalue, null_distribution, pvalue_to_sigma
+from aalearn.surrogates.representation import JET_OBSERVABLES, jet_observables, representation_rows
+from aalearn.surrogates.study import SurrogateStudy
 from aalearn.surrogates.twosample import C2STResult, c2st
 from aalearn.surrogates.validate import SurrogateValidation, validate_samples
 from aalearn.surrogates.verdict import Check, Verdict, statistical_checks
 
-# The generative-model half of the suite (another work package): submodules and the
-# names they export, imported on first access so that `import aalearn.surrogates`
-# needs neither torch nor zuko. LEAD: keep this map in sync with the __all__ lists of
-# models.py, amplification.py, closure.py and workflow.py (name -> submodule).
-_LAZY_SUBMODULES: tuple[str, ...] = ("models", "amplification", "closure", "workflow")
+# The generative models need torch (a few seconds to import): their subpackage and names
+# are imported on first access, so that `import aalearn.surrogates` (and the CLI) stays fast.
+_LAZY_SUBMODULES: tuple[str, ...] = ("models",)
 _LAZY_NAMES: dict[str, str] = {
     "SURROGATE_FORMAT": "models",
+    "SURROGATE_TRAIN_CONFIG": "models",
     "FlowMatchingSurrogate": "models",
     "FlowSurrogate": "models",
     "Surrogate": "models",
     "load_surrogate": "models",
     "make_surrogate": "models",
-    "AmplificationResult": "amplification",
-    "amplification_from_samples": "amplification",
-    "amplification_study": "amplification",
-    "bootstrap_indices": "amplification",
-    "plot_amplification": "amplification",
-    "train_ensemble": "amplification",
-    "ClosureResult": "closure",
-    "ClosureVariant": "closure",
-    "closure_test": "closure",
-    "plot_closure": "closure",
-    "JET_OBSERVABLES": "workflow",
-    "jet_observables": "workflow",
-    "load_rows": "workflow",
-    "surrogate_study": "workflow",
-    "train_surrogate_file": "workflow",
 }
 
 __all__ = [
     "FEATURE_KINDS",
     "JET_FEATURES",
+    "JET_OBSERVABLES",
+    "AmplificationResult",
     "C2STResult",
     "Check",
+    "ClosureResult",
+    "ClosureVariant",
     "MetricValue",
     "NullTest",
+    "SurrogateStudy",
     "SurrogateValidation",
     "Verdict",
+    "amplification_from_samples",
+    "amplification_study",
+    "bootstrap_indices",
     "c2st",
+    "closure_test",
     "correlation_difference",
     "empirical_pvalue",
     "feature_matrix",
     "fpd",
     "jet_features",
+    "jet_observables",
     "kpd",
     "marginal_distances",
     "mmd_poly_unbiased",
     "null_distribution",
+    "plot_amplification",
+    "plot_closure",
     "pvalue_to_sigma",
+    "representation_rows",
     "statistical_checks",
     "tail_coverage",
+    "train_ensemble",
     "validate_samples",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the generative-model submodules and their names lazily."""
+    """Import the generative models (torch) lazily."""
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"aalearn.surrogates.{name}")
     if name in _LAZY_NAMES:

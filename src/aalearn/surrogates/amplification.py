@@ -52,14 +52,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.config import TrainConfig
 from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.plotting import new_figure as _new_figure
+from aalearn.core.plotting import style as _style
+from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array
+from aalearn.surrogates.verdict import Check
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from aalearn.surrogates.models import Surrogate
-    from aalearn.surrogates.verdict import Check
 
 __all__ = [
     "AmplificationResult",
@@ -216,8 +220,6 @@ class AmplificationResult:
         Raises:
             ValueError: For a non-positive ``needed_events``.
         """
-        from aalearn.surrogates.verdict import Check
-
         if needed_events is None:
             needed = float(self.n_train)
             what = f"n_train = {self.n_train}"
@@ -288,6 +290,39 @@ class AmplificationResult:
             }
         )
         return out
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One terminal-table row: the equivalent events, the amplification and the saturation.
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(0)
+            >>> res = amplification_from_samples([rng.normal(size=2000) for _ in range(2)],
+            ...                                  truth=rng.normal(size=20_000), n_train=100, bins=4)
+            >>> sorted(res.summary()[0])[:2]
+            ['amplification', 'n_equiv']
+        """
+        d = self.to_dict()
+        return [
+            {k: d[k] for k in ("n_equiv", "n_equiv_limit", "amplification", "n_gen_saturation", "n_train")}
+        ]
+
+    def add_to(self, report: ReportBuilder, *, title: str | None = None) -> None:
+        """Add the amplification section (summary table and :func:`plot_amplification`) to ``report``.
+
+        Args:
+            report: The report (see :class:`aalearn.core.result.ReportBuilder`).
+            title: Section title (default ``"Amplification (<observable>)"``).
+        """
+        report.add_section(
+            title or f"Amplification ({self.observable})",
+            text=(
+                "Equivalent events n_equiv = p(1-p)/MSE per equal-probability bin of the held-out jets "
+                "(Butter et al., arXiv:2008.06545)."
+            ),
+            table=self.summary()[0],
+            figures=[plot_amplification(self)],
+        )
 
 
 def _grid(n_gen: int, n_points: int = 8) -> FloatArray:
@@ -470,6 +505,7 @@ def train_ensemble(
     bootstrap: bool = True,
     seed: int = 0,
     fit_kwargs: Mapping[str, Any] | None = None,
+    config: TrainConfig | None = None,
 ) -> list[Surrogate]:
     """Train ``n_members`` surrogates, each on its own bootstrap resample (Butter et al., arXiv:2008.06545).
 
@@ -485,6 +521,8 @@ def train_ensemble(
         bootstrap: Resample the training rows with replacement per member.
         seed: Base seed.
         fit_kwargs: Keyword arguments of ``fit`` (``epochs``, ``batch_size``, …; not ``seed``).
+        config: Training settings of every member (member ``k`` fits with
+            ``config.replace(seed=seed + k)``; the config's own seed is not used).
 
     Returns:
         The fitted members.
@@ -508,6 +546,8 @@ def train_ensemble(
     kwargs = dict(fit_kwargs or {})
     if "seed" in kwargs:
         raise ValueError("fit_kwargs must not contain 'seed'; pass seed= to train_ensemble")
+    if "config" in kwargs:
+        raise ValueError("fit_kwargs must not contain 'config'; pass config= to train_ensemble")
     xa = check_array(x, name="x", ndim=2, dtype=np.float64)
     ya = None if y is None else np.asarray(y)
     out: list[Surrogate] = []
@@ -516,7 +556,12 @@ def train_ensemble(
             bootstrap_indices(xa.shape[0], labels=ya, seed=seed + k) if bootstrap else np.arange(xa.shape[0])
         )
         model = make()
-        model.fit(xa[idx], None if ya is None else ya[idx], seed=seed + k, **kwargs)
+        if config is None:
+            model.fit(xa[idx], None if ya is None else ya[idx], seed=seed + k, **kwargs)
+        else:
+            model.fit(
+                xa[idx], None if ya is None else ya[idx], config=config.replace(seed=seed + k), **kwargs
+            )
         out.append(model)
     return out
 
@@ -589,9 +634,6 @@ def plot_amplification(result: AmplificationResult) -> Figure:
     Returns:
         A matplotlib figure (needs ``aalearn[report]``).
     """
-    from aalearn.core.plotting import new_figure as _new_figure
-    from aalearn.core.plotting import style as _style
-
     with _style():
         fig = _new_figure((10.0, 4.0), f"Amplification ({result.observable})")
         ax1, ax2 = fig.subplots(1, 2)

@@ -57,13 +57,15 @@ import numpy.typing as npt
 
 from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.optional import require
+from aalearn.core.plotting import new_figure as _new_figure
+from aalearn.core.plotting import style as _style
+from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array
+from aalearn.inference import Measurement, Templates
+from aalearn.surrogates.verdict import Check
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
-
-    from aalearn.inference.measurement import Templates
-    from aalearn.surrogates.verdict import Check
 
 __all__ = ["ClosureResult", "ClosureVariant", "closure_test", "plot_closure"]
 
@@ -72,6 +74,7 @@ NOMINAL_COVERAGE = 0.6826894921370859
 """Probability of a standard normal within ±1."""
 VARIANTS = ("plain", "model_nuisance")
 BASELINE = "real_templates"
+_CLOSURE_TEXT = "Fit of the signal strength: surrogate templates, resampled held-out real events as data."
 """Name of the baseline variant: templates from real events (the closure's null)."""
 
 
@@ -269,8 +272,6 @@ class ClosureResult:
         Raises:
             ValueError: For non-positive tolerances.
         """
-        from aalearn.surrogates.verdict import Check
-
         for name, tol in (
             ("bias_tolerance", bias_tolerance),
             ("coverage_tolerance", coverage_tolerance),
@@ -372,6 +373,24 @@ class ClosureResult:
         )
         return out
 
+    def summary(self) -> list[dict[str, Any]]:
+        """One terminal-table row per variant (and injected signal strength)."""
+        return [v.to_dict() for v in self.variants]
+
+    def add_to(
+        self,
+        report: ReportBuilder,
+        *,
+        text: str = _CLOSURE_TEXT,
+    ) -> None:
+        """Add the closure section (one row per variant and :func:`plot_closure`) to ``report``.
+
+        Args:
+            report: The report (see :class:`aalearn.core.result.ReportBuilder`).
+            text: The section's introduction.
+        """
+        report.add_section("Closure", text=text, table=self.summary(), figures=[plot_closure(self)])
+
 
 # --------------------------------------------------------------------------------------
 # the test
@@ -446,8 +465,6 @@ def _fit_toys(
     name: str,
     mu_true: float,
 ) -> ClosureVariant:
-    from aalearn.inference.measurement import Measurement
-
     pyhf = require("pyhf", purpose="the closure fits (aalearn.surrogates.closure)")
     failures = (pyhf.exceptions.FailedMinimization, ValueError, FloatingPointError, RuntimeError)
     m = Measurement(templates)
@@ -562,8 +579,6 @@ def closure_test(
         >>> [c.name for c in res.checks()][:2], res.variant("plain").bias < -1
         (['closure:bias', 'closure:coverage'], True)
     """
-    from aalearn.inference.measurement import Templates
-
     sig_members = _members(surrogate_signal, name="surrogate_signal")
     bkg_members = _members(surrogate_background, name="surrogate_background")
     real_s = check_array(real_signal, name="real_signal", ndim=1, dtype=np.float64)
@@ -699,9 +714,6 @@ def plot_closure(result: ClosureResult) -> Figure:
     Returns:
         A matplotlib figure (needs ``aalearn[report]``).
     """
-    from aalearn.core.plotting import new_figure as _new_figure
-    from aalearn.core.plotting import style as _style
-
     mu0 = result.variants[0].mu_true
     shown = [v for v in result.variants if math.isclose(v.mu_true, mu0)]
     with _style():

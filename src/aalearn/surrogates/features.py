@@ -33,7 +33,7 @@ Komiske, Metodiev, Thaler, arXiv:1712.07124) in jetnet. aalearn offers three set
   two-/three-prong discrimination, the absolute values differ). Angles are the
   challenge's relative coordinates (translated and rotated by the TopoDNN
   preprocessing), so ``jet_pt`` and ``jet_mass`` are close to, not equal to, the
-  original jet's (see :func:`aalearn.physics.kinematics.features_mass`).
+  original jet's (see :func:`aalearn.physics.preprocessing.features_mass`).
 * ``"efp"`` -- the 36 EFPs with degree :math:`d \le 4` as in jetnet
   (``energyflow.EFPSet(("d<=", 4), measure="hadr", beta=1, normed=None, coords="ptyphim")``),
   constituent :math:`p_T` relative to the jet's :math:`\sum p_T` (JetNet's :math:`p_T^\mathrm{rel}`);
@@ -56,9 +56,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.optional import require
 from aalearn.core.validation import check_array
+from aalearn.data.dataset import JetDataset
+from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, is_challenge_layout
 from aalearn.physics.jets import JET_FEATURES, constituent_jet_features
 from aalearn.physics.jets import ratio as _ratio
+from aalearn.physics.preprocessing import features_to_constituents
 
 __all__ = [
     "FEATURE_KINDS",
@@ -103,9 +107,6 @@ def jet_features(features: npt.ArrayLike, *, pt_scale: float | None = None) -> F
         >>> jet_features(x)[:, 2].tolist()  # two constituents each
         [2.0, 2.0]
     """
-    from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV
-    from aalearn.physics.preprocessing import features_to_constituents
-
     x = check_array(features, name="features", ndim=2, dtype=np.float64)
     scale = CHALLENGE_PT_SCALE_GEV if pt_scale is None else float(pt_scale)
     return constituent_jet_features(features_to_constituents(x, pt_scale=scale))
@@ -124,9 +125,6 @@ def efp_features(features: npt.ArrayLike, *, n_jobs: int = 1) -> FloatArray:
     Raises:
         ImportError: When energyflow is not installed.
     """
-    from aalearn.core.optional import require
-    from aalearn.physics.preprocessing import features_to_constituents
-
     ef = require("energyflow", purpose="energy-flow polynomial features (features='efp')")
     x = check_array(features, name="features", ndim=2, dtype=np.float64)
     c = np.asarray(features_to_constituents(x, pt_scale=1.0), dtype=np.float64)
@@ -135,15 +133,6 @@ def efp_features(features: npt.ArrayLike, *, n_jobs: int = 1) -> FloatArray:
     efpset = ef.EFPSet(("d<=", 4), measure="hadr", beta=1, normed=None, coords="ptyphim")
     out: FloatArray = np.asarray(efpset.batch_compute(c, n_jobs), dtype=np.float64)
     return out
-
-
-def _is_challenge_layout(names: Sequence[str] | None, n_columns: int) -> bool:
-    from aalearn.physics.features import challenge_feature_names
-
-    expected = challenge_feature_names()
-    if names is None:
-        return n_columns == len(expected)
-    return list(names) == expected
 
 
 def feature_matrix(
@@ -168,8 +157,6 @@ def feature_matrix(
         >>> names
         ('a', 'b')
     """
-    from aalearn.data.dataset import JetDataset
-
     if kind not in FEATURE_KINDS:
         raise ValueError(f"features must be one of {', '.join(map(repr, FEATURE_KINDS))}, got {kind!r}")
     if isinstance(data, JetDataset):
@@ -186,7 +173,7 @@ def feature_matrix(
         return arr, names or tuple(f"feature_{j}" for j in range(arr.shape[1]))
     if kind == "jet" and names is not None and not any(n.startswith("Const") for n in names):
         return arr, names  # already jet-level observables (these, or a surrogate's own, e.g. mass, sum_pt)
-    if not _is_challenge_layout(names, arr.shape[1]):
+    if not is_challenge_layout(arr.shape[1], names):
         shown = (
             ", ".join(names[:5]) + (", ..." if len(names) > 5 else "") if names else f"{arr.shape[1]} unnamed"
         )

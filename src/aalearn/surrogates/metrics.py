@@ -62,6 +62,7 @@ from scipy import stats
 from scipy.optimize import curve_fit
 
 from aalearn.core.validation import check_array
+from aalearn.validation.checks import correlation_matrix
 
 __all__ = [
     "DEFAULT_TAIL_QUANTILES",
@@ -585,8 +586,6 @@ def correlation_difference(reference: npt.ArrayLike, candidate: npt.ArrayLike) -
         >>> bool(abs(correlation_difference(a, b) - np.sqrt(2) * 0.8) < 0.05)
         True
     """
-    from aalearn.validation.checks import correlation_matrix
-
     x, y = check_feature_pair(reference, candidate)
     if x.shape[1] < 2:
         return 0.0

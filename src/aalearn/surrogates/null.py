@@ -49,6 +49,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from aalearn.core.jsonutil import to_jsonable
+
 __all__ = [
     "MIN_SIGNIFICANCE_P",
     "NullTest",
@@ -203,8 +205,6 @@ class NullTest:
             >>> sorted(NullTest.from_null("x", 1.0, [0.0, 0.5, 2.0]).to_dict())[:3]
             ['error', 'n_null', 'name']
         """
-        from aalearn.core.jsonutil import to_jsonable
-
         out: dict[str, Any] = to_jsonable(
             {
                 "name": self.name,

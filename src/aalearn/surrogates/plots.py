@@ -29,6 +29,7 @@ import numpy as np
 
 from aalearn.core.plotting import new_figure as _new_figure
 from aalearn.core.plotting import style as _style
+from aalearn.validation import plot_overlays
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -81,8 +82,6 @@ def plot_marginals(validation: SurrogateValidation, *, top: int = 6) -> Figure:
     Returns:
         The overlay figure of :func:`aalearn.validation.plot_overlays`.
     """
-    from aalearn.validation import plot_overlays
-
     order = np.argsort(-validation.marginals.ks_statistic, kind="stable")[: max(1, top)]
     chosen = [validation.feature_names[i] for i in order]
     fig = plot_overlays(

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from aalearn.core.jsonutil import to_jsonable
 from aalearn.surrogates.metrics import check_feature_pair
 from aalearn.surrogates.null import pvalue_to_sigma
 
@@ -100,8 +101,6 @@ class WeightRegion:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (infinite edges become ``None``)."""
-        from aalearn.core.jsonutil import to_jsonable
-
         out: dict[str, Any] = to_jsonable(
             {
                 "feature": self.feature,
@@ -154,8 +153,6 @@ class C2STResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary with the top regions (not the per-event weights)."""
-        from aalearn.core.jsonutil import to_jsonable
-
         out: dict[str, Any] = to_jsonable(
             {
                 "auc": self.auc,

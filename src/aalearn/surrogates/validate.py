@@ -42,18 +42,17 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.result import ReportBuilder
+from aalearn.data.dataset import JetDataset
 from aalearn.surrogates.features import JET_FEATURE_UNITS, feature_matrix
 from aalearn.surrogates.metrics import (
     DEFAULT_TAIL_QUANTILES,
@@ -68,13 +67,11 @@ from aalearn.surrogates.metrics import (
     tail_coverage,
 )
 from aalearn.surrogates.null import NullTest, reference_partitions, split_sizes
+from aalearn.surrogates.plots import plot_marginals, plot_null_distributions, plot_weight_map
 from aalearn.surrogates.twosample import CLASSIFIERS, C2STResult, _thread_limit, c2st
 from aalearn.surrogates.verdict import CORRECTIONS, Check, Verdict, _check_alpha, statistical_checks
 
-if TYPE_CHECKING:  # pragma: no cover
-    from aalearn.report import Report
-
-__all__ = ["HasChecks", "SurrogateValidation", "validate_files", "validate_samples"]
+__all__ = ["HasChecks", "SurrogateValidation", "validate_samples"]
 
 FloatArray = npt.NDArray[np.float64]
 _MIN_COMPARED = 20
@@ -244,30 +241,37 @@ class SurrogateValidation:
                 )
         return rows
 
-    def report_sections(self, report: Report) -> None:
+    def summary(self) -> list[dict[str, Any]]:
+        """The terminal-table row of ``aalearn surrogate validate``: verdict, FPD, KPD, C2ST, failing checks.
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(0)
+            >>> v = validate_samples(rng.normal(size=(400, 2)), rng.normal(size=(200, 2)), features="all",
+            ...                      n_null=5, c2st_classifier=None)
+            >>> v.summary()[0]["verdict"]
+            'safe'
+        """
+        return [
+            {
+                "verdict": "safe" if self.safe else "NOT SAFE",
+                "fpd": self.fpd.observed,
+                "fpd_significance": self.fpd.significance,
+                "kpd": self.kpd.observed,
+                "kpd_significance": self.kpd.significance,
+                "corr_significance": self.corr.significance,
+                "c2st_auc": None if self.c2st is None else to_jsonable(self.c2st.auc),
+                "c2st_significance": None if self.c2st is None else to_jsonable(self.c2st.significance),
+                "failing_checks": ", ".join(self.failing_checks) or "none",
+            }
+        ]
+
+    def add_to(self, report: ReportBuilder) -> None:
         """Add the verdict, the metrics with their nulls, the per-feature table and the figures to ``report``.
 
         Needs matplotlib (the ``report`` extra) for the figures.
         """
-        from aalearn.surrogates.plots import plot_marginals, plot_null_distributions, plot_weight_map
-
-        report.add_section(
-            "Surrogate verdict",
-            text=str(self.verdict)
-            + "\n\nDecision rule: every statistical check compatible with the reference-versus-reference "
-            f"null after {self.verdict.correction} correction at alpha = {self.verdict.alpha:g}, closure and "
-            "amplification checks passed where given (docs/surrogates.md).",
-            table=[
-                {
-                    "check": c.name,
-                    "passed": c.passed,
-                    "value": c.value,
-                    "threshold": c.threshold,
-                    "detail": c.detail,
-                }
-                for c in sorted(self.verdict.checks, key=lambda c: (c.passed, c.name))
-            ],
-        )
+        self.verdict.add_to(report)
         shown = ", ".join(self.feature_names[:10]) + (", ..." if len(self.feature_names) > 10 else "")
         global_rows = [
             {
@@ -352,8 +356,6 @@ def _region_text(name: str, region: Mapping[str, float]) -> str:
 def _as_features(
     data: Any, kind: str, feature_names: Sequence[str] | None, what: str
 ) -> tuple[FloatArray, tuple[str, ...] | None, tuple[str, ...]]:
-    from aalearn.data.dataset import JetDataset
-
     raw_names: tuple[str, ...] | None
     if isinstance(data, JetDataset):
         raw_names = tuple(data.feature_names)
@@ -652,53 +654,3 @@ def _validate(
         reference_features=x_ref,
         candidate_features=x_cand,
     )
-
-
-def validate_files(
-    reference: str | os.PathLike[str],
-    candidate: str | os.PathLike[str],
-    *,
-    out: str | os.PathLike[str] | None = None,
-    **options: Any,
-) -> tuple[SurrogateValidation, dict[str, str]]:
-    """:func:`validate_samples` on two jet files; optionally write ``results.json`` and ``report.html``.
-
-    The files are read with :func:`aalearn.data.io.load_dataset` (aalearn HDF5, Feather,
-    Parquet, ROOT); both must hold the same feature columns.
-
-    Args:
-        reference: Reference jet file (full simulation).
-        candidate: The surrogate's jet file.
-        out: Directory for ``results.json`` and ``report.html`` (created); nothing is written when ``None``.
-        **options: Keyword arguments of :func:`validate_samples`.
-
-    Returns:
-        The validation and the paths written (``{"results": ..., "report": ...}``).
-
-    Raises:
-        ValueError: For missing or unreadable files and everything :func:`validate_samples` rejects.
-    """
-    from aalearn.data.io import load_dataset
-
-    ref = load_dataset(reference)
-    cand = load_dataset(candidate)
-    result = validate_samples(ref, cand, **options)
-    paths: dict[str, str] = {}
-    if out is not None:
-        from aalearn.report import Report
-
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        results_path = folder / "results.json"
-        payload = result.to_dict()
-        payload.update({"reference": str(reference), "candidate": str(candidate)})
-        results_path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-        report = Report(
-            "Surrogate validation", subtitle=f"{Path(candidate).name} against {Path(reference).name}"
-        )
-        report.add_metadata("reference", str(reference))
-        report.add_metadata("candidate", str(candidate))
-        report.add_metadata("seed", result.seed)
-        result.report_sections(report)
-        paths = {"results": str(results_path), "report": str(report.write(folder / "report.html"))}
-    return result, paths

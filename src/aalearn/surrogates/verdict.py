@@ -55,6 +55,8 @@ from typing import Any
 import numpy as np
 
 from aalearn.core.jsonutil import to_jsonable
+from aalearn.core.result import ReportBuilder
+from aalearn.validation.checks import adjust_pvalues
 
 __all__ = ["CORRECTIONS", "Check", "Verdict", "statistical_checks"]
 
@@ -140,8 +142,6 @@ def statistical_checks(
         >>> [c.passed for c in statistical_checks(["a", "b"], [0.001, 0.5], ["", ""], alpha=0.05)]
         [False, True]
     """
-    from aalearn.validation.checks import adjust_pvalues
-
     alpha = _check_alpha(alpha)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(map(repr, CORRECTIONS))}, got {correction!r}")
@@ -245,3 +245,32 @@ class Verdict:
             }
         )
         return out
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per check, failing checks first.
+
+        Example:
+            >>> Verdict.from_checks([Check("x", False, 0.0, 0.05, "bad")]).summary()[0]["passed"]
+            False
+        """
+        return [
+            {
+                "check": c.name,
+                "passed": c.passed,
+                "value": c.value,
+                "threshold": c.threshold,
+                "detail": c.detail,
+            }
+            for c in sorted(self.checks, key=lambda c: (c.passed, c.name))
+        ]
+
+    def add_to(self, report: ReportBuilder) -> None:
+        """Add the ``"Surrogate verdict"`` section: the verdict, the decision rule and every check."""
+        report.add_section(
+            "Surrogate verdict",
+            text=str(self)
+            + "\n\nDecision rule: every statistical check compatible with the reference-versus-reference "
+            f"null after {self.correction} correction at alpha = {self.alpha:g}, closure and "
+            "amplification checks passed where given (docs/surrogates.md).",
+            table=self.summary(),
+        )

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from aalearn.training.configs import DETECTOR_CONFIG, ENSEMBLE_CONFIG, NUISANCE_CONFIG, TAGGER_CONFIG
 from aalearn.training.detector import (
     AdversarialDetector,
     DetectionResult,
@@ -23,7 +24,7 @@ from aalearn.training.detector import (
     fooled_mask,
     threshold_at_fpr,
 )
-from aalearn.training.ensemble import train_ensemble
+from aalearn.training.ensemble import train_ensemble, train_topodnn_ensemble
 from aalearn.training.strategies import AdversarialTraining, RDSAAugmentation, gradient_attack_names
 from aalearn.training.strategy import (
     STRATEGIES,
@@ -46,8 +47,12 @@ from aalearn.training.trainer import (
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "DETECTOR_CONFIG",
+    "ENSEMBLE_CONFIG",
     "FINAL_MODEL_FILE",
+    "NUISANCE_CONFIG",
     "STRATEGIES",
+    "TAGGER_CONFIG",
     "AdversarialDetector",
     "AdversarialTraining",
     "Batch",
@@ -70,4 +75,5 @@ __all__ = [
     "threshold_at_fpr",
     "train_classifier",
     "train_ensemble",
+    "train_topodnn_ensemble",
 ]

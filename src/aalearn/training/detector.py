@@ -43,10 +43,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aalearn.core.validation import check_array, check_labels, check_probability
+from aalearn.core.config import TrainConfig
+from aalearn.core.validation import check_array, check_labels, check_positive, check_probability
+from aalearn.data.split import split_indices
 from aalearn.models.checkpoint import load_checkpoint, save_checkpoint
+from aalearn.models.factory import build_tagger
 from aalearn.models.predict import predict_logits
 from aalearn.models.topodnn import TopoDNN
+from aalearn.training.configs import DETECTOR_CONFIG
 from aalearn.training.trainer import TrainingHistory, train_classifier
 
 __all__ = [
@@ -159,14 +163,14 @@ class AdversarialDetector:
         include_logit: bool = False,
         hidden: Sequence[int] = (128, 64, 32),
         dropout: float = 0.0,
-        epochs: int = 50,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        l1: float = 0.0,
-        patience: int = 5,
+        epochs: int = DETECTOR_CONFIG.epochs,
+        batch_size: int = DETECTOR_CONFIG.batch_size,
+        lr: float = DETECTOR_CONFIG.lr,
+        l1: float = DETECTOR_CONFIG.l1,
+        patience: int = DETECTOR_CONFIG.patience,
         target_fpr: float = 0.05,
         balance: bool = True,
-        progress: bool = False,
+        progress: bool = DETECTOR_CONFIG.progress,
     ) -> None:
         if tagger is not None and not isinstance(tagger, nn.Module):
             raise TypeError(f"tagger must be a torch.nn.Module or None, got {type(tagger).__name__}")
@@ -185,11 +189,8 @@ class AdversarialDetector:
         self.epochs = _check_int(epochs, name="epochs", minimum=1)
         self.batch_size = _check_int(batch_size, name="batch_size", minimum=2)
         self.patience = _check_int(patience, name="patience", minimum=1)
-        if not (np.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive number, got {lr}")
-        if not (np.isfinite(l1) and l1 >= 0):
-            raise ValueError(f"l1 must be a non-negative number, got {l1}")
-        self.lr, self.l1 = float(lr), float(l1)
+        self.lr = check_positive(lr, name="lr")
+        self.l1 = check_positive(l1, name="l1", strict=False)
         self.target_fpr = _check_open_fraction(target_fpr, name="target_fpr")
         self.balance = bool(balance)
         self.progress = bool(progress)
@@ -215,6 +216,23 @@ class AdversarialDetector:
             "target_fpr": self.target_fpr,
             "balance": self.balance,
         }
+
+    def train_config(self, seed: int = 0) -> TrainConfig:
+        """The :class:`~aalearn.core.config.TrainConfig` of :meth:`fit` with ``seed``.
+
+        Example:
+            >>> AdversarialDetector(epochs=7).train_config(seed=2).epochs
+            7
+        """
+        return DETECTOR_CONFIG.replace(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            l1=self.l1,
+            patience=self.patience,
+            seed=seed,
+            progress=self.progress,
+        )
 
     def _inputs(self, x: npt.ArrayLike, *, name: str) -> npt.NDArray[np.float32]:
         arr = check_array(x, name=name, ndim=2, dtype=np.float32)
@@ -248,8 +266,6 @@ class AdversarialDetector:
             ValueError: For mismatched feature counts, too few jets, NaN/inf or a bad
                 ``val_fraction``.
         """
-        from aalearn.data.split import split_indices
-
         seed = _check_int(seed, name="seed", minimum=0)
         val_fraction = _check_open_fraction(val_fraction, name="val_fraction")
         self.n_features_ = None
@@ -269,12 +285,8 @@ class AdversarialDetector:
         if not (y[va] == 0).any() or not (y[va] == 1).any():
             raise ValueError("too few jets to hold out clean and adversarial validation jets; give more rows")
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = TopoDNN(
-                n_features=x.shape[1], hidden=self.hidden, dropout=self.dropout, batchnorm_momentum=0.1
-            )
-        net.fit_input_scaling(x[tr])
+        net = build_tagger("topodnn", x.shape[1], seed, fit_x=x[tr], hidden=self.hidden, dropout=self.dropout)
+        assert isinstance(net, TopoDNN)
         n_pos = int(y[tr].sum())
         pos_weight = torch.tensor((len(tr) - n_pos) / n_pos if self.balance else 1.0)
 
@@ -288,13 +300,7 @@ class AdversarialDetector:
             y[tr],
             x[va],
             y[va],
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            l1=self.l1,
-            patience=self.patience,
-            seed=seed,
-            progress=self.progress,
+            config=self.train_config(seed),
             batch_loss=balanced_bce,
         )
         self.net_ = net.eval()

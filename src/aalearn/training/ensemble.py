@@ -13,6 +13,11 @@ With ``checkpoint_dir`` every member trains resumably in ``checkpoint_dir/member
 after a kill, the same call skips the finished members (it reloads them from their
 checkpoints) and resumes the interrupted one.
 
+:func:`train_topodnn_ensemble` is the recipe of ``aalearn uncertainty --train-data``: TopoDNN
+members built by :func:`aalearn.models.build_tagger` with seeds ``seed, seed + 1, ...`` and
+their input standardisation fitted on the training features. Training lives here only;
+:mod:`aalearn.uncertainty` wraps already-trained members.
+
 Example:
     >>> import numpy as np
     >>> from aalearn.models import TopoDNN
@@ -31,20 +36,23 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
+from aalearn.core.config import TrainConfig
+from aalearn.core.seeding import seeded
+from aalearn.core.validation import check_array
+from aalearn.models.factory import build_tagger
+from aalearn.training.configs import ENSEMBLE_CONFIG
 from aalearn.training.strategy import Strategy
 from aalearn.training.trainer import train_classifier
+from aalearn.uncertainty.predictors import DeepEnsemble
 
-if TYPE_CHECKING:  # aalearn.uncertainty (SciPy) is imported when an ensemble is built
-    from aalearn.uncertainty import DeepEnsemble
-
-__all__ = ["train_ensemble"]
+__all__ = ["train_ensemble", "train_topodnn_ensemble"]
 
 
 def _check_int(value: Any, *, name: str, minimum: int) -> int:
@@ -66,6 +74,7 @@ def train_ensemble(
     seeds: Sequence[int] | None = None,
     dropouts: Sequence[float] | None = None,
     checkpoint_dir: str | Path | None = None,
+    config: TrainConfig | None = None,
     **train_kwargs: Any,
 ) -> DeepEnsemble:
     r"""Train a deep ensemble of ``n_members`` classifiers with one training strategy.
@@ -88,14 +97,16 @@ def train_ensemble(
         strategy: Training strategy name or instance (see :func:`train_classifier`).
         strategy_options: Settings of a strategy given by name.
         seeds: One seed per member (default ``seed, seed + 1, ...`` with ``seed`` from
-            ``train_kwargs``, default 0). Members with the same seed must differ in dropout.
+            ``train_kwargs``, else from ``config``, default 0). Members with the same seed
+            must differ in dropout.
         dropouts: One dropout rate per member, passed to ``build_model`` as ``dropout=``.
         checkpoint_dir: Members train resumably in ``checkpoint_dir/member-<k>`` (each
             also holds the member's final ``model.safetensors`` when its architecture
             is registered).
-        **train_kwargs: Further :func:`train_classifier` arguments (``epochs``,
-            ``batch_size``, ``lr``, ``patience``, ``aux_train``, ...); ``progress``
-            defaults to ``False``.
+        config: Training settings of every member (default :data:`ENSEMBLE_CONFIG`).
+        **train_kwargs: Further :func:`train_classifier` arguments (``aux_train``,
+            ``monitor``, ...), or single settings overriding ``config`` (``epochs``,
+            ``batch_size``, ``lr``, ``patience``, ...).
 
     Returns:
         An :class:`aalearn.uncertainty.DeepEnsemble` of the members (eval mode), with
@@ -109,8 +120,6 @@ def train_ensemble(
         TypeError: If ``train_kwargs`` holds ``model``, ``seed`` together with
             ``seeds``, or ``checkpoint_dir``-like duplicates.
     """
-    from aalearn.uncertainty import DeepEnsemble
-
     n_members = _check_int(n_members, name="n_members", minimum=2)
     if not callable(build_model):
         raise ValueError(f"build_model must be callable(k) -> nn.Module, got {build_model!r}")
@@ -118,7 +127,8 @@ def train_ensemble(
         raise TypeError("train_kwargs must not contain 'model': the members are built by build_model")
     base_seed = train_kwargs.pop("seed", None)
     if seeds is None:
-        start = 0 if base_seed is None else _check_int(base_seed, name="seed", minimum=0)
+        first = base_seed if base_seed is not None else (config.seed if config is not None else 0)
+        start = _check_int(first, name="seed", minimum=0)
         member_seeds = [start + k for k in range(n_members)]
     else:
         if base_seed is not None:
@@ -154,14 +164,13 @@ def train_ensemble(
         raise ValueError(
             "two members would be identical (same seed and dropout); give distinct seeds or dropouts"
         )
-    train_kwargs.setdefault("progress", False)
+    member_config = config if config is not None else ENSEMBLE_CONFIG
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
     models: list[nn.Module] = []
     histories: list[Any] = []
     for k, (seed, dropout) in enumerate(pairs):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             try:
                 model = build_model(k) if dropout is None else build_model(k, dropout=dropout)
             except TypeError as exc:
@@ -184,6 +193,7 @@ def train_ensemble(
             y_val,
             strategy=member_strategy,
             strategy_options=strategy_options,
+            config=member_config,
             seed=seed,
             checkpoint_dir=None if root is None else root / f"member-{k}",
             **train_kwargs,
@@ -193,3 +203,82 @@ def train_ensemble(
     ensemble = DeepEnsemble(models)
     ensemble.histories, ensemble.seeds = histories, member_seeds
     return ensemble
+
+
+def train_topodnn_ensemble(
+    x_train: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    x_val: npt.ArrayLike,
+    y_val: npt.ArrayLike,
+    *,
+    n_members: int = 5,
+    seed: int = 0,
+    model_kwargs: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    config: TrainConfig | None = None,
+    **train_kwargs: Any,
+) -> DeepEnsemble:
+    r"""Train ``n_members`` TopoDNNs with seeds ``seed, …, seed + n_members - 1``.
+
+    Each member is built as the training workflow builds its tagger
+    (:func:`aalearn.models.build_tagger`: the torch RNG seeded with the member's seed
+    right before construction, ``TopoDNN(n_features=F, batchnorm_momentum=0.1,
+    **model_kwargs)``, input standardisation fitted on ``x_train``), then trained by
+    :func:`train_ensemble` (:func:`aalearn.training.train_classifier` with ``seed`` = the
+    member's seed: data order and dropout). The caller's global torch RNG state is left
+    untouched.
+
+    Args:
+        x_train: Training features ``(N, F)``.
+        y_train: Training labels ``(N,)`` in {0, 1}.
+        x_val: Validation features (early stopping).
+        y_val: Validation labels.
+        n_members: Number of members :math:`M \ge 2`.
+        seed: Seed of the first member.
+        model_kwargs: Extra :class:`~aalearn.models.TopoDNN` arguments (``hidden``,
+            ``dropout``, ``batchnorm``, …; ``batchnorm_momentum`` defaults to 0.1 as
+            in the workflow).
+        device: Device to train on (default: CPU).
+        config: Training settings of every member (default :data:`ENSEMBLE_CONFIG`;
+            its ``seed`` is replaced by the members' seeds).
+        **train_kwargs: Single settings overriding ``config`` (``epochs``,
+            ``batch_size``, ``lr``, ``patience``, ``l1``, …) and further
+            :func:`~aalearn.training.train_classifier` arguments.
+
+    Returns:
+        The trained :class:`~aalearn.uncertainty.DeepEnsemble`, with ``histories`` and
+        ``seeds`` set.
+
+    Raises:
+        ValueError: For ``n_members < 2``, ``model_kwargs['n_features']`` other than the
+            data's column count, or bad data (see ``train_classifier``).
+        TypeError: If ``train_kwargs`` contains ``model``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 2, 300)
+        >>> x = rng.normal(size=(300, 3)) + y[:, None]
+        >>> ens = train_topodnn_ensemble(x[:200], y[:200], x[200:], y[200:], n_members=2,
+        ...                              model_kwargs={"hidden": (8,)}, epochs=2)
+        >>> ens.seeds
+        [0, 1]
+    """
+    n_members = _check_int(n_members, name="n_members", minimum=2)
+    seed = _check_int(seed, name="seed", minimum=0)
+    if "model" in train_kwargs:
+        raise TypeError("train_kwargs must not contain 'model': the members are built here")
+    x_tr = check_array(x_train, name="x_train", ndim=2)
+    kwargs: dict[str, Any] = dict(model_kwargs or {})
+    if "n_features" in kwargs:
+        if kwargs["n_features"] != x_tr.shape[1]:
+            raise ValueError(
+                f"model_kwargs['n_features'] = {kwargs['n_features']} but x_train has {x_tr.shape[1]} columns"
+            )
+        del kwargs["n_features"]
+
+    def build(k: int) -> nn.Module:
+        return build_tagger("topodnn", x_tr.shape[1], seed + k, fit_x=x_tr, device=device, **kwargs)
+
+    return train_ensemble(
+        build, x_tr, y_train, x_val, y_val, n_members=n_members, seed=seed, config=config, **train_kwargs
+    )

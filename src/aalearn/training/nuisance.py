@@ -52,11 +52,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from torch import nn
 
 from aalearn.core.validation import check_array, check_labels, check_probability
 from aalearn.data.dataset import LABEL_NAMES, LABEL_TOP, LABEL_W, JetDataset
+from aalearn.evaluation import evaluate_scores
+from aalearn.models.factory import build_tagger
+from aalearn.models.predict import predict_proba
+from aalearn.physics import CHALLENGE_PT_SCALE_GEV
+from aalearn.physics.preprocessing import features_mass
+from aalearn.training.configs import NUISANCE_CONFIG
+from aalearn.training.trainer import train_classifier
 
 __all__ = ["NuisanceStudy", "default_nuisance_values", "nuisance_shift", "train_nuisance_study"]
 
@@ -128,9 +134,6 @@ def nuisance_shift(
         0.0
     """
     from scipy.stats import ks_2samp
-
-    from aalearn.evaluation import evaluate_scores
-    from aalearn.models.predict import predict_proba
 
     if not isinstance(variations, Mapping) or not variations:
         raise ValueError("variations must be a non-empty mapping name → (X, y) or JetDataset")
@@ -289,9 +292,6 @@ def _split(
 
 
 def _jet_mass(x: npt.NDArray[np.float32], name: str) -> npt.NDArray[np.float64]:
-    from aalearn.physics import CHALLENGE_PT_SCALE_GEV
-    from aalearn.physics.kinematics import features_mass
-
     try:
         return np.asarray(features_mass(x, pt_scale=CHALLENGE_PT_SCALE_GEV), dtype=np.float64)
     except ValueError as exc:
@@ -310,10 +310,10 @@ def train_nuisance_study(
     disco_variable: str = "z",
     hidden: Sequence[int] = (64, 32, 16),
     model_options: Mapping[str, Any] | None = None,
-    epochs: int = 30,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    patience: int = 5,
+    epochs: int = NUISANCE_CONFIG.epochs,
+    batch_size: int = NUISANCE_CONFIG.batch_size,
+    lr: float = NUISANCE_CONFIG.lr,
+    patience: int = NUISANCE_CONFIG.patience,
     pivot_epochs: int | None = None,
     pivot_lr: float | None = None,
     pivot_options: Mapping[str, Any] | None = None,
@@ -321,7 +321,7 @@ def train_nuisance_study(
     test_fraction: float = 0.3,
     val_fraction: float = 0.15,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool = NUISANCE_CONFIG.progress,
 ) -> NuisanceStudy:
     r"""Train nominal, pivot and DisCo TopoDNNs on a mix of variations; tabulate their output shifts.
 
@@ -380,11 +380,6 @@ def train_nuisance_study(
         >>> [r["variation"] for r in study.rows]
         ['nominal', 'a-up']
     """
-    import aalearn.training.disco
-    import aalearn.training.pivot  # noqa: F401 - both imports register their strategies
-    from aalearn.models import TopoDNN
-    from aalearn.training import train_classifier
-
     unknown = [s for s in strategies if s not in _STRATEGIES]
     if unknown or not strategies:
         raise ValueError(f"strategies must be a non-empty subset of {_STRATEGIES}, got {list(strategies)}")
@@ -422,19 +417,12 @@ def train_nuisance_study(
     tr, va = data["train"], data["val"]
     n_features = tr["x"].shape[1]
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        topo = TopoDNN(n_features, hidden, **{"batchnorm_momentum": 0.1, **dict(model_options or {})})
-    topo.fit_input_scaling(
-        tr["x"]
-    )  # the fixed input standardisation, as aalearn.apps.workflows.train_model does
-    initial: nn.Module = topo
-    common: dict[str, Any] = {
-        "batch_size": batch_size,
-        "patience": patience,
-        "seed": seed,
-        "progress": progress,
-    }
+    # The fixed input standardisation fitted on the pooled training jets, as the training workflow does.
+    options = dict(model_options or {})
+    initial = build_tagger("topodnn", n_features, seed, fit_x=tr["x"], hidden=hidden, **options)
+    train_config = NUISANCE_CONFIG.replace(
+        epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, progress=progress
+    )
     models: dict[str, nn.Module] = {}
     histories: dict[str, dict[str, Any]] = {}
     settings: dict[str, Any] = {}
@@ -443,7 +431,7 @@ def train_nuisance_study(
     if "nominal" in strategies:
         t0 = time.perf_counter()
         model = copy.deepcopy(initial)
-        hist = train_classifier(model, tr["x"], tr["y"], va["x"], va["y"], epochs=epochs, lr=lr, **common)
+        hist = train_classifier(model, tr["x"], tr["y"], va["x"], va["y"], config=train_config)
         models["nominal"], histories["nominal"] = model, hist.summary()
         settings["nominal"] = {"strategy": "nominal"}
         seconds["nominal"] = time.perf_counter() - t0
@@ -469,10 +457,8 @@ def train_nuisance_study(
             strategy_options=opts,
             aux_train={"z": tr["z"]},
             aux_val={"z": va["z"]},
-            epochs=pivot_epochs or epochs,
-            lr=pivot_lr or lr,
+            config=train_config.replace(epochs=pivot_epochs or epochs, lr=pivot_lr or lr),
             monitor="pivot_val_objective",
-            **common,
         )
         models["pivot"], histories["pivot"] = model, hist.summary()
         settings["pivot"] = hist.strategy
@@ -497,10 +483,8 @@ def train_nuisance_study(
             strategy_options=dopts,
             aux_train={key: tr[key]},
             aux_val={key: va[key]},
-            epochs=epochs,
-            lr=lr,
+            config=train_config,
             monitor="disco_val_objective",
-            **common,
         )
         models["disco"], histories["disco"] = model, hist.summary()
         settings["disco"] = hist.strategy

@@ -54,11 +54,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aalearn.attacks import ATTACKS, AttackSetup, GradientAttack, ModelAdapter, get_attack
+from aalearn.attacks.base import resolve_constraints, resolve_features, resolve_sigma
+from aalearn.attacks.rdsa import Marginals, rdsa_search
+from aalearn.constraints import ConstraintSet
 from aalearn.training.strategy import Batch, Strategy, TrainingData, logits_of, register_strategy
 
 __all__ = ["AdversarialTraining", "RDSAAugmentation", "gradient_attack_names"]
 
-ConstraintSpec = Any  # ConstraintSet | Sequence[str] | str | None (ConstraintSet imported lazily)
+ConstraintSpec = ConstraintSet | Sequence[str] | str | None
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -78,8 +82,6 @@ def _check_int(value: Any, *, name: str, minimum: int) -> int:
 
 
 def _constraint_config(constraints: ConstraintSpec) -> Any:
-    from aalearn.constraints import ConstraintSet
-
     if constraints is None:
         return "default"
     if isinstance(constraints, ConstraintSet):
@@ -95,40 +97,14 @@ def _constraint_config(constraints: ConstraintSpec) -> Any:
 
 
 def _resolve_features(features: Any, sigma: Any, n_features: int, *, who: str) -> Any:
-    """The FeatureSet to use: given, the challenge layout for 87 columns without ``sigma``, else None."""
-    from aalearn.physics.features import FeatureSet, challenge_features
-
-    if features is not None:
-        if not isinstance(features, FeatureSet):
-            raise TypeError(f"features must be an aalearn FeatureSet, got {type(features).__name__}")
-        if len(features) != n_features:
-            raise ValueError(
-                f"features describe {len(features)} columns but the training data has {n_features}; "
-                "pass a matching FeatureSet"
-            )
-        return features
-    if sigma is None and n_features == 87:
-        return challenge_features()
-    if sigma is None and who == "adversarial":
+    """The FeatureSet to use (see :func:`aalearn.attacks.base.resolve_features`); adversarial needs units."""
+    resolved = resolve_features(features, sigma, n_features, data="the training data")
+    if resolved is None and sigma is None and who == "adversarial":
         raise ValueError(
             f"adversarial training on {n_features}-feature inputs needs the budget's units: pass "
             "strategy_options={'sigma': ...} (a number or one σ per feature) or features=FeatureSet(...)"
         )
-    return None
-
-
-def _constraint_set(features: Any, constraints: ConstraintSpec) -> Any:
-    from aalearn.constraints import ConstraintSet
-
-    if isinstance(constraints, ConstraintSet):
-        return constraints
-    if features is None:
-        if constraints not in (None, "none") and not (
-            isinstance(constraints, Sequence) and not isinstance(constraints, str) and len(constraints) == 0
-        ):
-            raise ValueError("physics constraints need a FeatureSet; pass features=... or constraints='none'")
-        return ConstraintSet(None, [])
-    return ConstraintSet.from_names(features, constraints)
+    return resolved
 
 
 class _SigmaOf:
@@ -207,7 +183,6 @@ def gradient_attack_names() -> list[str]:
         >>> "pgd" in gradient_attack_names() and "rdsa" not in gradient_attack_names()
         True
     """
-    from aalearn.attacks import ATTACKS, GradientAttack
 
     out = []
     for name, info in ATTACKS.items():
@@ -289,8 +264,6 @@ class AdversarialTraining(Strategy):
         val_rows: int = 0,
         attack_options: Mapping[str, Any] | None = None,
     ) -> None:
-        from aalearn.attacks import ATTACKS, GradientAttack, get_attack
-
         self.mix = _check_mix(mix)
         if eps is not None and (
             isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0
@@ -358,7 +331,7 @@ class AdversarialTraining(Strategy):
             fast = _SigmaOf(self._features)
             probe = np.asarray(data.X[:64], dtype=np.float64)
             self._sigma_of = fast if fast.check(probe) else self._features.sigma
-        self._cs = _constraint_set(self._features, self.constraints)
+        self._cs = resolve_constraints(self._features, self.constraints)
         self._periodic = (
             self._features.periodic_mask if self._features is not None else np.zeros(n_features, dtype=bool)
         )
@@ -438,8 +411,6 @@ class AdversarialTraining(Strategy):
         Returns:
             Adversarial rows ``(B, F)``, detached, in ``x``'s dtype and device.
         """
-        from aalearn.attacks import AttackSetup, ModelAdapter
-        from aalearn.attacks.base import resolve_sigma
 
         if not self._ready:
             raise RuntimeError("call setup(model, data) before generating adversaries")
@@ -487,7 +458,6 @@ class AdversarialTraining(Strategy):
             int(np.random.SeedSequence([self._seed, self._epoch, 7]).generate_state(1)[0])
         )
         x_adv = self.adversaries(model, xv, yv, generator=gen)
-        from aalearn.attacks import ModelAdapter
 
         with ModelAdapter(model).evaluating(), torch.no_grad():
             logits = logits_of(model, x_adv)
@@ -615,11 +585,10 @@ class RDSAAugmentation(Strategy):
     # ------------------------------------------------------------------ hooks
     def setup(self, model: nn.Module, data: TrainingData) -> None:
         """Fit the marginals on the training set; in pool mode draw the pool."""
-        from aalearn.attacks.rdsa import Marginals
 
         n_cols = data.X.shape[1]
         features = _resolve_features(self.features, None, n_cols, who="rdsa")
-        cs = _constraint_set(features, self.constraints)
+        cs = resolve_constraints(features, self.constraints)
         self._repair = (lambda cand, orig: cs.repair_numpy(cand, orig)) if cs.constraints else None
         self._k = min(self.n_features, n_cols)
         self._x = data.X
@@ -675,8 +644,6 @@ class RDSAAugmentation(Strategy):
 
     def _draw(self, model: nn.Module | None, ss: np.random.SeedSequence) -> Tensor:
         """One RDSA candidate per training jet (``model``: keep only fooling ones, RDSA's search)."""
-        from aalearn.attacks import ModelAdapter
-        from aalearn.attacks.rdsa import rdsa_search
 
         if model is None:
 
@@ -713,7 +680,6 @@ class RDSAAugmentation(Strategy):
         u = torch.rand((p, b), dtype=torch.float64).to(cand.device)
         if not self.only_successful:
             return cand[u[0].mul(p).long().clamp(max=p - 1), arange]
-        from aalearn.attacks import ModelAdapter
 
         with ModelAdapter(model).evaluating(), torch.no_grad():
             logits = logits_of(model, cand.reshape(p * b, f)).reshape(p, b)

@@ -42,9 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -58,7 +56,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+# Importing the strategy modules registers their names ("adversarial", "rdsa", "pivot", "disco").
+import aalearn.training.disco
+import aalearn.training.pivot
+import aalearn.training.strategies  # noqa: F401
+from aalearn.core.config import TrainConfig
+from aalearn.core.io import atomic_path
 from aalearn.core.validation import check_array, check_labels, check_positive
+from aalearn.models.checkpoint import architecture_name, save_checkpoint
 from aalearn.models.predict import model_device, model_n_features
 from aalearn.training.strategy import Batch, Strategy, TrainingData, get_strategy
 
@@ -281,11 +286,6 @@ def _resolve_strategy(
         return _BatchLossStrategy(batch_loss)
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"strategy_options must be a mapping of settings, got {type(options).__name__}")
-    # Importing the strategy modules registers their names ("adversarial", "rdsa", "pivot", "disco").
-    import aalearn.training.disco
-    import aalearn.training.pivot
-    import aalearn.training.strategies  # noqa: F401
-
     return get_strategy(strategy, **dict(options or {}))
 
 
@@ -334,19 +334,6 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix or "(root)"]
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the target directory, then :func:`os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -374,8 +361,6 @@ def _load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
 
 def _save_final_model(model: nn.Module, directory: Path, history: TrainingHistory, seed: int) -> Path | None:
     """Write the final model with :func:`aalearn.models.save_checkpoint` if its architecture is registered."""
-    from aalearn.models.checkpoint import architecture_name, save_checkpoint
-
     try:
         architecture_name(model)
     except ValueError:
@@ -414,6 +399,281 @@ def _aux_tensor(arr: npt.NDArray[Any], device: torch.device, dtype: torch.dtype)
     return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The validated settings of one :func:`train_classifier` call."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    l1: float
+    patience: int
+    seed: int
+    progress: bool
+    monitor: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the checkpoint (``epochs`` may differ)."""
+        return {
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "l1": self.l1,
+            "patience": self.patience,
+            "seed": self.seed,
+            "monitor": self.monitor,
+        }
+
+
+def _resolve_settings(config: TrainConfig | None, overrides: Mapping[str, Any]) -> _Settings:
+    """``config`` (default :class:`TrainConfig`) with the given (not ``None``) keywords applied, validated."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be an aalearn.core.config.TrainConfig, got {type(config).__name__}")
+    base = config if config is not None else TrainConfig()
+    value = {name: getattr(base, name) if v is None else v for name, v in overrides.items()}
+    monitor = value["monitor"]
+    settings = _Settings(
+        epochs=_check_int(value["epochs"], name="epochs", minimum=1),
+        batch_size=_check_int(value["batch_size"], name="batch_size", minimum=1),
+        patience=_check_int(value["patience"], name="patience", minimum=1),
+        seed=_check_int(value["seed"], name="seed", minimum=0),
+        lr=check_positive(value["lr"], name="lr"),
+        weight_decay=check_positive(value["weight_decay"], name="weight_decay", strict=False),
+        l1=check_positive(value["l1"], name="l1", strict=False),
+        progress=bool(value["progress"]),
+        monitor=monitor,
+    )
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"monitor must be a non-empty string such as 'val_loss', got {monitor!r}")
+    return settings
+
+
+def _training_data(
+    model: nn.Module,
+    strat: Strategy,
+    X_train: Any,
+    y_train: Any,
+    X_val: Any,
+    y_val: Any,
+    aux_train: Mapping[str, npt.ArrayLike] | None,
+    aux_val: Mapping[str, npt.ArrayLike] | None,
+    seed: int,
+) -> TrainingData:
+    """Validated copies of the data and auxiliary arrays, checked against the strategy and model."""
+    x_tr_np, y_tr_np, x_va_np, y_va_np = _check_data(model, X_train, y_train, X_val, y_val)
+    aux_tr_np = _check_aux(aux_train, name="aux_train", n=x_tr_np.shape[0])
+    aux_va_np = _check_aux(aux_val, name="aux_val", n=x_va_np.shape[0])
+    missing = [k for k in strat.requires_aux if k not in aux_tr_np]
+    if missing:
+        raise ValueError(
+            f"strategy {strat.name!r} needs the per-row auxiliary array(s) {missing} of the training set; "
+            f"pass aux_train={{{', '.join(repr(k) + ': ...' for k in missing)}}}"
+        )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters")
+    return TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed)
+
+
+def _checkpoint_path(checkpoint_dir: str | Path | None) -> Path | None:
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    if ckpt_path is not None and ckpt_path.parent.exists() and not ckpt_path.parent.is_dir():
+        raise ValueError(f"checkpoint_dir {str(ckpt_path.parent)!r} exists and is not a directory")
+    return ckpt_path
+
+
+@dataclass
+class _Tensors:
+    """The training and validation data on the model's device."""
+
+    x_tr: Tensor
+    y_tr: Tensor
+    x_va: Tensor
+    y_va: Tensor
+    aux_tr: dict[str, Tensor]
+
+    @classmethod
+    def of(cls, data: TrainingData, device: torch.device, dtype: torch.dtype) -> _Tensors:
+        return cls(
+            x_tr=torch.from_numpy(data.X).to(device=device, dtype=dtype),
+            y_tr=torch.from_numpy(data.y).to(device=device, dtype=dtype),
+            x_va=torch.from_numpy(data.X_val).to(device=device, dtype=dtype),
+            y_va=torch.from_numpy(data.y_val).to(device=device, dtype=dtype),
+            aux_tr={k: _aux_tensor(v, device, dtype) for k, v in data.aux.items()},
+        )
+
+
+@dataclass
+class _LoopState:
+    """Everything the loop carries from epoch to epoch (and into a checkpoint)."""
+
+    optimizer: torch.optim.Optimizer
+    order_rng: torch.Generator
+    history: TrainingHistory
+    cuda_devices: list[int]
+    best_value: float = math.inf
+    best_state: dict[str, Tensor] = field(default_factory=dict)
+    stale: int = 0
+    start_epoch: int = 0
+    prev_seconds: float = 0.0
+
+
+def _restore(state: _LoopState, saved: Mapping[str, Any], model: nn.Module, strat: Strategy) -> None:
+    """Load a checkpoint written by :func:`_write_checkpoint` into the model, optimiser and RNGs."""
+    device = model_device(model)
+    model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.best_state = {k: v.to(device) for k, v in saved["best_state"].items()}
+    state.best_value, state.stale = float(saved["best_value"]), int(saved["stale"])
+    state.history = TrainingHistory.from_dict(json.loads(saved["history"]))
+    state.order_rng.set_state(saved["order_rng"])
+    torch.set_rng_state(saved["torch_rng"])
+    if state.cuda_devices and saved.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"], state.cuda_devices[0])
+    strat.load_state_dict(saved["strategy"])
+    state.start_epoch = state.history.epochs_run
+    state.history.resumed_epochs = state.start_epoch
+    state.prev_seconds = state.history.seconds
+
+
+def _write_checkpoint(
+    path: Path, fingerprint: Mapping[str, Any], model: nn.Module, state: _LoopState, strat: Strategy
+) -> None:
+    """The complete state of the run, written atomically (``torch.load(..., weights_only=True)`` reads it)."""
+    payload = {
+        "format": _CHECKPOINT_FORMAT,
+        "version": _CHECKPOINT_VERSION,
+        "fingerprint": json.dumps(fingerprint, sort_keys=True),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": state.optimizer.state_dict(),
+        "best_state": {k: v.cpu() for k, v in state.best_state.items()},
+        "best_value": state.best_value,
+        "stale": state.stale,
+        "history": json.dumps(state.history.to_dict()),
+        "order_rng": state.order_rng.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(state.cuda_devices[0]) if state.cuda_devices else None,
+        "strategy": strat.state_dict(),
+    }
+    with atomic_path(path, fsync=False) as tmp:
+        torch.save(payload, tmp)
+
+
+def _train_epoch(
+    model: nn.Module, strat: Strategy, state: _LoopState, data: _Tensors, settings: _Settings, epoch: int
+) -> tuple[float, int]:
+    """One pass over the shuffled training set; returns the mean data loss and the rows seen."""
+    device = data.x_tr.device
+    n = data.x_tr.shape[0]
+    strat.start_epoch(model, epoch)
+    model.train()
+    perm = torch.randperm(n, generator=state.order_rng).to(device)
+    # Accumulated on the device: no host synchronisation per batch.
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    finite = torch.ones((), device=device, dtype=torch.bool)
+    seen = 0
+    l1 = settings.l1
+    for start in range(0, n, settings.batch_size):
+        idx = perm[start : start + settings.batch_size]
+        if idx.numel() == 1 and n > 1:
+            continue  # batch norm cannot normalise a single sample in train mode
+        aux = {k: v[idx] for k, v in data.aux_tr.items()}
+        batch = Batch(x=data.x_tr[idx], y=data.y_tr[idx], index=idx, aux=aux)
+        loss = strat.loss(model, batch)
+        if not isinstance(loss, Tensor) or loss.ndim != 0:
+            shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+            raise ValueError(f"the strategy's loss must return a scalar tensor, got shape {shape}")
+        objective = loss + l1 * l1_penalty(model) if l1 > 0 else loss
+        state.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        state.optimizer.step()
+        strat.after_step(model, batch)
+        total += loss.detach().to(torch.float64) * idx.numel()
+        finite &= torch.isfinite(objective.detach())
+        seen += idx.numel()
+    train_loss = float(total) / max(seen, 1)
+    if not bool(finite) or not np.isfinite(train_loss):
+        raise ValueError(
+            f"the training loss became {train_loss} in epoch {epoch + 1}; lower lr or check the inputs' scale"
+        )
+    return train_loss, seen
+
+
+def _record_epoch(
+    model: nn.Module,
+    strat: Strategy,
+    state: _LoopState,
+    settings: _Settings,
+    epoch: int,
+    train_loss: float,
+    val_loss: float,
+    val_acc: float,
+) -> bool:
+    """Append the epoch to the history, update early stopping; returns whether training is done."""
+    history = state.history
+    history.train_loss.append(train_loss)
+    history.val_loss.append(val_loss)
+    history.val_accuracy.append(val_acc)
+    metrics = {str(k): float(v) for k, v in strat.epoch_metrics().items()}
+    for key in set(history.extra) | set(metrics):
+        history.extra.setdefault(key, [math.nan] * epoch).append(metrics.get(key, math.nan))
+    history.epochs_run = epoch + 1
+    values = {"val_loss": val_loss, "val_accuracy": val_acc, "train_loss": train_loss}
+    values.update({k: v[-1] for k, v in history.extra.items()})
+    monitor = settings.monitor
+    if monitor not in values:
+        raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(values)}")
+    sign = -1.0 if _maximise(monitor) else 1.0  # minimise sign * value
+    value = sign * values[monitor]
+    if value < state.best_value:
+        state.best_value, state.stale = value, 0
+        history.best_epoch = epoch
+        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.stale += 1
+    history.stopped_early = state.stale >= settings.patience and epoch + 1 < settings.epochs
+    return state.stale >= settings.patience or epoch + 1 >= settings.epochs
+
+
+def _epoch_loop(
+    model: nn.Module,
+    strat: Strategy,
+    state: _LoopState,
+    data: _Tensors,
+    settings: _Settings,
+    ckpt_path: Path | None,
+    fingerprint: Mapping[str, Any],
+    t0: float,
+) -> None:
+    """Run epochs from ``state.start_epoch`` until early stopping or ``settings.epochs``."""
+    done = state.stale >= settings.patience or state.start_epoch >= settings.epochs
+    bar = tqdm(
+        total=settings.epochs,
+        initial=min(state.start_epoch, settings.epochs),
+        desc="training",
+        unit="epoch",
+        file=sys.stderr,
+        disable=not settings.progress,
+    )
+    epoch = state.start_epoch
+    history = state.history
+    while not done:
+        e0 = time.perf_counter()
+        train_loss, seen = _train_epoch(model, strat, state, data, settings, epoch)
+        loop_seconds = time.perf_counter() - e0
+        val_loss, val_acc = _validate(model, data.x_va, data.y_va, max(settings.batch_size, 4096))
+        done = _record_epoch(model, strat, state, settings, epoch, train_loss, val_loss, val_acc)
+        history.jets_per_second.append(seen / max(loop_seconds, 1e-12))
+        history.epoch_seconds.append(time.perf_counter() - e0)
+        history.seconds = state.prev_seconds + time.perf_counter() - t0
+        if ckpt_path is not None:
+            _write_checkpoint(ckpt_path, fingerprint, model, state, strat)
+        bar.update(1)
+        bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
+        epoch += 1
+    bar.close()
+
+
 def train_classifier(
     model: nn.Module,
     X_train: npt.ArrayLike,
@@ -427,16 +687,17 @@ def train_classifier(
     aux_val: Mapping[str, npt.ArrayLike] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = True,
-    epochs: int = 50,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    l1: float = 0.0,
-    patience: int = 5,
-    seed: int = 0,
-    progress: bool = True,
+    config: TrainConfig | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    l1: float | None = None,
+    patience: int | None = None,
+    seed: int | None = None,
+    progress: bool | None = None,
     batch_loss: BatchLoss | None = None,
-    monitor: str = "val_loss",
+    monitor: str | None = None,
 ) -> TrainingHistory:
     r"""Train a binary logit classifier with a training strategy, Adam and early stopping.
 
@@ -478,6 +739,10 @@ def train_classifier(
         resume: Continue from the state in ``checkpoint_dir`` when there is one (its
             data and settings must match this call; ``epochs`` may differ). ``False``
             starts over and overwrites it.
+        config: The optimiser and stopping settings (:class:`aalearn.core.config.TrainConfig`,
+            default ``TrainConfig()``: 50 epochs, batch 256, lr 10⁻³, no weight decay or
+            L1, patience 5, seed 0, progress bar, monitor ``"val_loss"``). Each of the
+            keywords below that is given (not ``None``) overrides its field.
         epochs: Maximum number of epochs (≥ 1), counting resumed ones.
         batch_size: Mini-batch size (≥ 1).
         lr: Adam learning rate (> 0).
@@ -512,46 +777,29 @@ def train_classifier(
         >>> y = rng.integers(0, 2, 200)
         >>> X = rng.normal(size=(200, 3)) + y[:, None]
         >>> model = TopoDNN(n_features=3, hidden=(8,))
-        >>> hist = train_classifier(model, X[:150], y[:150], X[150:], y[150:], epochs=3, progress=False)
+        >>> hist = train_classifier(model, X[:150], y[:150], X[150:], y[150:],
+        ...                         config=TrainConfig(epochs=3, progress=False))
         >>> hist.epochs_run, hist.strategy["strategy"]
         (3, 'nominal')
     """
-    epochs = _check_int(epochs, name="epochs", minimum=1)
-    batch_size = _check_int(batch_size, name="batch_size", minimum=1)
-    patience = _check_int(patience, name="patience", minimum=1)
-    seed = _check_int(seed, name="seed", minimum=0)
-    lr = check_positive(lr, name="lr")
-    weight_decay = check_positive(weight_decay, name="weight_decay", strict=False)
-    l1 = check_positive(l1, name="l1", strict=False)
-    if not isinstance(monitor, str) or not monitor:
-        raise ValueError(f"monitor must be a non-empty string such as 'val_loss', got {monitor!r}")
+    settings = _resolve_settings(
+        config,
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "l1": l1,
+            "patience": patience,
+            "seed": seed,
+            "progress": progress,
+            "monitor": monitor,
+        },
+    )
     strat = _resolve_strategy(strategy, strategy_options, batch_loss)
-    x_tr_np, y_tr_np, x_va_np, y_va_np = _check_data(model, X_train, y_train, X_val, y_val)
-    aux_tr_np = _check_aux(aux_train, name="aux_train", n=x_tr_np.shape[0])
-    aux_va_np = _check_aux(aux_val, name="aux_val", n=x_va_np.shape[0])
-    missing = [k for k in strat.requires_aux if k not in aux_tr_np]
-    if missing:
-        raise ValueError(
-            f"strategy {strat.name!r} needs the per-row auxiliary array(s) {missing} of the training set; "
-            f"pass aux_train={{{', '.join(repr(k) + ': ...' for k in missing)}}}"
-        )
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("the model has no trainable parameters")
-    data = TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed)
-
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
-    if ckpt_path is not None and ckpt_path.parent.exists() and not ckpt_path.parent.is_dir():
-        raise ValueError(f"checkpoint_dir {str(ckpt_path.parent)!r} exists and is not a directory")
-    settings = {
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "l1": l1,
-        "patience": patience,
-        "seed": seed,
-        "monitor": monitor,
-    }
-    fingerprint = _fingerprint(model, data, strat, settings) if ckpt_path is not None else {}
+    data = _training_data(model, strat, X_train, y_train, X_val, y_val, aux_train, aux_val, settings.seed)
+    ckpt_path = _checkpoint_path(checkpoint_dir)
+    fingerprint = _fingerprint(model, data, strat, settings.fingerprint()) if ckpt_path is not None else {}
     saved = (
         _load_state(ckpt_path, fingerprint)
         if ckpt_path is not None and resume and ckpt_path.exists()
@@ -560,137 +808,27 @@ def train_classifier(
 
     device = model_device(model)
     dtype = next(p.dtype for p in model.parameters())
-    x_tr = torch.from_numpy(x_tr_np).to(device=device, dtype=dtype)
-    y_tr = torch.from_numpy(y_tr_np).to(device=device, dtype=dtype)
-    x_va = torch.from_numpy(x_va_np).to(device=device, dtype=dtype)
-    y_va = torch.from_numpy(y_va_np).to(device=device, dtype=dtype)
-    aux_tr = {k: _aux_tensor(v, device, dtype) for k, v in aux_tr_np.items()}
-    n = x_tr.shape[0]
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    order_rng = torch.Generator().manual_seed(seed)
-    history = TrainingHistory(strategy=_jsonable(strat.config()), monitor=monitor)
-    best_value = math.inf
-    best_state: dict[str, Tensor] = {}
-    stale = 0
+    tensors = _Tensors.of(data, device, dtype)
+    state = _LoopState(
+        optimizer=torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay),
+        order_rng=torch.Generator().manual_seed(settings.seed),
+        history=TrainingHistory(strategy=_jsonable(strat.config()), monitor=settings.monitor),
+        cuda_devices=[device.index or 0] if device.type == "cuda" else [],
+    )
     t0 = time.perf_counter()
-    cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    sign = -1.0 if _maximise(monitor) else 1.0  # minimise sign * value
-
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=state.cuda_devices):
+        torch.manual_seed(settings.seed)
         strat.setup(model, data)
-        start_epoch, prev_seconds = 0, 0.0
         if saved is not None:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            best_state = {k: v.to(device) for k, v in saved["best_state"].items()}
-            best_value, stale = float(saved["best_value"]), int(saved["stale"])
-            history = TrainingHistory.from_dict(json.loads(saved["history"]))
-            order_rng.set_state(saved["order_rng"])
-            torch.set_rng_state(saved["torch_rng"])
-            if cuda_devices and saved.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(saved["cuda_rng"], cuda_devices[0])
-            strat.load_state_dict(saved["strategy"])
-            start_epoch = history.epochs_run
-            history.resumed_epochs = start_epoch
-            prev_seconds = history.seconds
-        done = stale >= patience or start_epoch >= epochs
-        bar = tqdm(
-            total=epochs,
-            initial=min(start_epoch, epochs),
-            desc="training",
-            unit="epoch",
-            file=sys.stderr,
-            disable=not progress,
-        )
-        epoch = start_epoch
-        while not done:
-            e0 = time.perf_counter()
-            strat.start_epoch(model, epoch)
-            model.train()
-            perm = torch.randperm(n, generator=order_rng).to(device)
-            # Accumulated on the device: no host synchronisation per batch.
-            total = torch.zeros((), device=device, dtype=torch.float64)
-            finite = torch.ones((), device=device, dtype=torch.bool)
-            seen = 0
-            for start in range(0, n, batch_size):
-                idx = perm[start : start + batch_size]
-                if idx.numel() == 1 and n > 1:
-                    continue  # batch norm cannot normalise a single sample in train mode
-                batch = Batch(x=x_tr[idx], y=y_tr[idx], index=idx, aux={k: v[idx] for k, v in aux_tr.items()})
-                loss = strat.loss(model, batch)
-                if not isinstance(loss, Tensor) or loss.ndim != 0:
-                    shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-                    raise ValueError(f"the strategy's loss must return a scalar tensor, got shape {shape}")
-                objective = loss + l1 * l1_penalty(model) if l1 > 0 else loss
-                optimizer.zero_grad(set_to_none=True)
-                objective.backward()
-                optimizer.step()
-                strat.after_step(model, batch)
-                total += loss.detach().to(torch.float64) * idx.numel()
-                finite &= torch.isfinite(objective.detach())
-                seen += idx.numel()
-            train_loss = float(total) / max(seen, 1)
-            loop_seconds = time.perf_counter() - e0
-            if not bool(finite) or not np.isfinite(train_loss):
-                raise ValueError(
-                    f"the training loss became {train_loss} in epoch {epoch + 1}; "
-                    "lower lr or check the inputs' scale"
-                )
-            val_loss, val_acc = _validate(model, x_va, y_va, max(batch_size, 4096))
-            history.train_loss.append(train_loss)
-            history.val_loss.append(val_loss)
-            history.val_accuracy.append(val_acc)
-            metrics = {str(k): float(v) for k, v in strat.epoch_metrics().items()}
-            for key in set(history.extra) | set(metrics):
-                history.extra.setdefault(key, [math.nan] * epoch).append(metrics.get(key, math.nan))
-            history.epochs_run = epoch + 1
-            values = {"val_loss": val_loss, "val_accuracy": val_acc, "train_loss": train_loss}
-            values.update({k: v[-1] for k, v in history.extra.items()})
-            if monitor not in values:
-                raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(values)}")
-            value = sign * values[monitor]
-            if value < best_value:
-                best_value, stale = value, 0
-                history.best_epoch = epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-            done = stale >= patience or epoch + 1 >= epochs
-            history.stopped_early = stale >= patience and epoch + 1 < epochs
-            history.jets_per_second.append(seen / max(loop_seconds, 1e-12))
-            history.epoch_seconds.append(time.perf_counter() - e0)
-            history.seconds = prev_seconds + time.perf_counter() - t0
-            if ckpt_path is not None:
-                _atomic_torch_save(
-                    {
-                        "format": _CHECKPOINT_FORMAT,
-                        "version": _CHECKPOINT_VERSION,
-                        "fingerprint": json.dumps(fingerprint, sort_keys=True),
-                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                        "optimizer": optimizer.state_dict(),
-                        "best_state": {k: v.cpu() for k, v in best_state.items()},
-                        "best_value": best_value,
-                        "stale": stale,
-                        "history": json.dumps(history.to_dict()),
-                        "order_rng": order_rng.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(cuda_devices[0]) if cuda_devices else None,
-                        "strategy": strat.state_dict(),
-                    },
-                    ckpt_path,
-                )
-            bar.update(1)
-            bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
-            epoch += 1
-        bar.close()
+            _restore(state, saved, model, strat)
+        _epoch_loop(model, strat, state, tensors, settings, ckpt_path, fingerprint, t0)
 
-    history.stopped_early = stale >= patience and history.epochs_run < epochs
-    history.seconds = prev_seconds + time.perf_counter() - t0
-    if best_state:
-        model.load_state_dict(best_state)
+    history = state.history
+    history.stopped_early = state.stale >= settings.patience and history.epochs_run < settings.epochs
+    history.seconds = state.prev_seconds + time.perf_counter() - t0
+    if state.best_state:
+        model.load_state_dict(state.best_state)
     model.eval()
     if ckpt_path is not None:
-        _save_final_model(model, ckpt_path.parent, history, seed)
+        _save_final_model(model, ckpt_path.parent, history, settings.seed)
     return history

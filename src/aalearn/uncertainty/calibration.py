@@ -61,6 +61,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logsumexp, softmax
 
+from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.validation import check_labels
 from aalearn.uncertainty.decomposition import _as_probs, _check_simplex
 
@@ -363,8 +364,6 @@ class ReliabilityCurve:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (NaN of empty bins become ``None``)."""
-        from aalearn.core.jsonutil import to_jsonable
-
         return dict(to_jsonable(self))
 
 

@@ -75,6 +75,7 @@ from scipy.special import expit
 from torch import Tensor, nn
 
 from aalearn.core.validation import check_array, check_labels
+from aalearn.models.checkpoint import load_model, save_checkpoint
 from aalearn.models.predict import model_device, model_n_features, predict_proba
 from aalearn.uncertainty.decomposition import UncertaintyDecomposition, decompose
 
@@ -191,8 +192,9 @@ class DeepEnsemble:
 
     Attributes:
         models: The members.
-        histories: Training histories when built by :meth:`train`, else ``None``.
-        seeds: Member seeds when built by :meth:`train`, else ``None``.
+        histories: Training histories when built by
+            :func:`aalearn.training.train_ensemble`, else ``None``.
+        seeds: Member seeds when built by :func:`aalearn.training.train_ensemble`, else ``None``.
 
     Raises:
         TypeError: If a member is not an ``nn.Module``.
@@ -251,93 +253,6 @@ class DeepEnsemble:
         return decompose(self.member_probs(x, batch_size=batch_size), binary=True, method=self.method)
 
     @classmethod
-    def train(
-        cls,
-        x_train: npt.ArrayLike,
-        y_train: npt.ArrayLike,
-        x_val: npt.ArrayLike,
-        y_val: npt.ArrayLike,
-        *,
-        n_members: int = 5,
-        seed: int = 0,
-        model_kwargs: Mapping[str, Any] | None = None,
-        device: str | torch.device | None = None,
-        **train_kwargs: Any,
-    ) -> DeepEnsemble:
-        r"""Train ``n_members`` TopoDNNs with seeds ``seed, …, seed + n_members - 1``.
-
-        Each member is built and trained as :func:`aalearn.apps.workflows.train_topodnn` does:
-        the torch RNG seeded with the member's seed right before construction,
-        ``TopoDNN(n_features=F, batchnorm_momentum=0.1, **model_kwargs)``, input
-        standardisation fitted on ``x_train``, then
-        :func:`aalearn.training.train_classifier` with ``seed`` = the member's seed (data
-        order and dropout). The caller's global torch RNG state is left untouched.
-
-        Args:
-            x_train: Training features ``(N, F)``.
-            y_train: Training labels ``(N,)`` in {0, 1}.
-            x_val: Validation features (early stopping).
-            y_val: Validation labels.
-            n_members: Number of members :math:`M \ge 2`.
-            seed: Seed of the first member.
-            model_kwargs: Extra :class:`~aalearn.models.TopoDNN` arguments (``hidden``,
-                ``dropout``, ``batchnorm``, …; ``batchnorm_momentum`` defaults to 0.1 as
-                in the workflow).
-            device: Device to train on (default: CPU).
-            **train_kwargs: Passed to :func:`~aalearn.training.train_classifier`
-                (``epochs``, ``batch_size``, ``lr``, ``patience``, ``l1``, …);
-                ``progress`` defaults to ``False``.
-
-        Returns:
-            The trained ensemble, with ``histories`` and ``seeds`` set.
-
-        Raises:
-            ValueError: For ``n_members < 2`` or bad data (see ``train_classifier``).
-            TypeError: If ``train_kwargs`` contains ``model``.
-
-        Example:
-            >>> rng = np.random.default_rng(0)
-            >>> y = rng.integers(0, 2, 300)
-            >>> x = rng.normal(size=(300, 3)) + y[:, None]
-            >>> ens = DeepEnsemble.train(x[:200], y[:200], x[200:], y[200:], n_members=2,
-            ...                          model_kwargs={"hidden": (8,)}, epochs=2)
-            >>> ens.seeds
-            [0, 1]
-        """
-        from aalearn.models import TopoDNN
-        from aalearn.training import train_classifier
-
-        n_members = _check_int(n_members, name="n_members", minimum=2)
-        seed = _check_int(seed, name="seed", minimum=0)
-        if "model" in train_kwargs:
-            raise TypeError("train_kwargs must not contain 'model': the members are built here")
-        x_tr = check_array(x_train, name="x_train", ndim=2)
-        kwargs: dict[str, Any] = {"batchnorm_momentum": 0.1, **dict(model_kwargs or {})}
-        if "n_features" in kwargs:
-            if kwargs["n_features"] != x_tr.shape[1]:
-                raise ValueError(
-                    f"model_kwargs['n_features'] = {kwargs['n_features']} but x_train has "
-                    f"{x_tr.shape[1]} columns"
-                )
-            del kwargs["n_features"]
-        train_kwargs.setdefault("progress", False)
-        models: list[nn.Module] = []
-        histories: list[Any] = []
-        seeds = [seed + m for m in range(n_members)]
-        for s in seeds:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(s)
-                model = TopoDNN(n_features=x_tr.shape[1], **kwargs)
-            model.fit_input_scaling(x_tr)
-            if device is not None:
-                model.to(device)
-            histories.append(train_classifier(model, x_tr, y_train, x_val, y_val, seed=s, **train_kwargs))
-            models.append(model.eval())
-        ensemble = cls(models)
-        ensemble.histories, ensemble.seeds = histories, seeds
-        return ensemble
-
-    @classmethod
     def from_checkpoints(cls, paths: Sequence[str | Path]) -> DeepEnsemble:
         """Load the members with :func:`aalearn.models.load_model` (safetensors or Keras HDF5).
 
@@ -348,8 +263,6 @@ class DeepEnsemble:
             TypeError: If ``paths`` is a single path instead of a sequence.
             FileNotFoundError, ValueError: From :func:`~aalearn.models.load_model`.
         """
-        from aalearn.models import load_model
-
         if isinstance(paths, (str, Path)) or not isinstance(paths, Sequence):
             raise TypeError("paths must be a sequence of model files, not a single path")
         return cls([load_model(p) for p in paths])
@@ -360,8 +273,6 @@ class DeepEnsemble:
         Members must be of a registered architecture (:func:`aalearn.models.save_checkpoint`).
         Reload with ``DeepEnsemble.from_checkpoints(paths)``.
         """
-        from aalearn.models import save_checkpoint
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         paths = []

@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +45,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.io import atomic_path, atomic_write
+from aalearn.core.optional import require
 from aalearn.core.parallel import map_tasks
 from aalearn.inference.sbi.simulator import Simulator, run_simulator, sample_prior
 
@@ -169,17 +170,9 @@ def _chunk_path(directory: Path, index: int, size: int) -> Path:
 
 
 def _write_chunk(path: Path, theta: FloatArray, x: FloatArray, meta: dict[str, Any]) -> None:
-    """Write one chunk atomically: temporary file in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, theta=theta, x=x, meta=np.array(json.dumps(meta, sort_keys=True)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write one chunk atomically (:func:`aalearn.core.io.atomic_path`: temporary file, fsync, rename)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, theta=theta, x=x, meta=np.array(json.dumps(meta, sort_keys=True)))
 
 
 def _read_chunk(path: Path, meta: dict[str, Any], sim: Simulator) -> tuple[FloatArray, FloatArray] | None:
@@ -199,8 +192,6 @@ def _read_chunk(path: Path, meta: dict[str, Any], sim: Simulator) -> tuple[Float
 
 @contextlib.contextmanager
 def _progress(total: int, initial: int, desc: str, enabled: bool) -> Iterator[Any]:
-    from aalearn.core.optional import require
-
     tqdm = require("tqdm", purpose="progress bars").tqdm
     with tqdm(
         total=total,
@@ -274,7 +265,7 @@ def simulate(
         directory.mkdir(parents=True, exist_ok=True)
         config = directory / "key.json"
         if not config.exists():
-            _atomic_text(config, json.dumps(key, indent=1, sort_keys=True))
+            atomic_write(config, json.dumps(key, indent=1, sort_keys=True))
         for leftover in directory.glob("*.tmp"):
             with contextlib.suppress(OSError):
                 leftover.unlink()
@@ -316,14 +307,3 @@ def simulate(
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64]
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

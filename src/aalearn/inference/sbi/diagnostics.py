@@ -50,6 +50,7 @@ Example:
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,10 @@ import numpy as np
 import numpy.typing as npt
 
 from aalearn.core.optional import require
+from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array
+from aalearn.inference.sbi.cache import simulate
+from aalearn.inference.sbi.plots import plot_expected_coverage, plot_sbc_ranks, plot_tarp
 
 if TYPE_CHECKING:  # pragma: no cover
     from aalearn.inference.sbi.simulator import Simulator
@@ -276,6 +280,62 @@ class CoverageReport:
             "sbc": self.sbc.to_dict(),
             "verdict_details": self.verdict.to_dict(),
         }
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row for the terminal: the verdict and its numbers."""
+        return [
+            {
+                "verdict": self.verdict.verdict,
+                "max_deficit": self.verdict.max_deficit,
+                "max_excess": self.verdict.max_excess,
+                "p_overconfident": self.verdict.p_overconfident,
+                "p_conservative": self.verdict.p_conservative,
+                "tarp_atc": self.tarp.atc,
+                "n_test": self.n_test,
+            }
+        ]
+
+    def add_to(self, report: ReportBuilder, *, title: str = "Coverage diagnostics") -> None:
+        """Add the verdict, SBC rank histograms, expected-coverage curve and TARP curve to ``report``.
+
+        Args:
+            report: The report to extend (:class:`aalearn.report.Report` or any ``ReportBuilder``).
+            title: Section title.
+
+        Example:
+            >>> run_coverage(post, sim, 300, seed=1).add_to(report)  # doctest: +SKIP
+        """
+        v = self.verdict
+        table = {
+            "verdict": v.verdict,
+            "largest coverage deficit": v.max_deficit,
+            "largest coverage excess": v.max_excess,
+            "p (overconfident)": v.p_overconfident,
+            "p (conservative)": v.p_conservative,
+            "∫(coverage − level)": v.signed_area,
+            "TARP area to diagonal": self.tarp.atc,
+            "TARP KS p-value": self.tarp.ks_pvalue,
+            **{
+                f"SBC KS p ({n})": float(p)
+                for n, p in zip(self.parameter_names, self.sbc.ks_pvalues, strict=True)
+            },
+            "test pairs": self.n_test,
+            "posterior samples per pair": self.n_samples,
+        }
+        text = (
+            f"{v.message}.\n\nExpected coverage of highest-posterior-density regions (Hermans et al., "
+            "arXiv:2110.06581) via sbi's run_sbc with a -log q reduction; SBC ranks (Talts et al., "
+            "arXiv:1804.06788) via sbi's run_sbc; TARP (Lemos et al., arXiv:2302.03026) via sbi's TARP core "
+            "and check_tarp. The verdict uses one-sided Kolmogorov-Smirnov tests of the coverage curve "
+            f"at significance {v.significance:g}: "
+            "overconfident if significantly below the diagonal anywhere, conservative if significantly above."
+        )
+        figures = [
+            plot_expected_coverage(self.expected_coverage, significance=v.significance),
+            plot_tarp(self.tarp),
+            plot_sbc_ranks(self.sbc),
+        ]
+        report.add_section(title, text=text, table=table, figures=figures)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -705,10 +765,6 @@ def run_coverage(
         >>> rep.verdict.verdict  # doctest: +SKIP
         'calibrated'
     """
-    import time
-
-    from aalearn.inference.sbi.cache import simulate
-
     t0 = time.perf_counter()
     _check_posterior(posterior)
     if theta is None:

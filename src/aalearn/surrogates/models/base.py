@@ -1,47 +1,18 @@
-r"""Small generative surrogates of jets: a zuko normalizing flow and conditional flow matching.
+r"""The common machinery of the surrogates: data scaling, fit/sample/log_prob, save/load.
 
-Two families of conditional density estimators :math:`p(x \mid y)` (:math:`y` = class label,
-for example 0 = top, 1 = W), with one sklearn-like API (``fit``, ``sample``, ``log_prob``,
-``save``/``load``):
-
-* :class:`FlowSurrogate`: a neural spline flow (NSF; Durkan, Bekasov, Murray, Papamakarios,
-  arXiv:1906.04032) or a masked autoregressive flow (MAF; Papamakarios, Pavlakou, Murray,
-  arXiv:1705.07057) from zuko (Rozet et al., https://github.com/probabilists/zuko), trained
-  by maximum likelihood. aalearn does not write flows by hand.
-* :class:`FlowMatchingSurrogate`: conditional flow matching (Lipman, Chen, Ben-Hamu, Nickel,
-  Le, arXiv:2210.02747) with the straight (optimal-transport) probability path and
-  :math:`\sigma_\text{min} = 0` (also "rectified flow", Liu, Gong, Liu, arXiv:2209.03003):
-  with :math:`x_0 \sim N(0, I)`, :math:`t \sim U(0, 1)` and :math:`x_t = (1 - t) x_0 + t x_1`
-  the velocity field :math:`v_\theta(x_t, t, y)` (a small MLP) minimises
-  :math:`\lVert v_\theta(x_t, t, y) - (x_1 - x_0)\rVert^2`. Samples integrate
-  :math:`\dot x = v_\theta` from :math:`t = 0` to 1 with a fixed-step midpoint (RK2) solver.
-  zuko 1.6 has a continuous flow (``zuko.flows.CNF``, FFJORD) but trains it by maximum
-  likelihood through an adaptive ODE solver, not with the flow-matching loss; aalearn writes
-  the (short) loss and the fixed-step sampler and uses zuko's
-  ``FreeFormJacobianTransform`` only for the exact log-density (instantaneous change of
-  variables, Chen et al. arXiv:1806.07366) of the trained velocity field.
-
-**Representation.** Both models see standardised inputs: selected columns are first mapped
-to log space, :math:`u = \log(x + c)` (``log_features``, ``log_offset`` = :math:`c`), then
-every column is shifted and scaled to zero mean and unit variance on the training data.
-Sampling inverts the map, so log-space columns come back strictly above :math:`-c` and are
-clipped at 0 (transverse momenta and masses are never negative); ``nonnegative`` columns
-are clipped at 0 as well. ``log_prob`` includes the Jacobian of this map, so it is a
-density in the original units.
-
-**Why these sizes.** The defaults (NSF: 4 coupling transforms, 2 × 64 hidden units, 8 bins;
-flow matching: 3 × 128 SiLU MLP, 50 midpoint steps) train on a few thousand to 10⁵ jets
-described by a handful of jet-level observables in seconds to a few minutes on 2 CPU cores
-(``shared/notes/surrogates.md`` §6.3). Coupling (``passes=2``) rather than fully
-autoregressive transforms keeps sampling one network pass per transform.
+:class:`Surrogate` is the base class of :class:`~aalearn.surrogates.models.flow.FlowSurrogate`
+and :class:`~aalearn.surrogates.models.flow_matching.FlowMatchingSurrogate`; see
+:mod:`aalearn.surrogates.models` for the representation (log map, then standardisation, of
+:class:`_Standardiser`). Training settings travel as :class:`aalearn.core.config.TrainConfig`
+(:data:`SURROGATE_TRAIN_CONFIG` holds the surrogates' own defaults).
 
 Example:
     >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.normal(size=(500, 2))
-    >>> flow = FlowSurrogate(transforms=2, hidden=(16,)).fit(x, epochs=2, seed=0)
-    >>> flow.sample(3, seed=1).shape
-    (3, 2)
+    >>> from aalearn.surrogates.models import FlowMatchingSurrogate
+    >>> x = np.random.default_rng(0).normal(size=(200, 2))
+    >>> m = FlowMatchingSurrogate(hidden=(8,)).fit(x, config=SURROGATE_TRAIN_CONFIG.replace(epochs=1))
+    >>> m.conditional
+    False
 """
 
 from __future__ import annotations
@@ -49,15 +20,15 @@ from __future__ import annotations
 import abc
 import contextlib
 import copy
+import inspect
 import json
 import math
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -65,21 +36,28 @@ import torch
 from torch import Tensor, nn
 
 from aalearn import __version__
+from aalearn.core.config import TrainConfig
+from aalearn.core.io import atomic_path
 from aalearn.core.optional import require
 from aalearn.core.validation import check_array
 
 __all__ = [
     "SURROGATE_FORMAT",
-    "FlowMatchingSurrogate",
-    "FlowSurrogate",
+    "SURROGATE_TRAIN_CONFIG",
     "Surrogate",
     "load_surrogate",
-    "make_surrogate",
 ]
 
 SURROGATE_FORMAT = "surrogate"
 """Value of the ``aalearn_format`` header key of saved surrogates."""
 SURROGATE_FORMAT_VERSION = "1"
+
+SURROGATE_TRAIN_CONFIG = TrainConfig(epochs=50, batch_size=256, lr=1e-3, patience=50, seed=0, progress=False)
+"""The surrogates' training defaults (those of :meth:`Surrogate.fit`'s keywords).
+
+``patience`` equals ``epochs``: without a smaller patience every epoch runs (the fit keeps
+the weights of the best validation epoch).
+"""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -229,34 +207,6 @@ class _Standardiser:
 
 
 # --------------------------------------------------------------------------------------
-# flow-matching velocity field
-# --------------------------------------------------------------------------------------
-class _VelocityField(nn.Module):
-    r"""MLP :math:`v_\theta(x, t, c)` with a Fourier embedding of :math:`t \in [0, 1]`."""
-
-    def __init__(self, features: int, context: int, hidden: tuple[int, ...], freqs: int) -> None:
-        super().__init__()
-        self.freqs: Tensor
-        self.register_buffer("freqs", torch.arange(1, freqs + 1, dtype=torch.float32) * math.pi)
-        layers: list[nn.Module] = []
-        width = features + context + 2 * freqs
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.SiLU()]
-            width = h
-        layers.append(nn.Linear(width, features))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
-        t = t.reshape(-1, 1).expand(x.shape[0], 1) if t.numel() == 1 else t.reshape(-1, 1)
-        angles = t * self.freqs
-        parts = [x, torch.cos(angles), torch.sin(angles)]
-        if c is not None:
-            parts.append(c)
-        out: Tensor = self.net(torch.cat(parts, dim=-1))
-        return out
-
-
-# --------------------------------------------------------------------------------------
 # base class
 # --------------------------------------------------------------------------------------
 class Surrogate(abc.ABC):
@@ -312,8 +262,6 @@ class Surrogate(abc.ABC):
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        import inspect
-
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
@@ -360,6 +308,7 @@ class Surrogate(abc.ABC):
         x: npt.ArrayLike,
         y: npt.ArrayLike | None = None,
         *,
+        config: TrainConfig | None = None,
         epochs: int = 50,
         batch_size: int = 256,
         lr: float = 1e-3,
@@ -381,6 +330,11 @@ class Surrogate(abc.ABC):
             x: ``(N, D)`` finite training rows in physical units.
             y: ``(N,)`` integer class labels 0, …, K−1 (every class present) for a
                 conditional model; ``None`` for an unconditional one.
+            config: The training settings as one :class:`~aalearn.core.config.TrainConfig`
+                (``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``patience``,
+                ``seed``, ``progress``; ``l1`` and ``monitor`` do not apply). When given it
+                replaces the keywords of the same names; :data:`SURROGATE_TRAIN_CONFIG`
+                holds their defaults.
             epochs: Number of passes over the training rows.
             batch_size: Rows per gradient step.
             lr: Initial learning rate.
@@ -404,6 +358,12 @@ class Surrogate(abc.ABC):
             TypeError: For non-numeric input or hyper-parameters of the wrong type.
         """
         params = self._validated()
+        weight_decay = 0.0
+        if config is not None:
+            if not isinstance(config, TrainConfig):
+                raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+            epochs, batch_size, lr, seed = config.epochs, config.batch_size, config.lr, config.seed
+            patience, progress, weight_decay = config.patience, config.progress, float(config.weight_decay)
         epochs = _int(epochs, name="epochs", minimum=1)
         batch_size = _int(batch_size, name="batch_size", minimum=1)
         lr = _float(lr, name="lr", lo=1e-12)
@@ -457,7 +417,7 @@ class Surrogate(abc.ABC):
         with torch.random.fork_rng(devices=[]), _threads(num_threads):
             torch.manual_seed(seed)
             module = self._build(d, self.n_classes_)
-            optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+            optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
             steps_per_epoch = math.ceil(self.n_train_ / batch_size)
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
             history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_seconds": []}
@@ -699,15 +659,8 @@ class Surrogate(abc.ABC):
             ),
         }
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=header)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(target) as tmp:
+            save_file(tensors, str(tmp), metadata=header)
         return target
 
     @classmethod
@@ -744,6 +697,7 @@ def load_surrogate(path: str | os.PathLike[str]) -> Surrogate:
 
     Example:
         >>> import numpy as np, tempfile, os
+        >>> from aalearn.surrogates.models import FlowMatchingSurrogate
         >>> x = np.random.default_rng(0).normal(size=(200, 2))
         >>> m = FlowMatchingSurrogate(hidden=(8,)).fit(x, epochs=1)
         >>> p = m.save(os.path.join(tempfile.mkdtemp(), "fm.safetensors"))
@@ -804,216 +758,3 @@ def load_surrogate(path: str | os.PathLike[str]) -> Surrogate:
     model.fit_seconds_ = float(fit_seconds) if fit_seconds is not None else math.nan
     model.history_ = {k: [float(v) for v in vals] for k, vals in dict(state.get("history", {})).items()}
     return model
-
-
-# --------------------------------------------------------------------------------------
-# the two families
-# --------------------------------------------------------------------------------------
-class FlowSurrogate(Surrogate):
-    r"""Conditional normalizing flow from zuko (NSF or MAF), trained by maximum likelihood.
-
-    The loss is the negative log-likelihood :math:`-\log p_\theta(z \mid y)` of the
-    standardised rows (zuko: ``-flow(c).log_prob(z).mean()``). NSF: monotonic rational-
-    quadratic splines (Durkan et al., arXiv:1906.04032); MAF: affine autoregressive
-    transforms (Papamakarios et al., arXiv:1705.07057). The class label enters as a one-hot
-    context.
-
-    Args:
-        flow: ``"nsf"`` or ``"maf"``.
-        transforms: Number of transforms.
-        hidden: Hidden-layer widths of each transform's conditioner.
-        bins: Spline bins (NSF only).
-        passes: ``2`` for coupling transforms (one pass to sample), ``None`` for fully
-            autoregressive ones (more expressive, D passes to sample).
-        log_features: Columns modelled in log space (see the module doc).
-        log_offset: Offset :math:`c` of the log map.
-        nonnegative: Further columns clipped at zero after sampling.
-
-    Example:
-        >>> import numpy as np
-        >>> x = np.random.default_rng(0).normal(size=(300, 2))
-        >>> f = FlowSurrogate(flow="maf", transforms=2, hidden=(16,)).fit(x, epochs=1)
-        >>> f.log_prob(x[:2]).shape
-        (2,)
-    """
-
-    kind: ClassVar[str] = "flow"
-
-    def __init__(
-        self,
-        *,
-        flow: Literal["nsf", "maf"] = "nsf",
-        transforms: int = 4,
-        hidden: Sequence[int] = (64, 64),
-        bins: int = 8,
-        passes: int | None = 2,
-        log_features: Sequence[int] = (),
-        log_offset: float = 0.0,
-        nonnegative: Sequence[int] = (),
-    ) -> None:
-        super().__init__(
-            hidden=hidden, log_features=log_features, log_offset=log_offset, nonnegative=nonnegative
-        )
-        self.flow = flow
-        self.transforms = transforms
-        self.bins = bins
-        self.passes = passes
-
-    def _validated(self) -> dict[str, Any]:
-        out = super()._validated()
-        if self.flow not in ("nsf", "maf"):
-            raise ValueError(f"flow must be 'nsf' or 'maf', got {self.flow!r}")
-        _int(self.transforms, name="transforms", minimum=1)
-        _int(self.bins, name="bins", minimum=2)
-        if self.passes is not None:
-            _int(self.passes, name="passes", minimum=2)
-        return out
-
-    def _build(self, features: int, context: int) -> nn.Module:
-        zuko = _zuko()
-        kwargs: dict[str, Any] = {
-            "features": features,
-            "context": context,
-            "transforms": int(self.transforms),
-            "hidden_features": list(_hidden(self.hidden)),
-        }
-        if features > 1 and self.passes is not None:
-            kwargs["passes"] = min(int(self.passes), features)
-        if self.flow == "nsf":
-            module: nn.Module = zuko.flows.NSF(bins=int(self.bins), **kwargs)
-        else:
-            module = zuko.flows.MAF(**kwargs)
-        return module
-
-    def _loss(
-        self, module: nn.Module, z: Tensor, c: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor:
-        return -self._log_prob_std(module, z, c).mean()
-
-    def _sample_std(self, module: nn.Module, n: int, c: Tensor | None) -> Tensor:
-        if c is None:
-            out: Tensor = module().sample((n,))
-        else:
-            out = module(c).sample()
-        return out
-
-    def _log_prob_std(self, module: nn.Module, z: Tensor, c: Tensor | None) -> Tensor:
-        dist = module() if c is None else module(c)
-        out: Tensor = dist.log_prob(z)
-        return out
-
-
-class FlowMatchingSurrogate(Surrogate):
-    r"""Conditional flow matching (Lipman et al., arXiv:2210.02747) with a small MLP velocity field.
-
-    Training: :math:`\mathcal L = \mathbb E_{t, x_0, x_1}\lVert v_\theta((1-t)x_0 + t x_1, t, y)
-    - (x_1 - x_0)\rVert^2` with :math:`x_0 \sim N(0, I)`, :math:`t \sim U(0,1)` and
-    :math:`x_1` a standardised training row of class :math:`y`. Sampling: ``steps`` midpoint
-    (RK2) steps of :math:`\dot x = v_\theta(x, t, y)` from :math:`t = 0` to 1.
-    ``log_prob``: exact log-density of the continuous flow through zuko's
-    ``FreeFormJacobianTransform`` (adaptive solver, tolerances ``atol``/``rtol``); it
-    describes the exact ODE flow, of which the fixed-step samples are an approximation.
-
-    Args:
-        hidden: Hidden-layer widths of the velocity MLP (SiLU activations).
-        steps: Midpoint steps of the sampler.
-        freqs: Fourier frequencies of the time embedding.
-        atol: Absolute tolerance of the log-density ODE solve.
-        rtol: Relative tolerance of the log-density ODE solve.
-        log_features: Columns modelled in log space (see the module doc).
-        log_offset: Offset :math:`c` of the log map.
-        nonnegative: Further columns clipped at zero after sampling.
-
-    Example:
-        >>> import numpy as np
-        >>> x = np.random.default_rng(0).normal(size=(300, 2))
-        >>> fm = FlowMatchingSurrogate(hidden=(16, 16), steps=10).fit(x, epochs=1)
-        >>> fm.sample(4, seed=0).shape
-        (4, 2)
-    """
-
-    kind: ClassVar[str] = "flow-matching"
-    # the validation CFM loss is a Monte-Carlo estimate; 8 draws per row steady model selection
-    _val_repeats: ClassVar[int] = 8
-
-    def __init__(
-        self,
-        *,
-        hidden: Sequence[int] = (128, 128, 128),
-        steps: int = 50,
-        freqs: int = 3,
-        atol: float = 1e-5,
-        rtol: float = 1e-4,
-        log_features: Sequence[int] = (),
-        log_offset: float = 0.0,
-        nonnegative: Sequence[int] = (),
-    ) -> None:
-        super().__init__(
-            hidden=hidden, log_features=log_features, log_offset=log_offset, nonnegative=nonnegative
-        )
-        self.steps = steps
-        self.freqs = freqs
-        self.atol = atol
-        self.rtol = rtol
-
-    def _validated(self) -> dict[str, Any]:
-        out = super()._validated()
-        _int(self.steps, name="steps", minimum=1)
-        _int(self.freqs, name="freqs", minimum=1)
-        _float(self.atol, name="atol", lo=1e-12)
-        _float(self.rtol, name="rtol", lo=1e-12)
-        return out
-
-    def _build(self, features: int, context: int) -> nn.Module:
-        return _VelocityField(features, context, _hidden(self.hidden), int(self.freqs))
-
-    def _loss(
-        self, module: nn.Module, z: Tensor, c: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor:
-        x0 = torch.randn(z.shape, generator=generator)
-        t = torch.rand((z.shape[0], 1), generator=generator)
-        xt = (1.0 - t) * x0 + t * z
-        v = module(xt, t, c)
-        return ((v - (z - x0)) ** 2).sum(dim=-1).mean()
-
-    def _sample_std(self, module: nn.Module, n: int, c: Tensor | None) -> Tensor:
-        steps = int(self.steps)
-        dt = 1.0 / steps
-        x = torch.randn((n, self.n_features_))
-        for k in range(steps):
-            t = torch.full((1,), k * dt)
-            v = module(x, t, c)
-            x = x + dt * module(x + 0.5 * dt * v, t + 0.5 * dt, c)
-        return x
-
-    def _log_prob_std(self, module: nn.Module, z: Tensor, c: Tensor | None) -> Tensor:
-        zuko = _zuko()
-
-        def field(t: Tensor, x: Tensor) -> Tensor:
-            out: Tensor = module(x, t, c)
-            return out
-
-        # data (t = 1) -> noise (t = 0): y = x(0), ladj = log|det dx(0)/dx(1)|
-        transform = zuko.transforms.FreeFormJacobianTransform(
-            f=field, t0=1.0, t1=0.0, phi=(), atol=float(self.atol), rtol=float(self.rtol), exact=True
-        )
-        noise, ladj = transform.call_and_ladj(z)
-        base = -0.5 * (noise**2).sum(dim=-1) - 0.5 * z.shape[-1] * math.log(2.0 * math.pi)
-        out: Tensor = base + ladj
-        return out
-
-
-def make_surrogate(kind: str, **kwargs: Any) -> Surrogate:
-    """A surrogate by kind: ``"flow"`` (:class:`FlowSurrogate`) or ``"flow-matching"``.
-
-    Example:
-        >>> type(make_surrogate("flow-matching", steps=20)).__name__
-        'FlowMatchingSurrogate'
-    """
-    kinds: Mapping[str, Callable[..., Surrogate]] = {
-        FlowSurrogate.kind: FlowSurrogate,
-        FlowMatchingSurrogate.kind: FlowMatchingSurrogate,
-    }
-    if kind not in kinds:
-        raise ValueError(f"unknown surrogate kind {kind!r}; use one of {sorted(kinds)}")
-    return kinds[kind](**kwargs)
