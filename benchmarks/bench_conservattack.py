@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1, see the module docstring)"
     )
+    parser.add_argument(
+        "--optimize-already-fooled",
+        action="store_true",
+        help="the authors' pass that keeps optimising fooled rows (ConservConfig.optimize_already_fooled)",
+    )
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -95,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     gradient, is_success = torch_binary_oracles(model, y)
     keys = ("gradient", "gradient_rows", "gradient_calls", "predict", "predict_rows", "predict_calls")
     acc = dict.fromkeys(keys, 0.0)
-    config = ConservConfig(n_iterations=args.iterations, feature_updates=args.feature_updates)
+    config = ConservConfig(
+        n_iterations=args.iterations,
+        feature_updates=args.feature_updates,
+        optimize_already_fooled=args.optimize_already_fooled,
+    )
 
     load_before = os.getloadavg()
     print(f"load average before: {load_before[0]:.2f}; {len(x)} jets x {x.shape[1]} features", flush=True)

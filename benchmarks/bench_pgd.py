@@ -67,11 +67,30 @@ Comparison protocol
   physics constraints (pT >= 0, φ wrap, preprocessing invariants, bounds) - the threat
   model aalearn is built for; ART and torchattacks cannot express it.
 
-Goal stated by the project: aalearn >= 2x ART's throughput at equal or better success.
+* **Fused model**: aalearn's loop runs on an equivalent of the TopoDNN with the input
+  standardisation and the eval-mode batch norms folded into the linear layers
+  (:func:`aalearn.attacks.model.fuse_topodnn`; decisions and metrics use the model
+  itself); the row ``aalearn-unfused`` runs the loop on the module as given, like the peers.
+* **Budget**: ``budget`` allows the relative 1e-4 float32 round-off; ``exact`` requires
+  max ``|Δ|/σ`` <= ε with no tolerance (aalearn clips and rounds its output in the data's
+  dtype so that it holds exactly).
+
+Goal stated by the project (issue 19): aalearn >= 2x ART's and >= 1x torchattacks'
+throughput at equal or better success, with the budget holding.
 Measured on a 2-core x86-64 VM, 2 torch threads, batch 1000, per-entry σ, 5 repeats
 (medians): aalearn 4329 jets/s, ART 3348, torchattacks 5959, aalearn with physics
 constraints 2925; success 0.2536 / 0.2538 / 0.2530 / 0.2536; aalearn / ART 1.29x: goal
 missed. With ``--freeze-weights`` ART reaches aalearn's speed (1.02x).
+
+After issue 19 (fused model, one-clamp projection, exact budget), ``--threads 1
+--repeats 5`` on the same 2-core VM under a load average of 19-24 from other jobs
+(medians; CPU seconds in brackets): aalearn 798 jets/s (0.79 s), ART 517 (1.33 s),
+torchattacks 816 (0.76 s), aalearn-unfused 693 (0.93 s), aalearn+physics 762 (0.87 s);
+success 0.2536 / 0.2538 / 0.2530 / 0.2536 / 0.2536; aalearn / ART 1.55x, aalearn /
+torchattacks 0.98x: goal missed (parity with torchattacks within the noise, not 2x ART;
+about three quarters of aalearn's time are the model's matrix products, which the peers
+pay too). Only aalearn's outputs hold the budget exactly (max |Δ|/σ = 1.0000000; ART
+1.0000102, torchattacks 1.0000188).
 
 Usage::
 
@@ -90,6 +109,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import io
 import json
 import os
@@ -316,6 +336,17 @@ def main(argv: list[str] | None = None) -> int:
 
     ta_to_raw = lambda a: ((a.astype(np.float64) - 0.5) * width + c) * sigma  # noqa: E731
 
+    # --- aalearn without the fused model (the loop on the model module itself)
+    atk_unfused = dataclasses.replace(atk, fuse=False)
+
+    def run_aalearn_unfused(seed: int) -> np.ndarray:
+        model_u = model if args.sigma == "entry" else aa_model
+        data_u, sig_u = (x, sigma) if args.sigma == "entry" else (u.astype(np.float32), 1.0)
+        res = atk_unfused.run(
+            model_u, data_u, labels, sigma=sig_u, constraints="none", seed=seed, batch_size=bs
+        )
+        return res.x_adv
+
     # --- aalearn with its physics constraints (raw features, its own per-entry σ)
     def run_aalearn_physics(seed: int) -> np.ndarray:
         return atk.run(model, x, labels, seed=seed, batch_size=bs).x_adv
@@ -325,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         ("aalearn", run_aalearn, aa_to_raw, sigma, None),
         ("ART", run_art, art_to_raw, sigma, None),
         ("torchattacks", run_torchattacks, ta_to_raw, sigma, None),
+        ("aalearn-unfused", run_aalearn_unfused, aa_to_raw, sigma, None),
         ("aalearn+physics", run_aalearn_physics, lambda a: a, s_entry, fs.periodic_mask),
     ]
     load_before = os.getloadavg()
@@ -341,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             "jets_per_s": n / med,
             **metrics,
             "budget_holds": metrics["max_abs_delta_sigma"] <= EPS * (1 + BUDGET_RTOL),
+            "budget_exact": metrics["max_abs_delta_sigma"] <= EPS,
         }
     load_after = os.getloadavg()
 
@@ -359,7 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     speed_ta = aa["jets_per_s"] / ta["jets_per_s"]
     speed_art_min = ar["seconds_min"] / aa["seconds_min"]
     speed_ta_min = ta["seconds_min"] / aa["seconds_min"]
-    goal = speed_art >= 2.0 and aa["success_rate"] >= ar["success_rate"]
+    goal = (
+        speed_art >= 2.0
+        and speed_ta >= 1.0
+        and aa["success_rate"] >= max(ar["success_rate"], ta["success_rate"])
+        and aa["budget_exact"]
+    )
     results: dict[str, Any] = {
         "jets": n,
         "features": f,
@@ -389,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_vs_torchattacks": speed_ta,
         "speedup_vs_art_min": speed_art_min,
         "speedup_vs_torchattacks_min": speed_ta_min,
-        "goal": "aalearn >= 2x ART jets/s at equal or better success rate",
+        "goal": "aalearn >= 2x ART and >= 1x torchattacks jets/s, equal or better success, budget exact",
         "goal_met": goal,
     }
     if profile_text is not None:
@@ -405,14 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     print(load, file=out)
     print(
         f"{'library':<18}{'median s':>10}{'min s':>8}{'CPU s':>8}{'jets/s':>9}{'success':>9}"
-        f"{'max |Δ|/σ':>12}{'budget':>8}",
+        f"{'max |Δ|/σ':>12}{'budget':>8}{'exact':>7}",
         file=out,
     )
     for name, r in rows.items():
         print(
             f"{name:<18}{r['seconds_median']:10.3f}{r['seconds_min']:8.3f}{r['cpu_seconds_median']:8.2f}"
             f"{r['jets_per_s']:9.0f}{r['success_rate']:9.4f}"
-            f"{r['max_abs_delta_sigma']:12.6f}{'ok' if r['budget_holds'] else 'BROKEN':>8}",
+            f"{r['max_abs_delta_sigma']:12.7f}{'ok' if r['budget_holds'] else 'BROKEN':>8}"
+            f"{'yes' if r['budget_exact'] else 'no':>7}",
             file=out,
         )
     print(
@@ -421,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         file=out,
     )
     print(
-        f"goal (aalearn >= 2x ART jets/s, medians, equal or better success): {'met' if goal else 'MISSED'}",
+        f"goal (aalearn >= 2x ART and >= 1x torchattacks jets/s, medians, equal or better success, "
+        f"budget exact): {'met' if goal else 'MISSED'}",
         file=out,
     )
     if profile_text is not None:

@@ -56,6 +56,8 @@ SMALL: dict[str, dict[str, object]] = {
     "pgd-chi2": {"steps": 10},
     "mifgsm": {"steps": 10},
     "sparse": {"steps": 20},
+    "fab-l1": {"steps": 10},
+    "minimal": {"sparse_steps": 20, "fab_steps": 10, "fab": ((0.5, 0.7),)},
     "minifool": {"steps": 30},
     "rdsa": {"max_tries": 10},
     "conservattack": {"n_iterations": 2},

@@ -186,6 +186,7 @@ def test_demo_writes_report_that_renders(tmp_path: Path) -> None:
                 "--epochs",
                 "3",
                 "--no-progress",
+                "--no-audit",  # the demo-with-audit path: tests/apps/test_demo_audit.py
                 "--json",
             ],
         )

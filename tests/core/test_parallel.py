@@ -61,3 +61,28 @@ def test_local_cluster_two_workers() -> None:
     with pytest.raises(ValueError, match="math domain error"):
         list(map_tasks(math.sqrt, [1.0, -1.0], workers=2))
     assert list(map_tasks(math.sqrt, [], workers=2)) == []
+
+
+def test_local_cluster_workers_run_without_profiler() -> None:
+    """The workers are separate processes and inherit LOCAL_CLUSTER_CONFIG (profiler off)."""
+    pytest.importorskip("distributed")
+    import os
+
+    from aalearn.core.parallel import dask_client
+
+    def probe() -> tuple[int, object, object]:
+        import dask
+
+        return (
+            os.getpid(),
+            dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.system-monitor.interval"),
+        )
+
+    with dask_client(workers=2) as client:
+        info = client.run(probe)
+    assert len(info) == 2
+    pids = {v[0] for v in info.values()}
+    assert os.getpid() not in pids
+    assert len(pids) == 2
+    assert all(v[1] is False and v[2] == "5s" for v in info.values())

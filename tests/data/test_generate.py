@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from aalearn.data.generate import (
     GeneratorConfig,
     chunk_seed,
     generate,
+    generate_chunk,
     pythia_settings,
+    sort_by_pt,
 )
 from aalearn.data.hdf5 import read_jets_hdf5
 from aalearn.physics import CHALLENGE_PT_SCALE_GEV, challenge_feature_names
@@ -38,6 +41,7 @@ PER_JET = (
     "features_truth",
     "constituents",
     "constituents_truth",
+    "constituents_unsmeared",
     "jets",
     "chunk_index",
 )
@@ -388,3 +392,105 @@ def test_physics_sanity(tmp_path: Path) -> None:
     clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=0).fit(x_tr, y_tr)
     auc = roc_auc_score(y_te, clf.predict_proba(x_te)[:, 1])
     assert auc > 0.85, auc
+
+
+# --------------------------------------------------------------------------- issue 15 options
+
+# The keys of GeneratorConfig.to_dict() before the issue-15 options: a default config must keep
+# exactly this configuration (and hence the hash of every earlier sample's cache).
+LEGACY_KEYS = {
+    "process", "variation", "pt_min", "pt_max", "eta_max", "jet_radius", "pthat_min", "ecm", "mpi",
+    "truth_match", "match_radius", "n_constituents", "resolution", "calo_merge_radius", "pt_scale",
+    "extra_settings",
+}  # fmt: skip
+
+
+def test_new_options_keep_the_default_configuration_and_round_trip() -> None:
+    assert set(GeneratorConfig().to_dict()) == LEGACY_KEYS
+    cfg = GeneratorConfig(
+        w_decays="inclusive", massless_clustering=True, constituent_pt_min=0.4, min_constituents=30,
+        resort=True,
+    )  # fmt: skip
+    d = cfg.to_dict()
+    assert {k: d[k] for k in set(d) - LEGACY_KEYS} == {
+        "w_decays": "inclusive",
+        "massless_clustering": True,
+        "constituent_pt_min": 0.4,
+        "min_constituents": 30,
+        "resort": True,
+    }
+    assert GeneratorConfig.from_dict(d) == cfg
+    hadronic = pythia_settings(GeneratorConfig(), 3)
+    inclusive = pythia_settings(GeneratorConfig(w_decays="inclusive"), 3)
+    assert [s for s in hadronic if not s.startswith("24:")] == inclusive
+    assert {"24:onMode = off", "24:onIfAny = 1 2 3 4 5"} <= set(hadronic)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"w_decays": "leptonic"}, "w_decays"),
+        ({"constituent_pt_min": -1.0}, "constituent_pt_min"),
+        ({"min_constituents": -2}, "min_constituents"),
+        ({"resort": "yes"}, "resort"),
+        ({"massless_clustering": 1}, "massless_clustering"),
+    ],
+)
+def test_new_options_reject_bad_values(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        GeneratorConfig(**kwargs)
+
+
+def test_sort_by_pt_sorts_each_jet_and_keeps_rows_together() -> None:
+    c = np.array([[[1.0, 0.1, 0.2], [3.0, 0.3, 0.4], [0.0, 0.0, 0.0], [2.0, 0.5, 0.6]]])
+    out = sort_by_pt(c)
+    np.testing.assert_array_equal(out[0], c[0, [1, 3, 0, 2]])
+
+
+def _far_from_axis(out: dict[str, np.ndarray], radius: float) -> np.ndarray:
+    """Per jet: the largest (η, φ) distance of a particle-level constituent from the jet axis, / R."""
+    c, jets = out["constituents_truth"], out["jets"]
+    d_phi = (c[..., 2] - jets[:, None, 2] + np.pi) % (2 * np.pi) - np.pi
+    dr = np.where(c[..., 0] > 0, np.hypot(c[..., 1] - jets[:, None, 1], d_phi), 0.0)
+    return dr.max(axis=1) / radius
+
+
+@pytest.mark.slow
+def test_massless_clustering_removes_the_stray_soft_constituents_far_outside_the_jet() -> None:
+    # Cause (issue 15): with true masses SlowJet clusters in rapidity y; a soft massive hadron
+    # (pT << m) has |y| << |eta|, so it joins the jet although it lies far outside in eta.
+    cfg = GeneratorConfig(process="w", pt_min=300.0, pthat_min=270.0)
+    legacy = generate_chunk(cfg, 11, 0, 120)
+    fixed = generate_chunk(replace(cfg, massless_clustering=True), 11, 0, 120)
+    far_legacy = _far_from_axis(legacy, cfg.jet_radius)
+    far_fixed = _far_from_axis(fixed, cfg.jet_radius)
+    # anti-kt: a constituent lies within R of the hard core; the final axis moves by a few % of R
+    assert far_fixed.max() < 1.1
+    assert (far_legacy > 1.2).sum() >= 1  # the bug this option fixes (measured: 4 % of jets)
+    c, jets = legacy["constituents_truth"], legacy["jets"]
+    d_phi = (c[..., 2] - jets[:, None, 2] + np.pi) % (2 * np.pi) - np.pi
+    outside = np.hypot(c[..., 1] - jets[:, None, 1], d_phi) > 1.2 * cfg.jet_radius
+    stray = c[..., 0][(c[..., 0] > 0) & outside]
+    assert stray.size > 0
+    assert np.median(stray) < 2.0  # they are soft (GeV)
+
+
+def test_acceptance_threshold_min_constituents_and_resort() -> None:
+    cfg = GeneratorConfig(
+        process="top", mpi=False, constituent_pt_min=2.0, min_constituents=25, massless_clustering=True
+    )
+    out = generate_chunk(cfg, 5, 0, 12)
+    unsmeared = out["constituents_unsmeared"]
+    assert unsmeared.shape == (12, 30, 3)
+    real = unsmeared[..., 0] > 0
+    assert np.all(unsmeared[..., 0][real] >= np.float32(2.0))  # the acceptance threshold
+    assert real.sum(axis=1).min() >= 25  # min_constituents
+    truth_pt = out["constituents_truth"][..., 0]
+    assert np.any((truth_pt > 0) & (truth_pt < 2.0))  # the threshold removed particles
+    pt = out["constituents"][..., 0]
+    assert np.any(np.diff(pt, axis=1) > 0)  # not re-sorted: smearing breaks the order
+    resorted = generate_chunk(replace(cfg, resort=True), 5, 0, 12)
+    np.testing.assert_array_equal(resorted["constituents_unsmeared"], unsmeared)  # same jets
+    rpt = resorted["constituents"][..., 0]
+    assert np.all(np.diff(rpt, axis=1) <= 0)
+    np.testing.assert_allclose(np.sort(rpt, axis=1), np.sort(pt, axis=1), rtol=1e-6)

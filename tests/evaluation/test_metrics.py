@@ -175,3 +175,33 @@ def test_challenge_model_metrics(challenge_dir: Path) -> None:
     assert adv.auc < 0.5
     assert (clean.n_signal, clean.n_background) == (2733, 2267)
     _strict_json(clean.to_dict(include_curves=True))
+
+
+# --------------------------------------------------------------------------- sample weights
+def test_weighted_metrics_equal_sklearn_and_row_duplication() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400)
+    s = np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.2, 400), 0, 1)
+    w = rng.integers(0, 4, 400).astype(np.float64)
+    res = evaluate_scores(y, s, sample_weight=w)
+    # peer library: sklearn's weighted AUC with top (label 0) as the positive class
+    assert res.auc == pytest.approx(roc_auc_score(y == LABEL_TOP, -s, sample_weight=w), rel=1e-12)
+    # independent reference: integer weights = repeating each jet w times
+    rep = np.repeat(np.arange(400), w.astype(int))
+    dup = evaluate_scores(y[rep], s[rep])
+    assert res.auc == pytest.approx(dup.auc, rel=1e-12)
+    assert res.accuracy == pytest.approx(dup.accuracy, rel=1e-12)
+    for eff in (0.3, 0.5):
+        assert res.rejection_at(eff) == pytest.approx(dup.rejection_at(eff), rel=1e-9)
+    assert res.weighted
+    assert res.to_dict()["weighted"] is True
+    plain = evaluate_scores(y, s)
+    assert "weighted" not in plain.to_dict()
+    assert plain.auc != pytest.approx(res.auc, rel=1e-6)  # the weights matter here
+
+
+def test_bad_sample_weights() -> None:
+    with pytest.raises(ValueError, match="one weight per jet"):
+        evaluate_scores([0, 1], [0.2, 0.8], sample_weight=[1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        evaluate_scores([0, 1], [0.2, 0.8], sample_weight=[1.0, -1.0])

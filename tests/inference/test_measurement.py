@@ -244,7 +244,21 @@ def test_poi_bounds_allow_negative_mu_while_expectations_stay_positive(plain: Te
 
 def test_coverage_fast_output(plain_measurement: Measurement) -> None:
     out = plain_measurement.coverage(n_toys=30, seed=3)
-    assert set(out) == {"coverage", "mean_pull", "pull_std", "n_toys", "n_failed"}
+    assert set(out) == {
+        "coverage",
+        "coverage_error",
+        "coverage_converged",
+        "mean_pull",
+        "mean_pull_error",
+        "pull_std",
+        "n_toys",
+        "n_failed",
+        "n_at_bound",
+        "mu_true",
+        "sigma_asimov",
+        "warnings",
+    }
+    assert out["coverage_error"] == pytest.approx(math.sqrt(out["coverage"] * (1 - out["coverage"]) / 30))
     assert 0.0 <= out["coverage"] <= 1.0
     assert out["n_toys"] == 30
     assert 0 <= out["n_failed"] <= 30

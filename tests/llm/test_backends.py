@@ -267,7 +267,7 @@ def test_openai_score_with_echo(stub_server) -> None:  # type: ignore[no-untyped
         }
         return 200, json.dumps({"choices": [{"text": prompt + "!", "logprobs": lp}]}).encode(), 0.0
 
-    backend = OpenAIBackend(stub_server(handler).url, model="m", timeout=5)
+    backend = OpenAIBackend(stub_server(handler).url, model="m", timeout=5, chat=False)
     (lp,) = backend.score("Q: capital? A:", ["Paris"])
     np.testing.assert_allclose(lp, [-1.0, -0.5])
 
@@ -276,5 +276,8 @@ def test_openai_score_unsupported(stub_server, chat_reply_fn) -> None:  # type: 
     backend = OpenAIBackend(
         stub_server(lambda m, p, b: (200, b'{"choices": [{"text": "x"}]}', 0.0)).url, model="m"
     )
+    with pytest.raises(CapabilityError, match="prompt_logprobs"):
+        backend.score("Q", ["A"])  # chat form: the server gives no prompt_logprobs
+    backend.chat = False
     with pytest.raises(CapabilityError, match="prompt log-probabilities"):
         backend.score("Q", ["A"])

@@ -134,6 +134,7 @@ def test_report(scripted_backend: Any, tmp_path: Path) -> None:
     "module",
     [
         "llm.semantic",
+        "llm.quantities",
         "llm.scores",
         "llm.evaluate",
         "llm.metrics",

@@ -35,9 +35,13 @@ def test_white_box_formulas() -> None:
     assert maximum_sequence_probability(g) == pytest.approx(-math.log(0.125))
     assert perplexity(g) == pytest.approx(math.exp(-(math.log(0.5) + math.log(0.25)) / 2))
     assert mean_token_entropy(g) == pytest.approx(0.2)
-    empty = _gen("", [], [])
-    assert maximum_sequence_probability(empty) == 0.0
-    assert perplexity(empty) == 1.0
+    empty = _gen("", [], [])  # an empty answer without the log-prob of stopping has no score
+    with pytest.raises(ValueError, match="empty"):
+        maximum_sequence_probability(empty)
+    with pytest.raises(ValueError, match="empty"):
+        perplexity(empty)
+    stop = _gen("", [math.log(0.3)], [0.4])  # with the stop token's log-prob: p(empty) = 0.3
+    assert maximum_sequence_probability(stop) == pytest.approx(-math.log(0.3))
     assert predictive_entropy([_gen("a", [-1.0, -3.0]), _gen("b", [-0.5])]) == pytest.approx(1.25)
     with pytest.raises(ValueError, match="log-prob"):
         maximum_sequence_probability(Generation("x"))

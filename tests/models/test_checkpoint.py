@@ -161,7 +161,7 @@ def test_keras_file_with_missing_group_through_load_model(tmp_path: Path) -> Non
         load_model(path)
 
 
-@pytest.mark.parametrize("spec", ["model.pt", "model.pth", "model.pkl", "model.onnx", "model"])
+@pytest.mark.parametrize("spec", ["model.pt", "model.pth", "model.pkl", "model"])
 def test_unsupported_suffix_names_supported_formats(spec: str) -> None:
     with pytest.raises(ValueError, match=r"supported formats are \.safetensors.*\.hdf5/\.h5"):
         load_model(spec)

@@ -455,3 +455,52 @@ def test_report_renders_in_headless_chromium(datasets: dict[str, JetDataset], tm
     rgb = pixels[..., :3]
     assert float(rgb.std()) > 0.05  # not a blank page
     assert float((rgb.mean(axis=-1) < 0.9).mean()) > 0.01  # some ink: text, axes, histograms
+
+
+def test_human_headers_in_tables() -> None:
+    report = Report("Headers")
+    report.add_section(
+        "Attacks", table=[{"fooling_ratio": 0.5, "max_jsd": 0.01, "seconds": 1.0, "Δμ̂/σ_μ": 2.0}]
+    )
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", report.to_html())
+    assert header is not None
+    assert re.findall(r">([^<>]+)</th>", header.group(1)) == [
+        "Fooling ratio",
+        "Max. JSD",
+        "Time [s]",
+        "Δμ̂/σ_μ",
+    ]
+
+
+@pytest.mark.chromium
+def test_wide_report_fits_a_1280_px_window(tmp_path: Path) -> None:
+    """A report with the widest tables aalearn writes (12 snake_case columns) fits a 1280-px window."""
+    _chromium_or_skip()
+    rng = np.random.default_rng(0)
+    keys = [
+        "attack", "strength", "fooling_ratio", "accuracy", "auc", "mad", "challenge_score",
+        "unphysical_fraction", "passes_validation", "max_jsd", "rel_corr_change", "seconds",
+    ]  # fmt: skip
+    rows = [
+        {k: ("pgd" if k == "attack" else f"eps={e:g}" if k == "strength" else float(rng.uniform(1e-5, 1e4)))
+         for k in keys}
+        for e in (0.25, 0.5, 1.0, 2.0, 4.0)
+    ]  # fmt: skip
+    report = Report("Layout check")
+    report.add_section("Robustness", text="A long paragraph. " * 60, table=rows)
+    report.add_section("Figure", figures=[_small_figure()])
+    result = render_check(report.write(tmp_path / "report.html"), timeout=90, window_width=1280)
+    assert result.window_width is not None
+    assert 1200 <= result.window_width <= 1280
+    assert result.overflowing == 0, result
+    assert result.wide_tables == 0, result
+    assert result.fits_window
+    # the check itself sees an overflow: a 3000-px figure sticks out of the page
+    wide = Report("Too wide")
+    fig = _small_figure()
+    fig.set_size_inches(30, 2)
+    wide.add_section("Wide", text="x", figures=[fig])
+    page = tmp_path / "wide.html"
+    wide.write(page)
+    page.write_text(page.read_text().replace("max-width:100%", "max-width:none"))
+    assert not render_check(page, timeout=90).fits_window

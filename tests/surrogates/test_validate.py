@@ -229,9 +229,67 @@ def test_cli_validate_json_and_errors(tmp_path: Path, jets: tuple[np.ndarray, np
         assert key in payload
     assert payload["safe"] is False
     assert "ks:jet_pt" in payload["failing_checks"]
+    assert "warning: n_null = 5 is too small" in res.stderr  # on stderr: stdout stays one JSON object
     bad = CliRunner().invoke(app, [*args[:5], str(tmp_path / "missing.feather"), "--json"])
     assert bad.exit_code == 2
     assert "error:" in bad.output
     bad = CliRunner().invoke(app, [*args, "--correction", "bonferroni", "--json"])
     assert bad.exit_code == 2
     assert "correction" in bad.output
+
+
+# --------------------------------------------------------------------------- n_null and weights
+def test_too_small_n_null_warns_and_hides_a_far_off_fpd(jets: tuple[np.ndarray, np.ndarray]) -> None:
+    ref, cand = jets
+    shifted = cand.copy()
+    shifted[:, _PT] *= 1.15
+    result = validate_samples(ref, shifted, seed=3, c2st_classifier=None, **FAST)
+    # the FPD lies far off its null yet passes: 1/(8 + 1) cannot survive the correction
+    assert (result.fpd.observed - result.fpd.null_mean) / result.fpd.null_std > 5
+    assert "fpd" not in result.failing_checks
+    assert len(result.warnings) == 1
+    assert "n_null = 8 is too small" in result.warnings[0]
+    assert result.to_dict()["warnings"] == result.warnings
+
+
+def test_n_null_warning_threshold_matches_the_correction() -> None:
+    from aalearn.surrogates.null import min_attainable_pvalue
+    from aalearn.surrogates.validate import n_null_warnings
+    from aalearn.surrogates.verdict import first_step_threshold, statistical_checks
+
+    for correction in ("holm", "by"):
+        thr = first_step_threshold(30, alpha=0.05, correction=correction)
+        # independent check against the correction itself: one small p among 29 p = 1
+        for p, fails in ((0.99 * thr, True), (1.01 * thr, False)):
+            checks = statistical_checks(
+                [f"t{i}" for i in range(30)], [p] + [1.0] * 29, [""] * 30, correction=correction
+            )
+            assert (not checks[0].passed) is fails, (correction, p)
+    assert min_attainable_pvalue(20) == pytest.approx(1 / 21)
+    assert n_null_warnings(20, 30, []) != []  # 1/21 > 0.05/30
+    assert n_null_warnings(40, 30, []) != []  # still no tail fit (needs 41)
+    assert n_null_warnings(41, 30, []) == []  # the exponential tail fit can go below 1/(n + 1)
+    assert n_null_warnings(19, 1, []) == []  # a single test: 1/20 = 0.05 can reach alpha
+    assert n_null_warnings(18, 1, []) != []  # 1/19 > 0.05
+
+
+def test_weighted_c2st_accepts_the_exactly_reweighted_candidate() -> None:
+    from aalearn.surrogates.twosample import c2st
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(3000, 2))
+    cand = rng.normal(size=(3000, 2)) + np.array([0.5, 0.0])
+    # exact density ratio N(0, 1) / N(0.5, 1) in the first feature
+    ratio = np.exp(-0.5 * cand[:, 0] + 0.125)
+    plain = c2st(ref, cand, seed=1, n_threads=1)
+    weighted = c2st(ref, cand, seed=1, n_threads=1, candidate_weights=ratio)
+    # analytic unweighted AUC of a 0.5σ shift: Φ(0.5/√2) = 0.638 (a held-out classifier reaches less)
+    assert plain.auc > 0.6
+    assert plain.pvalue < 1e-10
+    assert weighted.weighted
+    assert abs(weighted.auc - 0.5) < 0.04, weighted.auc
+    assert weighted.pvalue > 1e-3
+    # the weighted null is wider than the unweighted one (Kish n_eff < n)
+    assert weighted.auc_null_std > plain.auc_null_std
+    with pytest.raises(ValueError, match="hgb"):
+        c2st(ref, cand, classifier="mlp", candidate_weights=ratio)

@@ -512,7 +512,7 @@ def run_attack(
 def challenge_task1(
     out: str | Path,
     *,
-    attack: str = "sparse",
+    attack: str = "minimal",
     model: str | Path | None = None,
     data: str | Path | None = None,
     n_max: int | None = None,
@@ -524,7 +524,9 @@ def challenge_task1(
 
     Args:
         out: Path of ``submission.npz`` (a ``.zip`` with the same stem is written beside it).
-        attack: Registry name; ``sparse`` runs with ``distance="l1"`` (the challenge's MAD).
+        attack: Registry name; ``minimal`` (default: per jet the smallest success of the
+            sparse attack and FAB-L1 warm-started from it), ``sparse`` and ``fab-l1`` run
+            with ``distance="l1"`` (the challenge's MAD).
         model: Reference model (default: ``best_model.hdf5`` of the challenge files).
         data: Clean file (default: ``Clean_Test_Public.feather``).
         n_max: Attack only the first ``n_max`` jets (for quick checks).
@@ -543,7 +545,7 @@ def challenge_task1(
     model_path = Path(model) if model is not None else require_challenge_data() / CHALLENGE_FILES["model"]
     data_path = Path(data) if data is not None else require_challenge_data() / CHALLENGE_FILES["clean"]
     kwargs = dict(attack_kwargs or {})
-    if attack == "sparse":
+    if attack in ("sparse", "fab-l1", "minimal"):
         kwargs.setdefault("distance", "l1")
     run = attack_file(
         model_path, data_path, attack, n_max=n_max, seed=seed, progress=progress, attack_kwargs=kwargs

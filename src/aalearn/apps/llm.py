@@ -34,9 +34,10 @@ from typing import Any
 from aalearn.core.optional import require
 from aalearn.core.parallel import map_tasks
 from aalearn.core.result import ReportBuilder
+from aalearn.llm.attribution import SERVER_MODEL_ERROR, TokenAttribution, token_attributions
 from aalearn.llm.backends import Backend, SamplingConfig, load_backend
 from aalearn.llm.datasets import QAItem, load_dataset
-from aalearn.llm.decomposition import DECOMPOSITIONS
+from aalearn.llm.decomposition import DECOMPOSITIONS, decomposition_score_names
 from aalearn.llm.evaluate import (
     LLMEvaluation,
     LLMRun,
@@ -83,6 +84,10 @@ class _Task:
     template: str
     decomposition: str | None
     variants: tuple[str, ...]
+    tolerance: tuple[float, float, str | None] | None = None
+    count_repeats: bool = False
+    entailment_options: tuple[tuple[str, Any], ...] = ()
+    retry_truncated: int = 0
 
 
 _WORKER_CACHE: dict[tuple[str, ...], Any] = {}
@@ -91,15 +96,15 @@ _WORKER_CACHE: dict[tuple[str, ...], Any] = {}
 def _resolve(task: _Task) -> tuple[Backend, EntailmentBackend | None]:
     backend = task.model
     if not isinstance(backend, Backend):
-        key = ("backend", str(backend), repr(task.model_options))
+        key: tuple[str, ...] = ("backend", str(backend), repr(task.model_options))
         if key not in _WORKER_CACHE:
             _WORKER_CACHE[key] = load_backend(backend, **dict(task.model_options))
         backend = _WORKER_CACHE[key]
     ent = task.entailment
     if isinstance(ent, str):
-        key = ("entailment", ent, str(task.model))
+        key = ("entailment", ent, str(task.model), repr(task.entailment_options))
         if key not in _WORKER_CACHE:
-            _WORKER_CACHE[key] = load_entailment(ent, backend=backend)
+            _WORKER_CACHE[key] = load_entailment(ent, backend=backend, **dict(task.entailment_options))
         ent = _WORKER_CACHE[key]
     return backend, ent
 
@@ -116,6 +121,9 @@ def _run_task(task: _Task) -> ScoredAnswer:
         template=task.template,
         decomposition=task.decomposition,
         variants=task.variants,
+        tolerance=task.tolerance,
+        count_repeats=task.count_repeats,
+        retry_truncated=task.retry_truncated,
     )
 
 
@@ -134,6 +142,10 @@ def score_many(
     workers: int = 1,
     scheduler: str | None = None,
     on_result: Callable[[int, ScoredAnswer], None] | None = None,
+    tolerances: Sequence[tuple[float, float, str | None] | None] | None = None,
+    count_repeats: bool = False,
+    entailment_options: Mapping[str, Any] | None = None,
+    retry_truncated: int = 0,
 ) -> list[ScoredAnswer]:
     """Answer and score many questions through :func:`aalearn.core.parallel.map_tasks`.
 
@@ -152,11 +164,19 @@ def score_many(
         variants: Per question, the clarified questions (``"clarification"``).
         model_name: Model name on an OpenAI-compatible server.
         model_options: Further keyword arguments of :func:`~aalearn.llm.backends.load_backend`
-            (``timeout``, ``chat``, ``api_key``) used wherever the model is loaded from its
-            specification (Dask workers included).
+            (``timeout``, ``chat``, ``api_key_file``) used wherever the model is loaded from its
+            specification (Dask workers included). An ``api_key`` is refused here: the
+            options travel inside the tasks, whose representation may be logged or hashed;
+            workers read the key from the environment or ``api_key_file``.
         workers: Dask worker processes (1 = in this process).
         scheduler: Address of a Dask scheduler.
         on_result: Called as ``on_result(index, result)`` when a question is done.
+        tolerances: Per question, ``(rel_tol, abs_tol, unit)`` for the quantity check of the
+            clustering (:attr:`aalearn.llm.datasets.QAItem.tolerance`).
+        count_repeats: Semantic entropy counts repeated samples (jlko's convention).
+        entailment_options: Keyword arguments of :func:`~aalearn.llm.semantic.load_entailment`
+            (``strict``, ``numeric``) when ``entailment`` is a name.
+        retry_truncated: Retries of a truncated greedy answer with a doubled token budget.
 
     Returns:
         One :class:`~aalearn.llm.scores.ScoredAnswer` per question, in input order.
@@ -172,6 +192,13 @@ def score_many(
         if not isinstance(q, str) or not q.strip():
             raise ValueError("a question is empty; every question needs text")
     options = {**dict(model_options or {}), "model_name": model_name}
+    if options.get("api_key") is not None:
+        raise ValueError(
+            "model_options must not carry an api_key (it would travel inside the task descriptions); "
+            "set AALEARN_API_KEY or OPENAI_API_KEY, or give api_key_file"
+        )
+    options.pop("api_key", None)
+    ent_opts = dict(entailment_options or {})
     parallel = workers != 1 or scheduler is not None
     if parallel and (isinstance(model, Backend) or isinstance(entailment, EntailmentBackend)):
         raise ValueError(
@@ -181,11 +208,14 @@ def score_many(
     if not parallel:
         model = model if isinstance(model, Backend) else load_backend(model, **options)
         if isinstance(entailment, str):
-            entailment = load_entailment(entailment, backend=model)
+            entailment = load_entailment(entailment, backend=model, **ent_opts)
     config = config or SamplingConfig()
     vs = list(variants) if variants is not None else [() for _ in qs]
     if len(vs) != len(qs):
         raise ValueError(f"variants has {len(vs)} entries for {len(qs)} questions")
+    tols = list(tolerances) if tolerances is not None else [None for _ in qs]
+    if len(tols) != len(qs):
+        raise ValueError(f"tolerances has {len(tols)} entries for {len(qs)} questions")
     tasks = [
         _Task(
             i,
@@ -198,6 +228,10 @@ def score_many(
             template,
             decomposition,
             tuple(v),
+            tols[i],
+            bool(count_repeats),
+            tuple(sorted(ent_opts.items())),
+            int(retry_truncated),
         )
         for i, (q, v) in enumerate(zip(qs, vs, strict=True))
     ]
@@ -225,6 +259,10 @@ def evaluate_model(
     scheduler: str | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    count_repeats: bool = False,
+    entailment_options: Mapping[str, Any] | None = None,
+    n_boot: int = 500,
+    retry_truncated: int = 0,
 ) -> LLMEvaluation:
     """Answer a question set, score every answer, and measure how well each score detects wrong ones.
 
@@ -244,6 +282,10 @@ def evaluate_model(
         scheduler: Dask scheduler address.
         seed: Seed of the generated questions.
         progress: Called as ``progress(done, total)``.
+        count_repeats: Semantic entropy counts repeated samples (jlko's convention).
+        entailment_options: ``strict`` / ``numeric`` for :func:`~aalearn.llm.semantic.load_entailment`.
+        n_boot: Bootstrap resamples of the metric intervals.
+        retry_truncated: Retries of a truncated greedy answer with a doubled token budget.
 
     Returns:
         The :class:`LLMEvaluation`.
@@ -271,7 +313,7 @@ def evaluate_model(
             else load_backend(model, model_name=model_name, **dict(model_options or {}))
         )
         if isinstance(entailment, str) and needs_entailment:
-            entailment = load_entailment(entailment, backend=model)
+            entailment = load_entailment(entailment, backend=model, **dict(entailment_options or {}))
     done = [0]
 
     def _tick(_i: int, _r: ScoredAnswer) -> None:
@@ -292,13 +334,28 @@ def evaluate_model(
         workers=workers,
         scheduler=scheduler,
         on_result=_tick,
+        tolerances=[i.tolerance for i in items],
+        count_repeats=count_repeats,
+        entailment_options=entailment_options,
+        retry_truncated=retry_truncated,
     )
     records = [answer_record(i, r) for i, r in zip(items, results, strict=True)]
     all_methods = list(names)
     if decomposition is not None:
-        all_methods += [f"{decomposition}_epistemic", f"{decomposition}_aleatoric"]
-    metrics = {m: score_metrics(records, m, n_bins) for m in all_methods}
+        all_methods += list(decomposition_score_names(decomposition))
+    metrics = {m: score_metrics(records, m, n_bins, n_boot=n_boot, seed=seed) for m in all_methods}
     notes = sorted({n for r in records for n in r["notes"]})
+    n_trunc = sum(bool(r["truncated"]) for r in records)
+    if n_trunc:
+        notes.insert(0, f"{n_trunc} of {len(records)} answers hit the token budget and are graded as wrong")
+    small = [m for m in all_methods if metrics[m]["small_sample"]]
+    if small:
+        first = metrics[small[0]]
+        notes.insert(
+            0,
+            f"small sample ({first['n']} questions, {first['n_wrong']} wrong): AUROC/PRR/ECE are indicative "
+            "only; read their 95 % bootstrap intervals",
+        )
     ent_desc: dict[str, Any] | None = None
     if needs_entailment:
         if isinstance(entailment, EntailmentBackend):
@@ -307,8 +364,9 @@ def evaluate_model(
             ent_desc = {
                 "name": str(entailment),
                 "approximate": str(entailment).split(":")[0] in ("overlap", "embedding"),
+                **dict(entailment_options or {}),
             }
-        if ent_desc["approximate"]:
+        if ent_desc.get("approximate"):
             notes.insert(
                 0,
                 f"meaning clusters use {ent_desc['name']}, an approximation of bidirectional entailment; "
@@ -322,7 +380,7 @@ def evaluate_model(
         methods=tuple(all_methods),
         metrics=metrics,
         entailment=ent_desc,
-        config=dict((config or SamplingConfig()).__dict__),
+        config={**(config or SamplingConfig()).__dict__, "count_repeats": bool(count_repeats)},
         seconds=time.perf_counter() - start,
         notes=notes,
     )
@@ -415,6 +473,7 @@ def perturbation_study(
         model_options=model_options,
         workers=workers,
         scheduler=scheduler,
+        tolerances=[i.tolerance for i in items] * (1 + len(points)),
     )
     judge = entailment if isinstance(entailment, EntailmentBackend) else load_entailment(entailment)
     n = len(items)
@@ -426,8 +485,12 @@ def perturbation_study(
         for rec, q in zip(recs, all_q[n * (p + 1) : n * (p + 2)], strict=True):
             rec["perturbed_question"] = q
         flips = []
-        for c, r in zip(clean, recs, strict=True):
-            _, eq = judge.relations(c["question"], [c["answer"] or "(empty)", r["answer"] or "(empty)"])
+        for c, r, item in zip(clean, recs, items, strict=True):
+            _, eq = judge.relations(
+                c["question"],
+                [c["answer"] or "(empty)", r["answer"] or "(empty)"],
+                tolerance=item.tolerance,
+            )
             flips.append(not bool(eq[0, 1]))
         rows.append(robustness_row(k, s, clean, recs, flips, names))
     return PerturbationStudy(
@@ -553,13 +616,16 @@ def score_command(
     decompose: str = "none",
     clarification: Sequence[str] | None = None,
     temperature: float = 1.0,
-    max_new_tokens: int = 24,
+    max_new_tokens: int = 64,
     seed: int = 0,
     model_name: str | None = None,
-    api_key: str | None = None,
+    api_key_file: str | Path | None = None,
     timeout: float = 60.0,
     chat: bool = True,
     threads: int | None = None,
+    strict: bool = True,
+    numeric: bool = True,
+    count_repeats: bool = False,
 ) -> ScoreRun:
     """``aalearn llm score``: answer one question and compute every uncertainty score.
 
@@ -575,10 +641,14 @@ def score_command(
         max_new_tokens: Longest answer in tokens.
         seed: Seed.
         model_name: Model name on an OpenAI-compatible server.
-        api_key: API key of the server.
+        api_key_file: File holding the server's API key (default: ``$AALEARN_API_KEY`` or
+            ``$OPENAI_API_KEY``); the key is never written to results or task descriptions.
         timeout: HTTP timeout in seconds.
         chat: Chat formatting.
         threads: Torch threads for a local model (``None``: unchanged).
+        strict: Bidirectional entailment for the ``nli`` and ``judge`` backends.
+        numeric: Compare the answers' quantities before the entailment backend.
+        count_repeats: Semantic entropy counts repeated samples (jlko's convention).
 
     Returns:
         The :class:`ScoreRun`.
@@ -593,7 +663,9 @@ def score_command(
     if not question.strip():
         raise ValueError("--question is empty; give the question text, e.g. --question 'What is 2 + 2?'")
     start = time.perf_counter()
-    backend = load_backend(model, model_name=model_name, api_key=api_key, timeout=timeout, chat=chat)
+    backend = load_backend(
+        model, model_name=model_name, api_key_file=api_key_file, timeout=timeout, chat=chat
+    )
     config = SamplingConfig(
         n_samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
     )
@@ -607,6 +679,8 @@ def score_command(
             config=config,
             decomposition=decomposition,
             variants=[tuple(clarification or ())],
+            count_repeats=count_repeats,
+            entailment_options={"strict": strict, "numeric": numeric},
         )[0]
     payload = {"model": backend.name, **result.to_dict(), "seconds": time.perf_counter() - start}
     rows: dict[str, Any] = {"answer": result.answer, **result.scores}
@@ -632,17 +706,22 @@ def evaluate_command(
     entailment: str = "overlap",
     decompose: str = "none",
     temperature: float = 1.0,
-    max_new_tokens: int = 24,
+    max_new_tokens: int = 64,
     seed: int = 0,
     workers: int = 1,
     scheduler: str | None = None,
     model_name: str | None = None,
-    api_key: str | None = None,
+    api_key_file: str | Path | None = None,
     timeout: float = 60.0,
     chat: bool = True,
     threads: int | None = None,
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    strict: bool = True,
+    numeric: bool = True,
+    count_repeats: bool = False,
+    n_boot: int = 500,
+    retry_truncated: int = 0,
 ) -> tuple[LLMEvaluation, dict[str, Any]]:
     """``aalearn llm evaluate``: :func:`evaluate_model` with the command's options, files written to ``out``.
 
@@ -661,12 +740,18 @@ def evaluate_command(
         workers: Dask worker processes.
         scheduler: Address of a Dask scheduler.
         model_name: Model name on an OpenAI-compatible server.
-        api_key: API key of the server.
+        api_key_file: File holding the server's API key (default: ``$AALEARN_API_KEY`` or
+            ``$OPENAI_API_KEY``); the key is never written to results or task descriptions.
         timeout: HTTP timeout in seconds.
         chat: Chat formatting.
         threads: Torch threads for a local model.
         out: Directory for ``report.html`` and ``results.json`` (``None``: nothing written).
         progress: Called as ``progress(done, total)``.
+        strict: Bidirectional entailment for the ``nli`` and ``judge`` backends.
+        numeric: Compare the answers' quantities before the entailment backend.
+        count_repeats: Semantic entropy counts repeated samples (jlko's convention).
+        n_boot: Bootstrap resamples of the metric intervals.
+        retry_truncated: Retries of a truncated greedy answer with a doubled token budget.
 
     Returns:
         The evaluation and the ``--json`` object (with ``"report"`` when ``out`` is given).
@@ -678,7 +763,7 @@ def evaluate_command(
     model_arg: Backend | str = (
         model
         if parallel
-        else load_backend(model, model_name=model_name, api_key=api_key, timeout=timeout, chat=chat)
+        else load_backend(model, model_name=model_name, api_key_file=api_key_file, timeout=timeout, chat=chat)
     )
     config = SamplingConfig(
         n_samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
@@ -694,11 +779,19 @@ def evaluate_command(
             limit=limit or None,
             decomposition=decomposition,
             model_name=model_name,
-            model_options={"api_key": api_key, "timeout": timeout, "chat": chat},
+            model_options={
+                "api_key_file": None if api_key_file is None else str(api_key_file),
+                "timeout": timeout,
+                "chat": chat,
+            },
             workers=workers,
             scheduler=scheduler,
             seed=seed,
             progress=progress,
+            count_repeats=count_repeats,
+            entailment_options={"strict": strict, "numeric": numeric},
+            n_boot=n_boot,
+            retry_truncated=retry_truncated,
         )
     payload = result.to_dict(per_question=True)
     if out is not None:
@@ -762,11 +855,11 @@ def perturb_command(
     limit: int = 10,
     samples: int = 5,
     entailment: str = "overlap",
-    max_new_tokens: int = 24,
+    max_new_tokens: int = 64,
     seed: int = 0,
     workers: int = 1,
     model_name: str | None = None,
-    api_key: str | None = None,
+    api_key_file: str | Path | None = None,
     timeout: float = 60.0,
     chat: bool = True,
     threads: int | None = None,
@@ -787,7 +880,8 @@ def perturb_command(
         seed: Seed.
         workers: Dask worker processes.
         model_name: Model name on an OpenAI-compatible server.
-        api_key: API key of the server.
+        api_key_file: File holding the server's API key (default: ``$AALEARN_API_KEY`` or
+            ``$OPENAI_API_KEY``); the key is never written to results or task descriptions.
         timeout: HTTP timeout in seconds.
         chat: Chat formatting.
         threads: Torch threads for a local model.
@@ -803,7 +897,7 @@ def perturb_command(
     model_arg: Backend | str = (
         model
         if workers != 1
-        else load_backend(model, model_name=model_name, api_key=api_key, timeout=timeout, chat=chat)
+        else load_backend(model, model_name=model_name, api_key_file=api_key_file, timeout=timeout, chat=chat)
     )
     with _threads(threads):
         study = perturbation_study(
@@ -818,7 +912,11 @@ def perturb_command(
             ),
             limit=limit or None,
             model_name=model_name,
-            model_options={"api_key": api_key, "timeout": timeout, "chat": chat},
+            model_options={
+                "api_key_file": None if api_key_file is None else str(api_key_file),
+                "timeout": timeout,
+                "chat": chat,
+            },
             workers=workers,
             seed=seed,
         )
@@ -826,3 +924,53 @@ def perturb_command(
     if out is not None:
         payload["report"] = str(write_llm_report(out, perturbation=study))
     return study, payload
+
+
+def explain_command(
+    model: str,
+    question: str,
+    *,
+    answer: str | None = None,
+    method: str = "gradient-x-input",
+    steps: int = 32,
+    max_new_tokens: int = 16,
+    chat: bool = True,
+    threads: int | None = None,
+) -> TokenAttribution:
+    """``aalearn llm explain``: which prompt tokens drive the confidence of the model's answer.
+
+    Gradient × input (or integrated gradients) on the prompt's input embeddings for the
+    log-probability of the answer (:func:`aalearn.llm.attribution.token_attributions`).
+
+    Args:
+        model: ``"default"``, a model directory or ``.gguf`` file (local weights).
+        question: The question.
+        answer: Answer to attribute (default: the greedy answer).
+        method: ``gradient-x-input`` or ``integrated-gradients``.
+        steps: Integrated-gradients path points.
+        max_new_tokens: Longest greedy answer.
+        chat: Chat formatting.
+        threads: Torch threads (``None``: unchanged).
+
+    Returns:
+        The :class:`~aalearn.llm.attribution.TokenAttribution`.
+
+    Raises:
+        ValueError: For a server URL (:data:`~aalearn.llm.attribution.SERVER_MODEL_ERROR`),
+            an empty question or bad options.
+
+    Example:
+        >>> explain_command("https://api.example.org/v1", "2 + 2?")
+        Traceback (most recent call last):
+        ...
+        ValueError: not available for server models: token attributions need the model's weights
+    """
+    if str(model).strip().lower().startswith(("http://", "https://")):
+        raise ValueError(SERVER_MODEL_ERROR)
+    if not question.strip():
+        raise ValueError("--question is empty; give the question text, e.g. --question 'What is 2 + 2?'")
+    backend = load_backend(model, chat=chat)
+    with _threads(threads):
+        return token_attributions(
+            backend, question, answer=answer, method=method, steps=steps, max_new_tokens=max_new_tokens
+        )

@@ -20,6 +20,7 @@ changes (a normalisation change is what the normsys nuisances describe).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,18 @@ from aalearn.apps.inputs import load_data, load_model_arg, parse_name_value
 from aalearn.attacks import ATTACKS, get_attack
 from aalearn.data.dataset import LABEL_TOP, LABEL_W, JetDataset
 from aalearn.inference.measurement import Measurement, MeasurementResult, Templates, templates_from_scores
+from aalearn.inference.systematics import HISTOSYS_METHODS
 from aalearn.models import predict_proba
 from aalearn.report import write_run
 
-__all__ = ["class_scores", "measure_files", "parse_variation", "pseudo_data", "quantile_edges"]
+__all__ = [
+    "class_scores",
+    "measure_files",
+    "measurement_templates",
+    "parse_variation",
+    "pseudo_data",
+    "quantile_edges",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -145,6 +154,54 @@ def _variation_scores(
     return out[0], out[1]
 
 
+def measurement_templates(
+    s_sig: FloatArray,
+    s_bkg: FloatArray,
+    var_scores: Mapping[str, tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]],
+    *,
+    bins: int = 10,
+    binning: str = "quantile",
+    expected_signal: float = 100.0,
+    expected_background: float = 1000.0,
+    signal_norm: float = 0.05,
+    background_norm: float = 0.10,
+    staterror: bool = True,
+) -> Templates:
+    """The templates of :func:`measure_files` from class scores (arguments as there).
+
+    Args:
+        s_sig: Scores of the signal jets.
+        s_bkg: Scores of the background jets.
+        var_scores: ``name -> ((signal_down, background_down), (signal_up, background_up))``.
+
+    Returns:
+        Templates with normsys ``signal_norm``/``background_norm``, histosys per variation
+        and staterror.
+    """
+    normsys: dict[str, dict[str, tuple[float, float]]] = {}
+    if signal_norm > 0:
+        normsys["signal_norm"] = {"signal": (1 - signal_norm, 1 + signal_norm)}
+    if background_norm > 0:
+        normsys["background_norm"] = {"background": (1 - background_norm, 1 + background_norm)}
+    edges = (
+        quantile_edges(
+            s_sig, s_bkg, bins, expected_signal=expected_signal, expected_background=expected_background
+        )
+        if binning == "quantile"
+        else bins
+    )
+    return templates_from_scores(
+        s_sig,
+        s_bkg,
+        bins=edges,
+        expected_signal=expected_signal,
+        expected_background=expected_background,
+        variations=var_scores or None,
+        normsys=normsys or None,
+        staterror=staterror,
+    )
+
+
 def measure_files(
     model: str | Path | nn.Module,
     signal: str | Path | JetDataset,
@@ -161,6 +218,7 @@ def measure_files(
     signal_norm: float = 0.05,
     background_norm: float = 0.10,
     staterror: bool = True,
+    histosys: str = "auto",
     coverage_toys: int = 0,
     n_max: int | None = None,
     seed: int = 0,
@@ -187,6 +245,9 @@ def measure_files(
         signal_norm: Relative normalisation uncertainty of the signal (normsys).
         background_norm: Relative normalisation uncertainty of the background (normsys).
         staterror: Include the MC statistical uncertainty.
+        histosys: Treatment of the variations (:data:`aalearn.inference.systematics.HISTOSYS_METHODS`):
+            ``auto`` mirrors one-sided variations (down = 2·nominal − up) and
+            symmetrises strongly asymmetric ones, with a warning naming each.
         coverage_toys: Pseudo-experiments for the coverage of the μ interval (0: skip).
         n_max: Use at most this many jets per sample.
         seed: Seed (attacks, toys).
@@ -194,9 +255,14 @@ def measure_files(
 
     Returns:
         A JSON-friendly dict with ``mu_hat``, ``mu_err``, ``mu_err_stat``, ``mu_err_syst``,
-        ``z_asimov``, ``impacts``, ``shifts`` (and ``delta_mu_over_sigma`` with ``data``).
+        ``z_asimov``, ``impacts``, ``shifts`` (and ``delta_mu_over_sigma`` with ``data``),
+        ``histosys`` (per variation: kind, method applied, significance against the
+        template statistics), ``impact_definition`` and ``warnings`` (every warning of the
+        measurement: one-sided variations, POI bounds, failed toy fits).
     """
     t0 = time.perf_counter()
+    if histosys not in HISTOSYS_METHODS:
+        raise ValueError(f"histosys must be one of {', '.join(HISTOSYS_METHODS)}, got {histosys!r}")
     if binning not in ("quantile", "uniform"):
         raise ValueError(f"binning must be 'quantile' or 'uniform', got {binning!r}")
     if expected_signal <= 0 or expected_background <= 0:
@@ -220,42 +286,42 @@ def measure_files(
         )
         for name, (d, u) in var_specs.items()
     }
-    normsys: dict[str, dict[str, tuple[float, float]]] = {}
-    if signal_norm > 0:
-        normsys["signal_norm"] = {"signal": (1 - signal_norm, 1 + signal_norm)}
-    if background_norm > 0:
-        normsys["background_norm"] = {"background": (1 - background_norm, 1 + background_norm)}
-    edges = (
-        quantile_edges(
-            s_sig, s_bkg, bins, expected_signal=expected_signal, expected_background=expected_background
-        )
-        if binning == "quantile"
-        else bins
-    )
-    templates = templates_from_scores(
+    templates = measurement_templates(
         s_sig,
         s_bkg,
-        bins=edges,
+        var_scores,
+        bins=bins,
+        binning=binning,
         expected_signal=expected_signal,
         expected_background=expected_background,
-        variations=var_scores or None,
-        normsys=normsys or None,
+        signal_norm=signal_norm,
+        background_norm=background_norm,
         staterror=staterror,
     )
-    meas = Measurement(templates)
-    try:
-        fit = meas.fit()
-    except Exception as exc:  # pyhf raises its own FailedMinimization
-        raise RuntimeError(
-            f"the nominal fit failed ({exc}); try fewer --bins or check the variation samples"
-        ) from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        meas = Measurement(templates, histosys=histosys)
+        try:
+            fit = meas.fit()
+        except Exception as exc:  # pyhf raises its own FailedMinimization
+            raise RuntimeError(
+                f"the nominal fit failed ({exc}); try fewer --bins or check the variation samples"
+            ) from exc
+        z_asimov = meas.asimov_significance()
+        impacts = meas.impacts()
     result: dict[str, Any] = {
         "mu_hat": fit.mu_hat,
         "mu_err": fit.mu_err,
         "mu_err_stat": fit.mu_err_stat,
         "mu_err_syst": fit.mu_err_syst,
-        "z_asimov": meas.asimov_significance(),
-        "impacts": meas.impacts(),
+        "z_asimov": z_asimov,
+        "impacts": impacts,
+        "impact_definition": (
+            "post-fit: refit with the nuisance fixed at θ̂ ± σ_θ̂; pre-fit: fixed at θ0 ± σ_prior; "
+            "impact = μ̂_fixed − μ̂; histosys templates treated as in 'histosys'"
+        ),
+        "histosys": meas.histosys_info,
+        "poi_bounds": list(meas.poi_bounds),
         "pulls": fit.pulls,
         "n_signal_jets": len(s_sig),
         "n_background_jets": len(s_bkg),
@@ -297,7 +363,15 @@ def measure_files(
             shifts[f"attack:{a}"]["unphysical_fraction"] = res.unphysical_fraction
     result["shifts"] = shifts
     if coverage_toys > 0:
-        result["coverage"] = meas.coverage(n_toys=coverage_toys, seed=seed)
+        with warnings.catch_warnings(record=True) as caught_cov:
+            warnings.simplefilter("always", UserWarning)
+            result["coverage"] = meas.coverage(n_toys=coverage_toys, seed=seed)
+        caught += caught_cov
+    result["warnings"] = list(
+        dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+    )
+    for note in result["warnings"]:
+        warnings.warn(note, UserWarning, stacklevel=2)
     result["seconds"] = time.perf_counter() - t0
     if out is not None:
         result["files"] = _write(result, meas, templates, Path(out))

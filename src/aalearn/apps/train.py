@@ -29,6 +29,7 @@ from aalearn.core.config import TrainConfig
 from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.result import ReportBuilder
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
+from aalearn.data.reweight import REFERENCE_ROWS, REWEIGHT_VARIABLES, reweight_to_reference
 from aalearn.data.split import split_indices
 from aalearn.models import ARCHITECTURES, save_checkpoint
 from aalearn.physics import CHALLENGE_PT_SCALE_GEV
@@ -54,7 +55,7 @@ class TrainRun:
     def to_dict(self) -> dict[str, Any]:
         """The ``aalearn train --json`` object: checkpoint, split sizes, best epoch, time."""
         hist = self.history
-        return {
+        out: dict[str, Any] = {
             "model": str(self.checkpoint) if self.checkpoint is not None else None,
             "n_train": len(self.split["train"]),
             "n_val": len(self.split["val"]),
@@ -66,6 +67,15 @@ class TrainRun:
             "architecture": self.metadata.get("architecture"),
             "strategy": self.metadata.get("strategy"),
         }
+        rew = self.metadata.get("reweighting")
+        if rew is not None:
+            out["reweighted_to"] = (
+                f"{rew.get('reference')} ({rew.get('reference_rows')} rows, {rew.get('variable')})"
+            )
+            for name, cls in rew.get("classes", {}).items():
+                out[f"effective_n_{name}"] = round(float(cls["effective_n"]), 1)
+            out["reweighting"] = rew
+        return out
 
     def summary(self) -> list[dict[str, Any]]:
         """One row: the :meth:`to_dict` object."""
@@ -99,6 +109,8 @@ def train_model(
     l1: float = 0.0,
     seed: int = 0,
     progress: bool = True,
+    sample_weight: npt.ArrayLike | None = None,
+    reweighting: Mapping[str, Any] | None = None,
 ) -> TrainRun:
     """Train a tagger (any registered architecture) with any registered training strategy.
 
@@ -128,6 +140,10 @@ def train_model(
         l1: L1 penalty on the dense weights (the challenge model used 1e-3).
         seed: Seed of the split, the initialisation and the batch order.
         progress: Show a progress bar.
+        sample_weight: Per-jet weights ``(N,)`` (for example spectrum weights of
+            :func:`aalearn.data.reweight.reweight_to_reference`): the training loss and
+            the validation loss/accuracy (early stopping) become weighted means.
+        reweighting: Description of the weights, stored in the checkpoint's metadata.
 
     Returns:
         A :class:`TrainRun`.
@@ -178,6 +194,13 @@ def train_model(
         seed=seed,
         progress=progress,
     )
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (len(dataset.labels),):
+            raise ValueError(
+                f"sample_weight must hold one weight per jet ({len(dataset.labels)}), got {weights.shape}"
+            )
     # the strategies' own objectives are not TrainConfig monitors: passed to the loop directly
     monitor = {"pivot": "pivot_val_objective", "disco": "disco_val_objective"}.get(strategy, "val_loss")
     start = time.perf_counter()
@@ -194,6 +217,8 @@ def train_model(
         checkpoint_dir=checkpoint_dir,
         config=config,
         monitor=monitor,
+        sample_weight=None if weights is None else weights[split["train"]],
+        sample_weight_val=None if weights is None else weights[split["val"]],
     )
     seconds = time.perf_counter() - start
     metadata = {
@@ -216,6 +241,8 @@ def train_model(
         "strategy_options": to_jsonable(dict(strategy_options or {})),
         "train_seconds": seconds,
     }
+    if reweighting is not None:
+        metadata["reweighting"] = to_jsonable(dict(reweighting))
     path = None
     if out is not None:
         path = Path(out)
@@ -239,6 +266,10 @@ def train_files(
     *,
     val_fraction: float = 0.2,
     nuisance_files: Sequence[str] | None = None,
+    reweight_to: str | Path | None = None,
+    reweight_var: str = "sum-pt",
+    reference_rows: str = "even",
+    reweight_bins: int = 10,
     **train_kwargs: Any,
 ) -> TrainRun:
     """The ``aalearn train`` command: train on labelled files and save a safetensors checkpoint.
@@ -249,6 +280,14 @@ def train_files(
         val_fraction: Validation fraction of the stratified split (no test split).
         nuisance_files: Labelled files of modelling variations as ``Z=FILE`` strings
             (``-1=fsr_down.h5``): their jets are added with nuisance value ``Z``.
+        reweight_to: Labelled reference file: each class of the training jets is
+            reweighted to that class's ``reweight_var`` spectrum in it
+            (:func:`aalearn.data.reweight.reweight_to_reference`). Only its
+            ``reference_rows`` inform the spectrum: ``"even"`` (default; the challenge's
+            ``Clean_Test_Public.feather`` keeps its odd rows held out) or ``"all"``.
+        reweight_var: ``"sum-pt"`` (constituent ΣpT) or ``"lead-pt"`` (leading constituent pT).
+        reference_rows: ``"even"`` or ``"all"``.
+        reweight_bins: Quantile bins of the reference per class.
         **train_kwargs: Further settings of :func:`train_model` (architecture, strategy,
             strategy_options, checkpoint_dir, epochs, ...).
 
@@ -270,6 +309,17 @@ def train_files(
         raise ValueError(f"--out must end in .safetensors, got {out}")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
+    if reweight_var not in REWEIGHT_VARIABLES:
+        raise ValueError(
+            f"--reweight-var must be one of {', '.join(REWEIGHT_VARIABLES)}, got {reweight_var!r}"
+        )
+    if reference_rows not in REFERENCE_ROWS:
+        raise ValueError(
+            f"--reference-rows must be one of {', '.join(REFERENCE_ROWS)}, got {reference_rows!r}"
+        )
+    reference = None
+    if reweight_to is not None:
+        reference = load_datasets([Path(reweight_to)], require_labels=True)
     variations = parse_name_value(
         nuisance_files,
         option="--nuisance-file",
@@ -287,9 +337,17 @@ def train_files(
             values.append(np.full(len(extra.features), z_value))
         dataset = JetDataset.concatenate(parts)
         nuisance = np.concatenate(values)
+    weights, description = None, None
+    if reference is not None:
+        sw = reweight_to_reference(
+            dataset, reference, variable=reweight_var, rows=reference_rows, n_bins=reweight_bins
+        )
+        weights, description = sw.weights, {"reference": str(reweight_to), **sw.to_dict()}
     return train_model(
         dataset,
         nuisance=nuisance,
+        sample_weight=weights,
+        reweighting=description,
         out=out,
         fractions=(1.0 - val_fraction, val_fraction, 0.0),
         **train_kwargs,

@@ -17,6 +17,7 @@ from aalearn.attacks.base import Attack, AttackSetup
 from aalearn.attacks.components import (
     AdamStep,
     CrossEntropyObjective,
+    FABL1Step,
     FromPoint,
     Initializer,
     L2BallInit,
@@ -35,6 +36,7 @@ from aalearn.attacks.components import (
 from aalearn.attacks.gradient import fgsm, mifgsm, pgd, sparse
 from aalearn.attacks.loop import GradientAttack
 from aalearn.attacks.minifool import DEFAULT_SCALES, MiniFoolScan, minifool, minifool_scan
+from aalearn.attacks.minimal import MinimalEnsemble, fab_l1, minimal
 from aalearn.attacks.model import ModelAdapter
 from aalearn.attacks.physical import (
     TopoDNNPreprocessing,
@@ -57,6 +59,7 @@ __all__ = [
     "AttackSetup",
     "CONSERVAttack",
     "CrossEntropyObjective",
+    "FABL1Step",
     "FromPoint",
     "GradientAttack",
     "Initializer",
@@ -65,6 +68,7 @@ __all__ = [
     "MarginObjective",
     "MiniFoolObjective",
     "MiniFoolScan",
+    "MinimalEnsemble",
     "ModelAdapter",
     "MomentumSignStep",
     "Objective",
@@ -77,12 +81,14 @@ __all__ = [
     "ZeroInit",
     "attack_constituents",
     "challenge_score",
+    "fab_l1",
     "fgsm",
     "get_attack",
     "mean_absolute_deviation",
     "mifgsm",
     "minifool",
     "minifool_scan",
+    "minimal",
     "pgd",
     "physical_features",
     "sparse",

@@ -9,6 +9,7 @@ result reports feasibility, distances in σ units and the physical validity of e
 Example:
     >>> import torch
     >>> from aalearn.attacks import get_attack
+    >>> _ = torch.manual_seed(2)
     >>> model = torch.nn.Sequential(torch.nn.Linear(87, 1))
     >>> x = torch.rand(8, 87).numpy() * 0.01
     >>> res = get_attack("fgsm", eps=1.0).run(model, x)

@@ -39,6 +39,7 @@ from aalearn.attacks.model import ModelAdapter
 __all__ = [
     "AdamStep",
     "CrossEntropyObjective",
+    "FABL1Step",
     "FromPoint",
     "Initializer",
     "L2BallInit",
@@ -53,6 +54,7 @@ __all__ = [
     "StepContext",
     "UniformInit",
     "ZeroInit",
+    "l1_knapsack",
 ]
 
 
@@ -320,25 +322,116 @@ class SparseL1Step(Step):
         z = ctx.z
         w = ctx.state["sigma"] if self.weights == "raw" else torch.ones_like(z)
         need = (ctx.margin + self.overshoot).clamp(min=0)  # required decrease of the margin
-        # moving coordinate i against its gradient; how far it may go before the box
-        direction = -g.sign()
-        inf = torch.full_like(z, math.inf)
-        hi = ctx.hi if ctx.hi is not None else inf
-        lo = ctx.lo if ctx.lo is not None else -inf
-        # an unbounded coordinate may move at most 1e6 sigma (keeps the arithmetic finite)
-        room = torch.where(direction > 0, hi - z, z - lo).clamp(min=0, max=1e6)
-        # a coordinate within 1e-3 σ of its limit is at the limit (float round-off of the
-        # repair would otherwise let it be chosen again and again for a negligible move)
-        room = torch.where(room > 1e-3, room, torch.zeros_like(room))
-        rate = g.abs() / w  # margin decrease per unit of weighted distance
-        rate = torch.where(room > 0, rate, torch.zeros_like(rate))
-        order = rate.argsort(dim=1, descending=True)[:, : self.max_coords]
-        g_sel = g.abs().gather(1, order)
-        room_sel = room.gather(1, order)
-        gain = g_sel * room_sel  # margin decrease if the coordinate goes to its limit
-        before = torch.cat([torch.zeros_like(gain[:, :1]), gain.cumsum(dim=1)[:, :-1]], dim=1)
-        amount = ((need[:, None] - before) / g_sel.clamp(min=1e-30)).clamp(min=0)
-        amount = torch.minimum(amount, room_sel)
-        amount = torch.where(g_sel > 0, amount, torch.zeros_like(amount))
-        delta = torch.zeros_like(z).scatter(1, order, amount * direction.gather(1, order))
-        return z + delta
+        return z + l1_knapsack(g, z, need, ctx.lo, ctx.hi, w, self.max_coords)
+
+
+def l1_knapsack(
+    g: Tensor,
+    start: Tensor,
+    need: Tensor,
+    lo: Tensor | None,
+    hi: Tensor | None,
+    w: Tensor,
+    max_coords: int | None = None,
+) -> Tensor:
+    r"""Smallest weighted-L1 move from ``start`` that lowers a linear function by ``need``, inside a box.
+
+    Solves :math:`\min_\delta \sum_i w_i|\delta_i|` subject to :math:`g\cdot\delta \le -\text{need}`
+    and :math:`lo \le start + \delta \le hi` (a fractional knapsack: coordinates in order of
+    :math:`|g_i|/w_i`, each up to its limit). Rows whose box cannot give ``need`` get the
+    largest decrease the box allows (every admissible coordinate at its limit).
+
+    Args:
+        g: Gradient ``(n, F)`` of the linear function.
+        start: Start point ``(n, F)``.
+        need: Required decrease ``(n,)`` (``<= 0``: no move).
+        lo: Lower limits ``(n, F)`` or ``None``.
+        hi: Upper limits or ``None``.
+        w: Positive weights ``(n, F)``.
+        max_coords: At most this many coordinates move (``None``: any number).
+
+    Example:
+        >>> d = l1_knapsack(torch.tensor([[1.0, -2.0]]), torch.zeros(1, 2), torch.tensor([1.0]),
+        ...                 None, None, torch.ones(1, 2))
+        >>> d.abs()
+        tensor([[0.0000, 0.5000]])
+    """
+    z = start
+    # moving coordinate i against its gradient; how far it may go before the box
+    direction = -g.sign()
+    inf = torch.full_like(z, math.inf)
+    hi_ = hi if hi is not None else inf
+    lo_ = lo if lo is not None else -inf
+    # an unbounded coordinate may move at most 1e6 sigma (keeps the arithmetic finite)
+    room = torch.where(direction > 0, hi_ - z, z - lo_).clamp(min=0, max=1e6)
+    # a coordinate within 1e-3 σ of its limit is at the limit (float round-off of the
+    # repair would otherwise let it be chosen again and again for a negligible move)
+    room = torch.where(room > 1e-3, room, torch.zeros_like(room))
+    rate = g.abs() / w  # decrease per unit of weighted distance
+    rate = torch.where(room > 0, rate, torch.zeros_like(rate))
+    k = z.shape[1] if max_coords is None else min(max_coords, z.shape[1])
+    order = rate.argsort(dim=1, descending=True)[:, :k]
+    g_sel = g.abs().gather(1, order)
+    room_sel = room.gather(1, order)
+    gain = g_sel * room_sel  # decrease if the coordinate goes to its limit
+    before = torch.cat([torch.zeros_like(gain[:, :1]), gain.cumsum(dim=1)[:, :-1]], dim=1)
+    amount = ((need[:, None] - before) / g_sel.clamp(min=1e-30)).clamp(min=0)
+    amount = torch.minimum(amount, room_sel)
+    amount = torch.where(g_sel > 0, amount, torch.zeros_like(amount))
+    return torch.zeros_like(z).scatter(1, order, amount * direction.gather(1, order))
+
+
+@dataclass
+class FABL1Step(Step):
+    r"""A FAB step for the minimal weighted-L1 perturbation (Croce & Hein, arXiv:1907.02044).
+
+    At the current point :math:`z` the decision boundary is linearised,
+    :math:`m + \nabla m\cdot(z' - z) = 0`. Two minimal weighted-L1 projections onto that
+    hyperplane inside the box (:func:`l1_knapsack`) are taken: :math:`\delta` from the
+    current point and :math:`\delta_0` from the clean point (:math:`z = 0`). The new point
+    mixes them, biased towards the clean jet,
+
+    .. math:: z' = (1-\alpha)(z + \eta\,\delta) + \alpha\,\eta\,\delta_0, \qquad
+              \alpha = \min\Big(\frac{\lVert\delta\rVert}{\lVert\delta\rVert + \lVert\delta_0\rVert},
+              \alpha_{max}\Big),
+
+    and a point that is already adversarial is first pulled towards the clean jet,
+    :math:`z \leftarrow \beta z` (its margin extrapolated linearly). With the loop's
+    ``select="distance"`` the smallest adversarial iterate is kept. ``weights="raw"``
+    measures L1 in feature units (the challenge's MAD).
+
+    Attributes:
+        alpha_max: Largest weight of the projection from the clean point (FAB: 0.1).
+        eta: Overshoot of the projections (FAB: 1.05).
+        beta: Pull towards the clean jet after a success (FAB: 0.9).
+        weights: ``"sigma"`` or ``"raw"``.
+
+    Example:
+        >>> ctx = StepContext(z=torch.zeros(1, 2), grad_z=torch.zeros(1, 2), value=torch.zeros(1),
+        ...                   margin=torch.tensor([1.0]), lo=None, hi=None,
+        ...                   state={"sigma": torch.ones(1, 2)}, grad_margin=torch.tensor([[1.0, -2.0]]))
+        >>> FABL1Step(eta=1.0)(ctx)
+        tensor([[0.0000, 0.5000]])
+    """
+
+    alpha_max: float = 0.1
+    eta: float = 1.05
+    beta: float = 0.9
+    weights: Literal["sigma", "raw"] = "raw"
+
+    def __call__(self, ctx: StepContext) -> Tensor:
+        # with MarginObjective (the objective this step is made for) -grad_z is the
+        # gradient of the margin: no second backward pass
+        g = ctx.grad_margin if ctx.grad_margin is not None else -ctx.grad_z
+        w = ctx.state["sigma"] if self.weights == "raw" else torch.ones_like(ctx.z)
+        m = ctx.margin
+        fooled = (m < 0)[:, None]
+        z = torch.where(fooled, self.beta * ctx.z, ctx.z)
+        m = torch.where(fooled[:, 0], m + (g * (z - ctx.z)).sum(dim=1), m)
+        d_cur = l1_knapsack(g, z, m.clamp(min=0), ctx.lo, ctx.hi, w)
+        zero = torch.zeros_like(z)
+        d_orig = l1_knapsack(g, zero, (m - (g * z).sum(dim=1)).clamp(min=0), ctx.lo, ctx.hi, w)
+        n_cur = (w * d_cur).abs().sum(dim=1, keepdim=True)
+        n_orig = (w * d_orig).abs().sum(dim=1, keepdim=True)
+        alpha = (n_cur / (n_cur + n_orig).clamp(min=1e-30)).clamp(max=self.alpha_max)
+        return (1 - alpha) * (z + self.eta * d_cur) + alpha * (self.eta * d_orig)

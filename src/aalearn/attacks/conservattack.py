@@ -106,7 +106,13 @@ Choices that are ours (the description leaves them open or they differ from the 
       the running updates never accumulates over iterations.
     * The search stops early when every row is fooled, or when an iteration changed nothing
       with deterministic (grid) candidates: every later iteration would repeat it.
-    * Not implemented: the authors' optional ``optimize_already_fooled`` refinement.
+    * ``optimize_already_fooled`` (the authors' optional pass, off by default): after each
+      iteration every row fooled by the search is moved by up to ``max_search_steps`` steps
+      per feature where that strictly lowers both the feature's JSD to clean and the
+      Frobenius distance of the correlation matrix to clean, in batches of ``batch_size``
+      rows; a row that the move un-fools is restored (*[our choice]*: the candidates of a
+      row are applied together, as in the joint update, and the check is one prediction
+      per batch).
 
 The population statistics (histogram JS distances, the running correlation matrix) live in
 :mod:`aalearn.attacks.conserv_stats`; this module holds the settings, the search state and
@@ -212,6 +218,12 @@ class ConservConfig:
             before the row and applied together; ``"sequential"``: one feature at a time in
             order of decreasing ``|gradient|``, statistics updated after each (*[our
             choice]*, see the module docstring).
+        optimize_already_fooled: After each iteration, move the values of rows fooled by
+            the search within ``±step * max_search_steps`` where that strictly lowers the
+            feature's JS distance to clean *and* the Frobenius distance of the correlation
+            matrix to clean, keeping the row fooled (the authors' optional pass; it frees
+            population budget for the rows not yet fooled).
+        max_search_steps: Steps of ``step`` searched in each direction by that pass.
     """
 
     n_iterations: int = 10
@@ -230,9 +242,11 @@ class ConservConfig:
     constraint_rel_corr: float = 0.006
     batch_size: int = 512
     feature_updates: Literal["joint", "sequential"] = "joint"
+    optimize_already_fooled: bool = False
+    max_search_steps: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("n_iterations", "num_bins", "num_candidates", "batch_size"):
+        for name in ("n_iterations", "num_bins", "num_candidates", "batch_size", "max_search_steps"):
             value = getattr(self, name)
             if not _is_int(value):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -242,7 +256,7 @@ class ConservConfig:
             value = getattr(self, name)
             if value is not None and (not _is_real(value) or not math.isfinite(value) or value <= 0):
                 raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
-        for name in ("random_candidates", "allow_no_change"):
+        for name in ("random_candidates", "allow_no_change", "optimize_already_fooled"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         frac = self.random_step_frac
@@ -397,6 +411,8 @@ class _Search:
         mc = np.full(f, float(cfg.min_change)) if cfg.min_change is not None else DEFAULT_STEP_FRACTION * span
         st = np.full(f, float(cfg.step)) if cfg.step is not None else DEFAULT_STEP_FRACTION * span
         self.mags = mc[:, None] + st[:, None] * np.arange(cfg.num_candidates)[None, :]  # (F, C)
+        k_search = np.arange(1, cfg.max_search_steps + 1, dtype=np.float64)
+        self.search_offsets = st[:, None] * np.concatenate([k_search, -k_search])[None, :]  # (F, 2K)
         self.bins = self.bin_index(x, self.e0, self.e1, self.invw)  # (N, F)
         k = self.nb + 2
         self.k = k
@@ -526,6 +542,83 @@ class _Search:
         tracker._apply_row(i, self.x[i] - tracker._shift)
         self.n_changed += fs.size
 
+    def optimize_fooled(self, i: int) -> tuple[FloatArray, npt.NDArray[np.intp]] | None:
+        r"""One pass of the already-fooled optimisation on row ``i``; returns what undoes it.
+
+        Candidates ``x_if ± k·step_f`` (k = 1..max_search_steps) inside the bounds; a
+        candidate is admissible if it strictly lowers the feature's JS distance to clean
+        and strictly lowers :math:`\lVert C - C_{clean}\rVert_F` (closed form: only row and
+        column ``f`` of the correlation matrix move, :math:`C'_{fg} = (\mathrm{cov}_{fg} +
+        d\,u_g)/(\sigma'_f\sigma_g)` with :math:`u_g = (y_{ig} - \mu_g)/N`). Per feature the
+        admissible candidate with the lowest ``alpha * JSD + beta * relative Frobenius
+        distance`` is taken; the row's changes are applied together (as in
+        :meth:`step_joint`). Returns ``(old values, old bins)`` or ``None`` if nothing moved.
+        """
+        cfg = self.cfg
+        xi = self.x[i]
+        v = xi[:, None] + self.search_offsets * self.mutable[:, None]
+        np.minimum(v, self.upper_c, out=v)
+        np.maximum(v, self.lower_c, out=v)
+        moving = v != xi[:, None]
+        if not moving.any():
+            return None
+        jsd, bv = self.jsd_candidates(i, v)
+        jsd_now = np.sqrt(np.maximum(self.d, 0.0) * self.jsd_scale)
+        tr = self.tracker
+        inv_n = 1.0 / self.n
+        m = tr._m
+        var = np.diagonal(m) * inv_n
+        s = tr._inv_std(var)
+        a = tr._y[i]
+        u = (a - tr._s * inv_n) * inv_n
+        vs = v - tr._shift[:, None]
+        dlt = vs - a[:, None]
+        var_new = (
+            var[:, None]
+            + dlt * (vs * (1 - inv_n) + a[:, None] * (1 + inv_n) - 2 * inv_n * tr._s[:, None]) * inv_n
+        )
+        r_new = 1.0 / np.sqrt(np.maximum(var_new, 1e-200))
+        # (F, C, G): the new row f of the correlation matrix for every candidate
+        c_new = (m[:, None, :] * inv_n + dlt[:, :, None] * u[None, None, :]) * (
+            r_new[:, :, None] * s[None, None, :]
+        )
+        np.clip(c_new, -1.0, 1.0, out=c_new)
+        c_now = tr.matrix()
+        c0 = self.c_clean
+        diff_now = np.square(c_now - c0)
+        base = diff_now.sum(axis=1) - np.diagonal(diff_now)  # sum over g != f
+        sq = np.square(c_new - c0[:, None, :])
+        e = sq.sum(axis=2) - sq[self.ar, :, self.ar] - base[:, None]  # change of sum_{g != f}
+        total = float(diff_now.sum())
+        rel = np.sqrt(np.maximum(total + 2.0 * e, 0.0)) / (
+            self.c_clean_norm if self.c_clean_norm > 0 else 1.0
+        )
+        ok = moving & (jsd < jsd_now[:, None]) & (e < 0)
+        if not ok.any():
+            return None
+        c, chg = self.choose(cfg.alpha * jsd + cfg.beta * rel, ok, moving)
+        chg &= ok.any(axis=1)
+        fs = chg.nonzero()[0]
+        if fs.size == 0:
+            return None
+        undo = (xi.copy(), self.bins[i].copy())
+        cs = c[fs]
+        self.apply_hist(i, fs, bv[fs, cs])
+        self.x[i, fs] = v[fs, cs]
+        tr._apply_row(i, self.x[i] - tr._shift)
+        self.n_changed += fs.size
+        return undo
+
+    def undo_row(self, i: int, undo: tuple[FloatArray, npt.NDArray[np.intp]]) -> None:
+        """Restore row ``i`` to ``undo`` (values and bins), statistics included."""
+        old_x, old_bins = undo
+        fs = np.flatnonzero(self.bins[i] != old_bins)
+        if fs.size:
+            self.apply_hist(i, fs.astype(np.intp), old_bins[fs])
+        self.n_changed -= int(np.count_nonzero(self.x[i] != old_x))
+        self.x[i] = old_x
+        self.tracker._apply_row(i, old_x - self.tracker._shift)
+
     def step_sequential(self, i: int, grad: FloatArray) -> None:
         """Features of row ``i`` one at a time, by decreasing ``|gradient|``."""
         cfg = self.cfg
@@ -552,6 +645,24 @@ class _Search:
             fs = np.array(fs_list, dtype=np.intp)
             self.apply_hist(i, fs, bv[fs, np.array(cs_list, dtype=np.intp)])
             self.n_changed += fs.size
+
+
+def _optimize_fooled(
+    state: _Search,
+    rows: npt.NDArray[np.intp],
+    predict: Callable[[npt.NDArray[np.intp]], npt.NDArray[np.bool_]],
+    bs: int,
+) -> None:
+    """The already-fooled pass over ``rows`` in batches; rows the pass un-fools are restored."""
+    for s in range(0, rows.size, bs):
+        batch = rows[s : s + bs]
+        undo = {int(i): u for i in batch if (u := state.optimize_fooled(int(i))) is not None}
+        if not undo:
+            continue
+        moved = np.array(sorted(undo), dtype=np.intp)
+        still = predict(moved)
+        for i in moved[~still]:
+            state.undo_row(int(i), undo[int(i)])
 
 
 def conserv_search(
@@ -659,6 +770,10 @@ def conserv_search(
                 row_bar.close()
             if active.size:
                 fooled[active] = predict(active)
+            if cfg.optimize_already_fooled:
+                _optimize_fooled(
+                    state, np.flatnonzero(fooled & ~initial_success).astype(np.intp), predict, bs
+                )
             state.resync()
             jsd = state.jsd_per_feature()
             rel = state.rel_corr_change()

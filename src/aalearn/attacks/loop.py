@@ -19,10 +19,22 @@ a feasible adversary stay feasible; feasibility is checked anyway.
 
 Random numbers are drawn for all rows at once per restart, so results do not depend on
 ``batch_size``.
+
+Speed (issue 19): one forward pass per iterate gives the gradient, the decision and the
+best-iterate bookkeeping (vectorised ``torch.where`` over the batch); when every enabled
+constraint is a clamp into a box and the budget is L∞ (or absent), projection and repair
+are one clamp in scaled coordinates plus one in feature units (``_fast``), and the per-step
+feasibility check reduces to the finiteness of the logits; the loop runs on the fused
+equivalent of a TopoDNN (batch norms folded into the linear layers,
+:func:`~aalearn.attacks.model.fuse_topodnn`). ``torch.compile`` was measured on CPU and is
+not used: 107 s of compilation and 14.1 ms per step against 7.6 ms eager (fused TopoDNN,
+1000 rows, one thread). The returned perturbation is clipped to the box and the budget in
+float64 and rounded to the data's dtype so that the budget holds exactly (no tolerance).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,13 +47,15 @@ from aalearn.attacks.base import Attack, AttackSetup, FloatArray
 from aalearn.attacks.components import Initializer, Objective, Step, StepContext, ZeroInit
 from aalearn.attacks.model import ModelAdapter
 from aalearn.constraints import Budget, scaled_delta
-from aalearn.constraints.physics import LinearConservation
+from aalearn.constraints.physics import LinearConservation, PhiWrap
 
 __all__ = ["GradientAttack"]
 
 Select = Literal["objective", "distance", "last"]
 #: Margin (logit units) beyond the decision boundary that refined adversaries keep.
 _REFINE_MARGIN = 1e-3
+#: Margin (logit units) beyond the boundary that ``select="distance"`` iterates need.
+_SELECT_MARGIN = 1e-4
 
 
 @dataclass
@@ -64,6 +78,10 @@ class GradientAttack(Attack):
         restarts: Independent random restarts (the best feasible result is kept).
         refine: Shrink successful perturbations after the loop.
         settings: Extra parameters to report (for example the MiniFool scale).
+        fuse: Run the loop on the fused equivalent of the model where there is one
+            (:func:`~aalearn.attacks.model.fuse_topodnn`: batch norms folded into the
+            linear layers). Decisions, refinement and the reported result use the model
+            itself.
     """
 
     name: str
@@ -78,6 +96,7 @@ class GradientAttack(Attack):
     restarts: int = 1
     refine: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
+    fuse: bool = True
 
     def __post_init__(self) -> None:
         for attr in ("steps", "restarts"):
@@ -133,10 +152,72 @@ class GradientAttack(Attack):
             x0b = setup.tensor(setup.x[rows])
             xr = setup.x[rows] + (xb.detach() - x0b).double().cpu().numpy()
             # a value the float32 loop put exactly on a limit (pT = 0) must stay on it in float64
-            lo, hi = setup.constraints.box(torch.from_numpy(setup.x[rows]))
-            x_best[rows] = np.clip(xr, lo.numpy(), hi.numpy())
+            x_best[rows] = self._exact_limits(setup, rows, xr)
         bar.close()
         return x_best, {"iterations": iterations[setup.attacked]}
+
+    def _exact_limits(self, setup: AttackSetup, rows: np.ndarray, xr: FloatArray) -> FloatArray:
+        """Put the adversarial rows ``xr`` exactly inside the box and the budget, in the data's dtype.
+
+        The loop runs in the model's dtype (float32): ``x0 + z·σ`` rounds, so a jet at the
+        edge of an L∞ ball of 1 σ came out at 1.0000016 σ. Here the perturbation is
+        clipped in float64 to the box and the ball, rounded to float32 when the clean data
+        is float32 (the challenge's files are); an entry that the rounding pushed out of the
+        box moves one unit in the last place into it, then an entry outside the ball one
+        unit towards its clean value (where that stays in the box), until both hold exactly
+        (no tolerance). Where the box and the ball do not intersect (a clean jet outside
+        the box) the box wins and the framework reports and reverts the budget violation.
+        """
+        x = setup.x[rows]
+        sig = setup.sigma[rows]
+        lo_t, hi_t = setup.constraints.box(torch.from_numpy(x))
+        lo, hi = lo_t.numpy(), hi_t.numpy()
+        per = setup.periodic
+        d = xr - x
+        # a periodic entry that wrapped is left to the wrap (its difference is not x - x0)
+        wrapped = per & (np.abs(d) > math.pi)
+        b = self.budget
+        if b is not None and b.norm == "linf":
+            d = np.where(wrapped, d, np.clip(d, -b.eps * sig, b.eps * sig))
+        xr = np.where(wrapped, xr, np.clip(x + d, lo, hi))
+        f32 = bool(np.all(x.astype(np.float32).astype(np.float64) == x))
+        dtype = np.float32 if f32 else np.float64
+        y = xr.astype(dtype)
+        x_d = x.astype(dtype)
+        for _ in range(8):
+            y64 = y.astype(np.float64)
+            # the box first: an entry outside it moves one ulp into it
+            low, high = (y64 < lo) & ~wrapped, (y64 > hi) & ~wrapped
+            if low.any() or high.any():
+                y = np.where(low, np.nextafter(y, np.inf), np.where(high, np.nextafter(y, -np.inf), y))
+                continue
+            if b is None:
+                break
+            dz = (y64 - x) / sig
+            if b.norm != "linf":
+                dist = b.distance(torch.from_numpy(np.where(wrapped, 0.0, dz))).numpy()
+                over = dist > b.eps
+                if not over.any():
+                    break
+                # shrink the whole perturbation of the row towards the clean jet
+                f = np.where(over, b.eps / np.maximum(dist, 1e-300), 1.0)
+                f = np.sqrt(f) if b.norm == "chi2" else f
+                shrunk = (x + (y64 - x) * f[:, None] * (1 - 1e-6)).astype(dtype)
+                y = np.where(wrapped | ~over[:, None], y, shrunk)
+                continue
+            over_e = (np.abs(dz) > b.eps) & ~wrapped
+            if not over_e.any():
+                break
+            # one ulp towards the clean value, unless that leaves the box (when the box and
+            # the ball do not intersect, the box wins and the framework reports the budget)
+            cand = np.nextafter(y, x_d)
+            c64 = cand.astype(np.float64)
+            ok = (c64 >= lo) & (c64 <= hi)
+            y = np.where(over_e & ok, cand, y)
+            if not (over_e & ok).any():
+                break
+        out: FloatArray = y.astype(np.float64)
+        return out
 
     @staticmethod
     def _noise(n: int, f: int, seed: int, restart: int, dtype: torch.dtype) -> Tensor:
@@ -180,6 +261,38 @@ class GradientAttack(Attack):
         z = scaled_delta(x, x0, sig, torch.from_numpy(setup.periodic).to(x.device))
         return (z * sig).abs().sum(dim=1) if self.distance == "l1" else z.abs().sum(dim=1)
 
+    def _fast(self, setup: AttackSetup, x0: Tensor, z_lo: Tensor, z_hi: Tensor, sig: Tensor) -> bool:
+        """Whether projection and repair reduce to one clamp of ``z`` for this batch.
+
+        True when the budget is L∞ (or absent), every enabled constraint's repair is the
+        clamp into its box (:attr:`~aalearn.constraints.physics.Constraint.box_repair`) or
+        a φ wrap, and no reachable value of a periodic column can leave its range (then
+        the wrap and the wrapped difference are identities).
+        """
+        if self.budget is not None and self.budget.norm != "linf":
+            return False
+        cons = setup.constraints.constraints
+        if not all(c.box_repair or isinstance(c, PhiWrap) for c in cons):
+            return False
+        if not setup.periodic.any():
+            return True
+        if self.budget is None:
+            return False
+        if setup.features is None:  # periodic columns come from a feature specification
+            return False
+        per = torch.from_numpy(setup.periodic).to(x0.device)
+        lower = torch.from_numpy(np.asarray(setup.features.lower, dtype=np.float64)).to(x0.device)
+        period = torch.tensor([s.period if s.period is not None else 2 * math.pi for s in setup.features])
+        period = period.to(x0.device, torch.float64).clamp(max=2 * math.pi)
+        reach_lo = x0.double() + torch.maximum(z_lo, torch.full_like(z_lo, -self.budget.eps)).double() * sig
+        reach_hi = x0.double() + torch.minimum(z_hi, torch.full_like(z_hi, self.budget.eps)).double() * sig
+        # inside [lower, lower + period) the wrap never triggers, and the reachable
+        # differences are below π, so the wrapped difference is the plain one
+        inside = (reach_lo[:, per] > lower[per] + 1e-6) & (reach_hi[:, per] < (lower + period)[per] - 1e-6)
+        x0p = x0.double()[:, per]
+        inside &= (reach_hi[:, per] - x0p < math.pi) & (x0p - reach_lo[:, per] < math.pi)
+        return bool(inside.all())
+
     def _run_batch(
         self,
         setup: AttackSetup,
@@ -193,15 +306,34 @@ class GradientAttack(Attack):
         sig = setup.tensor(setup.sigma[rows])
         target = torch.as_tensor(setup.target[rows], device=model.device)
         mut = torch.from_numpy(setup.mutable).to(model.device).expand_as(x0)
-        per = torch.from_numpy(setup.periodic).to(model.device)
         box_lo, box_hi = setup.constraints.box(x0)
         box_lo = torch.where(mut, box_lo, x0)
         box_hi = torch.where(mut, box_hi, x0)
         z_lo, z_hi = (box_lo - x0) / sig, (box_hi - x0) / sig
+        fast = self._fast(setup, x0, z_lo, z_hi, sig)
+        per = None if fast else torch.from_numpy(setup.periodic).to(model.device)
+        if fast and self.budget is not None:
+            # one clamp in scaled coordinates: the box ∩ the L∞ ball; then one clamp in
+            # feature units, so that round-off of x0 + z·σ never leaves the box
+            c_lo = torch.maximum(z_lo, torch.full_like(z_lo, -self.budget.eps))
+            c_hi = torch.minimum(z_hi, torch.full_like(z_hi, self.budget.eps))
+        else:
+            c_lo, c_hi = z_lo, z_hi
+
+        def project(z_new: Tensor, idx: Tensor | None) -> Tensor:
+            """Feasible ``x`` for the scaled step ``z_new`` of the rows ``idx`` (``None``: all)."""
+            x0i, sigi = (x0, sig) if idx is None else (x0[idx], sig[idx])
+            if fast:
+                lo_, hi_ = (c_lo, c_hi) if idx is None else (c_lo[idx], c_hi[idx])
+                x_new = x0i + torch.clamp(z_new, lo_, hi_) * sigi
+                blo, bhi = (box_lo, box_hi) if idx is None else (box_lo[idx], box_hi[idx])
+                return torch.clamp(x_new, blo, bhi)
+            return self._project(setup, x0i + z_new * sigi, x0i, sigi, mut if idx is None else mut[idx])
+
         rows_t = torch.as_tensor(rows)
         noise = noise_all[rows_t].to(model.device)
         z = self.init(x0.shape, noise, rows_t).to(model.device, x0.dtype)
-        x = self._project(setup, x0 + z * sig, x0, sig, mut)
+        x = project(z, None)
         n = x0.shape[0]
         if best is None:
             best = {
@@ -210,77 +342,84 @@ class GradientAttack(Attack):
                 "value": torch.full((n,), -torch.inf, dtype=x0.dtype, device=x0.device),
                 "dist": torch.full((n,), torch.inf, dtype=x0.dtype, device=x0.device),
             }
-        z = scaled_delta(x, x0, sig, per)
-        state = self.step.init_state(z)
+        state = self.step.init_state(scaled_delta(x, x0, sig, per))
         state["sigma"] = sig
         active = torch.arange(n, device=x0.device)
         exact = self._exact(setup)
+        full = True
         for t in range(self.steps + 1):
             full = active.numel() == n  # no row frozen yet: skip the gather/scatter copies
+            idx = None if full else active
             if full:
-                xa, x0a, siga, ta = x, x0, sig, target
+                x0a, siga, ta = x0, sig, target
+                xa = x.detach().requires_grad_(True)
             else:
-                xa, x0a, siga, ta = x[active], x0[active], sig[active], target[active]
-            xa = xa.detach().requires_grad_(True)
-            logits = model.logits(xa)
-            za = scaled_delta(xa, x0a, siga, per)
-            value = self.objective(logits, ta, za)
-            margin = ModelAdapter.margin(logits, ta)
+                x0a, siga, ta = x0[active], sig[active], target[active]
+                xa = x[active].detach().requires_grad_(True)
+            # one forward pass per iterate: its logits give the gradient, the decision and
+            # the best-iterate bookkeeping (the last iterate is evaluated without a gradient)
+            with torch.set_grad_enabled(t < self.steps):
+                logits = model.logits(xa, fast=self.fuse)
+                za = scaled_delta(xa, x0a, siga, per)
+                value = self.objective(logits, ta, za)
+            margin = ModelAdapter.margin(logits.detach(), ta)
             need_m = self.step.needs_margin_grad and t < self.steps
             grad_x = grad_m = None
             if t < self.steps:
                 (grad_x,) = torch.autograd.grad(value.sum(), xa, retain_graph=need_m)
                 if need_m:
-                    (grad_m,) = torch.autograd.grad(margin.sum(), xa)
+                    (grad_m,) = torch.autograd.grad(ModelAdapter.margin(logits, ta).sum(), xa)
+            xd, vd = xa.detach(), value.detach()
             fooled = ModelAdapter.decision(logits.detach()) != ta
             if exact and t > 0:
                 # projection and exact repairs make every iterate feasible; the start point
-                # (t = 0) and the final result are still checked
-                feasible = torch.isfinite(xa.detach()).all(dim=1)
+                # (t = 0) and the final result are still checked. In the fast path with a
+                # budget x = x0 + clamp(z)·σ is finite unless z is NaN, which makes the
+                # logits NaN: checking the logits is enough (and 87x cheaper)
+                if fast and self.budget is not None:
+                    lg = logits.detach()
+                    feasible = torch.isfinite(lg if lg.ndim == 1 else lg.sum(dim=1))
+                else:
+                    feasible = torch.isfinite(xd).all(dim=1)
             else:
-                feasible = self._feasible(setup, xa.detach(), x0a, siga)
-            self._update_best(
-                setup,
-                best,
-                None if full else active,
-                xa.detach(),
-                x0a,
-                siga,
-                value.detach(),
-                fooled,
-                feasible,
-            )
-            iterations[rows[active.cpu().numpy()]] += 1
+                feasible = self._feasible(setup, xd, x0a, siga)
+            # a minimal attack's smallest iterate must be fooled with a margin: one sitting
+            # on the boundary could flip back under float round-off elsewhere
+            counted = fooled & (margin < -_SELECT_MARGIN) if self.select == "distance" else fooled
+            self._update_best(setup, best, idx, xd, x0a, siga, vd, counted, feasible)
+            iterations[rows if full else rows[active.cpu().numpy()]] += 1
             if t == self.steps:
                 break
             assert grad_x is not None
-            keep = ~fooled if self.stop_on_success else torch.ones_like(fooled)
             ctx = StepContext(
                 z=za.detach(),
                 grad_z=grad_x * siga,
-                value=value.detach(),
-                margin=margin.detach(),
+                value=vd,
+                margin=margin,
                 lo=z_lo if full else z_lo[active],
                 hi=z_hi if full else z_hi[active],
-                state=dict(state) if full else {k: v[active] for k, v in state.items()},
+                state=state if full else {k: v[active] for k, v in state.items()},
                 grad_margin=None if grad_m is None else grad_m * siga,
             )
             z_new = self.step(ctx)
-            for k, v in ctx.state.items():
-                if full:
-                    state[k] = v
-                else:
+            if not full:
+                for k, v in ctx.state.items():
                     state[k][active] = v
-            x_new = self._project(setup, x0a + z_new * siga, x0a, siga, mut if full else mut[active])
-            stepped = torch.where(keep[:, None], x_new, xa.detach())
+            x_new = project(z_new, idx)
+            if self.stop_on_success:
+                keep = ~fooled
+                stepped = torch.where(keep[:, None], x_new, xd)
+            else:
+                keep, stepped = None, x_new
             if full:
                 x = stepped
             else:
                 x = x.detach().clone()
                 x[active] = stepped
-            active = active[keep]
-            if active.numel() == 0:
-                break
+            if keep is not None:
+                active = active[keep]
+                if active.numel() == 0:
+                    break
         return best
 
     def _update_best(

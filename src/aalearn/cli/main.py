@@ -14,7 +14,6 @@ import typer
 
 from aalearn import __version__
 from aalearn.apps.audit import attack_catalogue, run_attack
-from aalearn.apps.audit import audit as run_audit
 from aalearn.apps.audit import challenge_task1 as run_task1
 from aalearn.apps.challenge import challenge_task2 as run_task2
 from aalearn.apps.challenge import compare_files, parse_attacks
@@ -22,11 +21,14 @@ from aalearn.apps.demo import DemoConfig, run_demo
 from aalearn.apps.evaluate import evaluate_file
 from aalearn.apps.inputs import parse_options
 from aalearn.apps.train import train_files
-from aalearn.cli import explain, llm, measure, sbi, surrogate, uncertainty
+from aalearn.apps.trust import trust_audit
+from aalearn.cli import calibrate, datasim, explain, llm, measure, sbi, surrogate, uncertainty
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
 from aalearn.data.generate import GeneratorConfig
 from aalearn.data.generate import generate as run_generate
+from aalearn.data.presets import preset_config
+from aalearn.physics.resolution import load_resolution
 from aalearn.reproduce import REGISTRY, run
 
 app = typer.Typer(
@@ -58,9 +60,13 @@ def _root(
 @app.command()
 @_user_errors
 def generate(
-    process: Annotated[str, typer.Option(help="Jet class: 'top' (all-hadronic t t̄) or 'w' (hadronic W W).")],
+    process: Annotated[str, typer.Option(help="Jet class: 'top' (t t̄) or 'w' (W W).")],
     n: Annotated[int, typer.Option("--n", help="Number of jets to generate.")],
     out: Annotated[Path, typer.Option(help="Output HDF5 file.")],
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Bundle of settings, e.g. 'cms-challenge' (explicit options override it)."),
+    ] = None,
     variation: Annotated[str, typer.Option(help="Modelling variation (see --list-variations).")] = "nominal",
     seed: Annotated[int, typer.Option(help="Base seed; chunk seeds derive from (seed, chunk).")] = 1,
     workers: Annotated[int, typer.Option(help="Local Dask workers (1 = in-process).")] = 1,
@@ -70,28 +76,75 @@ def generate(
     chunk_size: Annotated[
         int, typer.Option(help="Jets per chunk (unit of resumption and parallelism).")
     ] = 1000,
-    pt_min: Annotated[float, typer.Option(help="Leading-jet pT lower edge in GeV.")] = 400.0,
+    pt_min: Annotated[
+        float | None, typer.Option(help="Leading-jet pT lower edge in GeV (default 400, or the preset's).")
+    ] = None,
     pt_max: Annotated[float | None, typer.Option(help="Leading-jet pT upper edge in GeV.")] = None,
     pthat_min: Annotated[
         float | None,
-        typer.Option(help="PhaseSpace:pTHatMin in GeV (default: 350, or pt-min − 30 when pt-min < 380)."),
+        typer.Option(
+            help="PhaseSpace:pTHatMin in GeV (default: the preset's, else 350, or pt-min − 30 below 380)."
+        ),
     ] = None,
-    truth_match: Annotated[bool, typer.Option(help="Require ΔR < 0.6 to the hard-process top/W.")] = False,
-    mpi: Annotated[bool, typer.Option(help="Multi-parton interactions (on for realism).")] = True,
+    eta_max: Annotated[float | None, typer.Option(help="Leading-jet |η| cut (default 2).")] = None,
+    jet_radius: Annotated[float | None, typer.Option(help="Anti-kt radius R (default 0.8).")] = None,
+    ecm: Annotated[float | None, typer.Option(help="Centre-of-mass energy √s, GeV (default 13000).")] = None,
+    w_decays: Annotated[
+        str | None, typer.Option(help="W decays: 'hadronic' (default) or 'inclusive'.")
+    ] = None,
+    massless_clustering: Annotated[
+        bool | None, typer.Option(help="Cluster massless particles (distance in η, not rapidity).")
+    ] = None,
+    constituent_pt_min: Annotated[
+        float | None, typer.Option(help="Drop detector-level objects below this pT in GeV (default 0).")
+    ] = None,
+    min_constituents: Annotated[
+        int | None, typer.Option(help="Reject jets with fewer objects after the pT threshold (default 0).")
+    ] = None,
+    resort: Annotated[
+        bool | None, typer.Option(help="Re-sort constituents by smeared pT (default: particle-level order).")
+    ] = None,
+    resolution: Annotated[
+        str | None,
+        typer.Option(help="Resolution: 'default', 'cms-challenge' or a JSON file from 'aalearn calibrate'."),
+    ] = None,
+    truth_match: Annotated[
+        bool | None, typer.Option(help="Require ΔR < 0.6 to the hard-process top/W (default off).")
+    ] = None,
+    mpi: Annotated[bool | None, typer.Option(help="Multi-parton interactions (default on).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Discard an existing output or partial run.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate top or W jets with Pythia 8 into a chunked, resumable HDF5 file."""
-    config = GeneratorConfig(
-        process=process,  # type: ignore[arg-type]  # validated by GeneratorConfig
-        variation=variation,
-        pt_min=pt_min,
-        pt_max=pt_max,
-        pthat_min=pthat_min if pthat_min is not None else min(350.0, pt_min - 30.0),
-        truth_match=truth_match,
-        mpi=mpi,
-    )
+    options = {
+        "variation": variation,
+        "pt_min": pt_min,
+        "pt_max": pt_max,
+        "eta_max": eta_max,
+        "jet_radius": jet_radius,
+        "ecm": ecm,
+        "w_decays": w_decays,
+        "massless_clustering": massless_clustering,
+        "constituent_pt_min": constituent_pt_min,
+        "min_constituents": min_constituents,
+        "resort": resort,
+        "resolution": load_resolution(resolution) if resolution is not None else None,
+        "truth_match": truth_match,
+        "mpi": mpi,
+        "pthat_min": pthat_min,
+    }
+    if preset is not None:
+        if pthat_min is None and pt_min is not None:
+            preset_pthat = preset_config(preset, process).pthat_min
+            options["pthat_min"] = min(preset_pthat, pt_min - 30.0)
+        config = preset_config(preset, process, **options)
+    else:
+        if pthat_min is None:
+            options["pthat_min"] = min(350.0, (pt_min if pt_min is not None else 400.0) - 30.0)
+        config = GeneratorConfig.from_dict(
+            {"process": process, **{k: v for k, v in options.items() if v is not None}}
+        )
     summary = run_generate(
         config,
         n,
@@ -140,6 +193,24 @@ def train(
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    reweight_to: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labelled reference file (e.g. Clean_Test_Public.feather): reweight each class of the "
+            "training jets to that class's spectrum in it (sample weights in loss and validation)."
+        ),
+    ] = None,
+    reweight_var: Annotated[
+        str, typer.Option(help="Spectrum variable of --reweight-to: sum-pt (constituent ΣpT) or lead-pt.")
+    ] = "sum-pt",
+    reweight_bins: Annotated[int, typer.Option(help="Quantile bins of the reference per class.")] = 10,
+    reference_rows: Annotated[
+        str,
+        typer.Option(
+            help="Rows of --reweight-to that inform the spectrum: even (0, 2, 4, ...; keeps the odd rows "
+            "of the challenge's clean file held out) or all."
+        ),
+    ] = "even",
     json_out: JsonOpt = False,
 ) -> None:
     """Train a tagger (TopoDNN or the robust network) with a training strategy; save a checkpoint."""
@@ -159,6 +230,10 @@ def train(
         l1=l1,
         seed=seed,
         progress=progress,
+        reweight_to=reweight_to,
+        reweight_var=reweight_var,
+        reweight_bins=reweight_bins,
+        reference_rows=reference_rows,
     )
     emit(run.to_dict(), json_mode=json_out, title=f"trained {architecture} ({strategy}) → {out}")
 
@@ -227,12 +302,31 @@ def demo(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://...).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of generation and training.")] = 1,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 60,
+    preset: Annotated[
+        str, typer.Option(help="Generator preset (cms-challenge), or 'none' for the generator's defaults.")
+    ] = "cms-challenge",
+    reweight: Annotated[
+        bool,
+        typer.Option(
+            help="Reweight each class to its ΣpT spectrum in the even rows of the challenge's clean file."
+        ),
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    audit: Annotated[
+        bool, typer.Option(help="End with the trust audits (demo tagger; challenge model when found).")
+    ] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """The main job: generate jets, train TopoDNN, evaluate, and write an HTML report."""
     config = DemoConfig(
-        n_per_class=n_per_class, seed=seed, workers=workers, scheduler=scheduler, epochs=epochs
+        n_per_class=n_per_class,
+        seed=seed,
+        workers=workers,
+        scheduler=scheduler,
+        epochs=epochs,
+        preset=None if preset == "none" else preset,
+        reweight=reweight,
+        audit=audit,
     )
     results = run_demo(out, config, progress=progress)
     if json_out:
@@ -250,6 +344,8 @@ def demo(
     ]
     print_table("aalearn demo: TopoDNN performance", rows)
     typer.echo(results["challenge_data"])
+    for name, entry in results.get("audit", {}).items():
+        typer.echo(f"trust audit ({name}): {entry['verdict'] or entry.get('error')}")
     typer.echo(f"report: {results['report']}\nresults: {out / 'results.json'}\nmodel: {results['model']}")
 
 
@@ -319,42 +415,69 @@ def attack(
 @_user_errors
 def audit(
     model: Annotated[
-        str, typer.Option(help="Model: aalearn checkpoint (.safetensors) or Keras best_model.hdf5.")
+        str,
+        typer.Option(help="Model: aalearn checkpoint (.safetensors), Keras .hdf5, .onnx or aalearn:NAME."),
     ],
-    data: Annotated[Path, typer.Option(help="Data file (labelled for accuracy/AUC under attack).")],
+    data: Annotated[Path, typer.Option(help="Labelled data file (0 = signal/top, 1 = background/W).")],
     out: Annotated[Path | None, typer.Option(help="Directory for report.html and results.json.")] = None,
-    attacks: Annotated[
-        str | None, typer.Option(help="Comma-separated attack names (default: all registered).")
+    signal: Annotated[
+        Path | None, typer.Option(help="Signal template file (with --background; default: even data rows).")
     ] = None,
+    background: Annotated[Path | None, typer.Option(help="Background template file.")] = None,
+    variation: Annotated[
+        list[str] | None,
+        typer.Option(help="Modelling variation NAME=DOWN_FILE:UP_FILE (a fit nuisance); repeatable."),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(help="Feature-specification TOML (name, unit, sigma, bounds, period per column)."),
+    ] = None,
+    budget: Annotated[
+        list[float] | None,
+        typer.Option(help="Attack budget in σ units; repeatable (default 0.25 0.5 1 2 4)."),
+    ] = None,
+    attacks: Annotated[str | None, typer.Option(help="Comma-separated attack names (default: pgd).")] = None,
     constraints: Annotated[
-        str | None, typer.Option(help="Comma-separated constraints (default set if omitted).")
+        str | None, typer.Option(help="Comma-separated constraints for jet data (default: default,pt-sum).")
     ] = None,
-    n_max: Annotated[int | None, typer.Option(help="Use only the first N jets.")] = None,
+    n_max: Annotated[int | None, typer.Option(help="Use only the first N rows of every file.")] = None,
+    no_detector: Annotated[
+        bool, typer.Option("--no-detector", help="Skip the adversarial-sample detector.")
+    ] = False,
+    no_explain: Annotated[
+        bool, typer.Option("--no-explain", help="Skip the explanations section (Integrated Gradients).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per section on stderr.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Robustness audit: all attacks over a grid of strengths, validation checks, curves, HTML report."""
-    result = run_audit(
+    """Trust audit: performance, robustness, uncertainty, systematics, measurement, detection; a verdict."""
+    result = trust_audit(
         model,
         data,
         out,
+        signal=signal,
+        background=background,
+        variations=variation or [],
+        features=features,
         attacks=[a.strip() for a in attacks.split(",")] if attacks else None,
-        n_max=n_max,
-        seed=seed,
+        budgets=budget or None,
         constraints=constraints,
+        n_max=n_max,
+        detector=not no_detector,
+        explain=not no_explain,
+        seed=seed,
         progress=progress,
         model_name=model,
         data_name=str(data),
     )
+    payload = result.to_dict()
     if json_out:
-        emit(result.to_dict(), json_mode=True, title="")
+        emit(payload, json_mode=True, title="")
         return
-    title = f"robustness audit of {Path(model).name} on {data.name} (FR: fooling ratio)"
-    print_table(title, result.summary())
+    print_table(f"trust audit of {Path(model).name} on {data.name}: {payload['verdict']}", result.summary())
     if out is not None:
-        files = result.to_dict()["files"]
-        typer.echo(f"report: {files['report']}\nresults: {files['results']}")
+        typer.echo(f"report: {payload['files']['report']}\nresults: {payload['files']['results']}")
 
 
 challenge_app = typer.Typer(
@@ -369,7 +492,7 @@ def challenge_task1(
     out: Annotated[
         Path, typer.Option(help="Submission file (submission.npz; a .zip is written beside it).")
     ] = Path("submission.npz"),
-    attack_name: Annotated[str, typer.Option("--attack", help="Attack name.")] = "sparse",
+    attack_name: Annotated[str, typer.Option("--attack", help="Attack name.")] = "minimal",
     model: Annotated[
         Path | None, typer.Option(help="Reference model (default: the challenge's best_model.hdf5).")
     ] = None,
@@ -476,6 +599,8 @@ def _register_subcommands() -> None:
     app.command(name="uncertainty")(uncertainty.uncertainty)
     app.command(name="measure")(measure.measure)
     app.command(name="explain")(explain.explain)
+    app.command(name="datasim")(datasim.datasim)
+    app.command(name="calibrate")(calibrate.calibrate)
     app.add_typer(sbi.app, name="sbi")
     app.add_typer(surrogate.app, name="surrogate")
     app.add_typer(llm.app, name="llm")

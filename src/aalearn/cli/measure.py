@@ -37,6 +37,12 @@ def measure(
     background_norm: Annotated[
         float, typer.Option(help="Relative background normalisation uncertainty.")
     ] = 0.10,
+    histosys: Annotated[
+        str,
+        typer.Option(
+            help="Variations: auto (mirror one-sided, symmetrise asymmetric), mirror, symmetrize, none."
+        ),
+    ] = "auto",
     toys: Annotated[int, typer.Option(help="Pseudo-experiments for the coverage of the μ interval.")] = 0,
     n_max: Annotated[int | None, typer.Option(help="Use at most N jets per sample.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
@@ -59,6 +65,7 @@ def measure(
         expected_background=expected_background,
         signal_norm=signal_norm,
         background_norm=background_norm,
+        histosys=histosys,
         coverage_toys=toys,
         n_max=n_max,
         seed=seed,

@@ -74,6 +74,8 @@ def validate(
     )
     if not json_out:
         typer.echo(str(result.verdict))
+    for warning in result.warnings:  # also under --json: stderr keeps stdout one JSON object
+        typer.echo(f"warning: {warning}", err=True)
 
 
 # The surrogate-training commands live in their own module (surrogate_train.py).

@@ -90,6 +90,10 @@ class Constraint(ABC):
     #: per-step feasibility checks when every enabled constraint is exact; the framework
     #: still checks the final result.
     exact_repair: ClassVar[bool] = True
+    #: Whether :meth:`repair` is exactly the clamp into :meth:`box` for a clean ``x0``
+    #: inside the box. When every enabled constraint is such a clamp (or a φ wrap that
+    #: cannot trigger), the attack loop projects with one clamp in scaled coordinates.
+    box_repair: ClassVar[bool] = False
 
     def __init__(self, features: FeatureSet, tol: float = 1e-6) -> None:
         self.features = features
@@ -115,6 +119,7 @@ class PtNonNegative(Constraint):
     """Transverse momenta are non-negative."""
 
     name = "pt-nonnegative"
+    box_repair = True
     description = "pT >= 0 for every constituent; repair clamps at 0"
 
     def __init__(self, features: FeatureSet, tol: float = 0.0) -> None:
@@ -178,6 +183,7 @@ class PreprocessingInvariants(Constraint):
     """
 
     name = "invariants"
+    box_repair = True
     description = (
         "preprocessing invariants: fixed-zero columns stay 0, phi_1 <= 0, padded constituents unchanged"
     )
@@ -223,6 +229,7 @@ class Bounds(Constraint):
     """Non-periodic features stay within their physical bounds from the specification."""
 
     name = "bounds"
+    box_repair = True
     description = (
         "every non-periodic feature within its physical [lower, upper] from the feature specification"
     )

@@ -27,6 +27,7 @@ _EXTRA_OF = {
     "accelerate": "llm",
     "particle": "llm",
     "captum": "explain",
+    "onnx": "onnx",
 }
 
 

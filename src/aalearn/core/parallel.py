@@ -9,7 +9,8 @@ pairs **as the tasks complete** (not in input order):
 * ``workers > 1`` and no ``scheduler``: a :class:`distributed.LocalCluster` with
   ``workers`` single-threaded worker *processes* is started for the call and shut down
   afterwards (about 1 s of start-up on a laptop). Worker logs are silenced below
-  WARNING and no dashboard is opened.
+  WARNING, no dashboard is opened, and the workers' profiler and fast system monitor
+  are off (:data:`LOCAL_CLUSTER_CONFIG`: they take CPU from CPU-bound tasks).
 * ``scheduler="tcp://host:8786"``: the tasks are sent to an existing Dask scheduler
   (``dask scheduler`` + ``dask worker`` on several machines, or a batch-system cluster);
   ``workers`` is then ignored, the cluster decides. An unreachable address raises
@@ -51,6 +52,7 @@ from aalearn.core.optional import require
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "LOCAL_CLUSTER_CONFIG",
     "SchedulerUnreachableError",
     "dask_client",
     "map_tasks",
@@ -62,6 +64,17 @@ R = TypeVar("R")
 
 #: Seconds to wait for an external Dask scheduler before giving up.
 DEFAULT_CONNECT_TIMEOUT: float = 10.0
+
+#: Dask settings of aalearn's local clusters. The tasks (Pythia event generation) are
+#: long and CPU-bound, so the diagnostics that Dask runs in every worker by default cost
+#: CPU for nothing: the statistical profiler samples every thread's stack every 10 ms, the
+#: system monitor polls every 0.5 s (and, with gilknocker installed, the GIL every 1 ms).
+#: On a 2-core machine every such cycle is taken from a worker.
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
 
 _SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://", "ws://", "wss://")
 
@@ -162,13 +175,16 @@ def dask_client(
             finally:
                 client.close()
             return
-        cluster = distributed.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            silence_logs=logging.WARNING,
-            dashboard_address=None,
-        )
+        dask = require("dask", purpose="parallel execution with Dask")
+        # the workers inherit this configuration from their nanny (spawned processes)
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                silence_logs=logging.WARNING,
+                dashboard_address=None,
+            )
         try:
             client = distributed.Client(cluster, set_as_default=False)
             try:

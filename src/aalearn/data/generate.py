@@ -26,6 +26,13 @@ Physics (all settings in :func:`pythia_settings`):
   (Pearkes et al., arXiv:1704.02124; :func:`aalearn.physics.topodnn_preprocess`) into
   the challenge's 87 columns.
 
+Options added for the simulation calibrated to the challenge's CMS jets (issue 15; all off
+by default, so the default output is unchanged): ``w_decays="inclusive"``,
+``massless_clustering`` (clusters in η instead of rapidity: the cause of the stray soft
+constituents far outside the jet, see :class:`GeneratorConfig`), a particle-flow-like
+acceptance ``constituent_pt_min``, ``min_constituents`` and ``resort`` (re-sort by smeared
+pT). :mod:`aalearn.data.presets` bundles them (``aalearn generate --preset cms-challenge``).
+
 **pT scale:** the pT columns of ``features`` are in units of
 :data:`~aalearn.physics.CHALLENGE_PT_SCALE_GEV` = 1679.1593 GeV, the scale of the
 TopoDNN preprocessing, so that generated features are directly comparable with the
@@ -95,7 +102,7 @@ from aalearn.data.hdf5 import (
     software_versions,
     write_jets_hdf5,
 )
-from aalearn.physics.detector import merge_photons
+from aalearn.physics.detector import merge_photons, sort_by_pt
 from aalearn.physics.features import CHALLENGE_PT_SCALE_GEV, N_CONSTITUENTS, challenge_feature_names
 from aalearn.physics.preprocessing import topodnn_preprocess
 from aalearn.physics.resolution import ResolutionModel
@@ -110,9 +117,11 @@ __all__ = [
     "generate",
     "generate_chunk",
     "pythia_settings",
+    "sort_by_pt",
 ]
 
 Process = Literal["top", "w"]
+WDecays = Literal["hadronic", "inclusive"]
 
 #: Largest seed Pythia accepts (``Random:seed`` must lie in 1..900 000 000).
 MAX_PYTHIA_SEED: int = 900_000_000
@@ -168,7 +177,17 @@ _PARTICLE_ETA_MAX = 5.0
 _MAX_EVENTS_WITHOUT_JET = 20_000
 _MAX_CONSECUTIVE_FAILURES = 100
 _FJCORE_BANNER_SILENCED = False
+#: Fields added after the first file format; :meth:`GeneratorConfig.to_dict` omits them at their
+#: defaults, so that the configuration (and its hash) of every earlier sample is unchanged.
+_LATER_FIELDS: dict[str, Any] = {
+    "w_decays": "hadronic",
+    "massless_clustering": False,
+    "constituent_pt_min": 0.0,
+    "min_constituents": 0,
+    "resort": False,
+}
 _FLOAT_FIELDS = (
+    "constituent_pt_min",
     "pt_min",
     "pt_max",
     "eta_max",
@@ -213,6 +232,21 @@ class GeneratorConfig:
             :func:`aalearn.physics.detector.merge_photons`); 0 disables merging.
         pt_scale: GeV per pT unit in ``features`` (1679.1593 = challenge files).
         extra_settings: Further Pythia settings (``"Key = value"``), applied last.
+        w_decays: ``"hadronic"`` (W → quarks only: all-hadronic tt̄ and WW) or
+            ``"inclusive"`` (Pythia's W branching ratios, as in inclusive TTJets/WWJets samples).
+        massless_clustering: Cluster all particles as massless (``SlowJet`` ``massSet = 0``),
+            so that the anti-kt distance uses pseudorapidity η, the coordinate of the
+            features. With ``False`` (the original behaviour) particles keep their masses and
+            the clustering uses rapidity y: a soft massive hadron (pT ≪ m, e.g. a 0.01 GeV
+            proton) has |y| ≪ |η|, so it joins the jet while lying far outside it in η
+            (found up to ΔR ≈ 2.5 from the leading constituent in 7-8 % of jets, issue 15).
+        constituent_pt_min: Particle-flow-like acceptance: detector-level objects (after
+            photon merging, before smearing) below this pT in GeV are dropped (0 = keep all).
+        min_constituents: Reject jets with fewer detector-level objects than this after the
+            acceptance (0 = keep all; the challenge's jets all have 30).
+        resort: Re-sort the kept constituents by their smeared pT (``False``: keep the
+            particle-level order, so that like the challenge files the smeared constituents are
+            only approximately pT-ordered).
 
     Raises:
         ValueError: For an unknown process or variation, non-physical cuts or malformed
@@ -239,6 +273,11 @@ class GeneratorConfig:
     calo_merge_radius: float = 0.02
     pt_scale: float = CHALLENGE_PT_SCALE_GEV
     extra_settings: tuple[str, ...] = ()
+    w_decays: WDecays = "hadronic"
+    massless_clustering: bool = False
+    constituent_pt_min: float = 0.0
+    min_constituents: int = 0
+    resort: bool = False
 
     def __post_init__(self) -> None:
         if self.process not in _PROCESS_SETTINGS:
@@ -267,7 +306,21 @@ class GeneratorConfig:
         _finite("match_radius", self.match_radius)
         _finite("pt_scale", self.pt_scale)
         _finite("calo_merge_radius", self.calo_merge_radius, allow_zero=True)
-        for name in ("mpi", "truth_match"):
+        _finite("constituent_pt_min", self.constituent_pt_min, allow_zero=True)
+        if self.w_decays not in ("hadronic", "inclusive"):
+            raise ValueError(
+                f"GeneratorConfig.w_decays must be 'hadronic' or 'inclusive', got {self.w_decays!r}"
+            )
+        if (
+            isinstance(self.min_constituents, bool)
+            or not isinstance(self.min_constituents, int)
+            or self.min_constituents < 0
+        ):
+            raise ValueError(
+                "GeneratorConfig.min_constituents must be a non-negative integer, "
+                f"got {self.min_constituents!r}"
+            )
+        for name in ("mpi", "truth_match", "massless_clustering", "resort"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"GeneratorConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if isinstance(self.n_constituents, bool) or not isinstance(self.n_constituents, int):
@@ -321,6 +374,8 @@ class GeneratorConfig:
                 value = value.to_dict()
             elif isinstance(value, tuple):
                 value = list(value)
+            if f.name in _LATER_FIELDS and value == _LATER_FIELDS[f.name]:
+                continue  # unchanged behaviour: keep the configuration of earlier samples
             out[f.name] = value
         return out
 
@@ -391,8 +446,7 @@ def pythia_settings(config: GeneratorConfig, seed: int) -> list[str]:
         *VARIATIONS[config.variation],
         f"Beams:eCM = {config.ecm!r}",
         *_PROCESS_SETTINGS[config.process],
-        "24:onMode = off",
-        "24:onIfAny = 1 2 3 4 5",
+        *(("24:onMode = off", "24:onIfAny = 1 2 3 4 5") if config.w_decays == "hadronic" else ()),
         f"PhaseSpace:pTHatMin = {config.pthat_min!r}",
         f"PartonLevel:MPI = {'on' if config.mpi else 'off'}",
         "ParticleDecays:limitTau0 = on",
@@ -451,6 +505,8 @@ def generate_chunk(
         ``features``, ``features_truth`` (N, 3K-3) float32; ``labels`` (N,) int8;
         ``constituents``, ``constituents_truth`` (N, K, 3) float32; ``jets`` (N, 5)
         float64 (pT, η, φ, m, n_constituents of the particle-level jet);
+        ``constituents_unsmeared`` (N, K, 3) float32 (the detector-level objects before
+        smearing, for ``aalearn calibrate``);
         ``chunk_index`` (N,) int32; and 0-d arrays ``n_events`` (events tried),
         ``cpu_seconds`` (CPU time of this call, initialisation included) and
         ``chunk_seed``.
@@ -479,7 +535,8 @@ def generate_chunk(
                 raise ValueError(f"Pythia rejected the setting {setting!r} (unknown key or bad value)")
         if not pythia.init():
             raise RuntimeError(f"Pythia failed to initialise with the settings of {config.process!r} jets")
-    slow_jet = pythia8mc.SlowJet(-1, config.jet_radius, config.pt_min, _PARTICLE_ETA_MAX, 2, 2)
+    mass_set = 0 if config.massless_clustering else 2  # 0: all massless (distance in η), 2: true masses
+    slow_jet = pythia8mc.SlowJet(-1, config.jet_radius, config.pt_min, _PARTICLE_ETA_MAX, 2, mass_set)
 
     k_max = config.n_constituents
     pdg_id = _TRUTH_ID[config.process]
@@ -525,13 +582,18 @@ def generate_chunk(
             continue
         particles = [event[i] for i in slow_jet.constituents(0)]
         kin = np.array([(q.pT(), q.eta(), q.phi()) for q in particles], dtype=np.float64)
+        objects = merge_photons(
+            kin, np.array([q.id() == 22 for q in particles]), radius=config.calo_merge_radius
+        )
+        if config.constituent_pt_min > 0:
+            objects = objects[objects[:, 0] >= config.constituent_pt_min]
+        if len(objects) < config.min_constituents:
+            continue
+        objects = objects[:k_max]
         if all_constituents:
             every_constituent.append(kin)
         consts = kin[np.argsort(-kin[:, 0], kind="stable")][:k_max]
         truth[accepted, : len(consts)] = consts
-        objects = merge_photons(
-            kin, np.array([q.id() == 22 for q in particles]), radius=config.calo_merge_radius
-        )[:k_max]
         reco[accepted, : len(objects)] = objects
         jets[accepted] = (pt, eta, phi, slow_jet.m(0), len(particles))
         accepted += 1
@@ -541,6 +603,8 @@ def generate_chunk(
 
     rng = np.random.default_rng(cseed)
     smeared = config.resolution.smear(reco, rng)
+    if config.resort:
+        smeared = sort_by_pt(smeared)
     features = topodnn_preprocess(smeared, pt_scale=config.pt_scale, n_constituents=k_max)
     features_truth = topodnn_preprocess(truth, pt_scale=config.pt_scale, n_constituents=k_max)
     extra: dict[str, npt.NDArray[Any]] = {}
@@ -555,6 +619,7 @@ def generate_chunk(
         "labels": np.full(n_jets, config.label, dtype=np.int8),
         "constituents": smeared.astype(np.float32),
         "constituents_truth": truth.astype(np.float32),
+        "constituents_unsmeared": reco.astype(np.float32),
         "jets": jets,
         "chunk_index": np.full(n_jets, chunk_index, dtype=np.int32),
         "n_events": np.array(tried, dtype=np.int64),

@@ -30,6 +30,8 @@ Datasets (chunked, gzip-compressed):
 ``constituents_truth``  (N, K, 3) float32  particle-level (pT [GeV], η, φ)
 ``jets``                (N, 5) float64     particle-level jet (pT [GeV], η, φ,
                                            mass [GeV], number of constituents)
+``constituents_unsmeared`` (N, K, 3) float32  optional: detector-level objects before
+                                           smearing (written by aalearn >= issue 15)
 ``chunk_index``         (N,) int32         generation chunk of each jet
 ``chunk_seeds``         (n_chunks,) int64  Pythia/smearing seed of every chunk
 ======================  =================  ==============================================
@@ -105,6 +107,8 @@ PER_JET_DATASETS: tuple[str, ...] = (
     "jets",
     "chunk_index",
 )
+#: Per-jet datasets written and read when present (files of earlier versions lack them).
+OPTIONAL_DATASETS: tuple[str, ...] = ("constituents_unsmeared",)
 #: Every dataset an aalearn jet file must contain.
 REQUIRED_DATASETS: tuple[str, ...] = (*PER_JET_DATASETS, "chunk_seeds")
 
@@ -114,6 +118,7 @@ _DTYPES: dict[str, type[np.generic]] = {
     "labels": np.int8,
     "constituents": np.float32,
     "constituents_truth": np.float32,
+    "constituents_unsmeared": np.float32,
     "jets": np.float64,
     "chunk_index": np.int32,
     "chunk_seeds": np.int64,
@@ -187,6 +192,9 @@ def _check_layout(
         "jets": (n, len(JET_COLUMNS)),
         "chunk_index": (n,),
     }
+    for key in OPTIONAL_DATASETS:
+        if key in shapes:
+            expected[key] = (n, k, 3)
     for key, want in expected.items():
         if tuple(shapes[key]) != want:
             raise ValueError(
@@ -204,7 +212,7 @@ def _check_layout(
 
 def _check_values(arrays: Mapping[str, npt.NDArray[Any]], where: str) -> None:
     """Check finiteness, labels and chunk indices of loaded arrays."""
-    for key in _FLOAT_DATASETS:
+    for key in (*_FLOAT_DATASETS, *(k for k in OPTIONAL_DATASETS if k in arrays)):
         check_finite(np.asarray(arrays[key]), name=f"{where}: dataset {key!r}")
     labels = np.asarray(arrays["labels"])
     bad = ~np.isin(labels, [0, 1])
@@ -279,7 +287,7 @@ def write_jets_hdf5(
     missing = [k for k in REQUIRED_DATASETS if k not in arrays]
     if missing:
         raise ValueError(f"cannot write {target}: array(s) {', '.join(missing)} missing")
-    data = {k: np.asarray(arrays[k]) for k in REQUIRED_DATASETS}
+    data = {k: np.asarray(arrays[k]) for k in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS) if k in arrays}
     _check_layout({k: v.shape for k, v in data.items()}, len(feature_names), None, where)
     _check_values(data, where)
     n = int(data["features"].shape[0])
@@ -304,7 +312,7 @@ def write_jets_hdf5(
     with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
         for key, value in all_attrs.items():
             f.attrs[key] = _encode_attr(key, value)
-        for key in REQUIRED_DATASETS:
+        for key in data:
             arr = data[key].astype(_DTYPES[key], copy=False)
             rows = max(1, min(arr.shape[0], 1024))
             f.create_dataset(
@@ -394,10 +402,10 @@ def _header(f: Any, p: Path) -> dict[str, Any]:
         raise ValueError(f"{p}: attribute pt_scale_gev must be a positive number, got {pt_scale!r}")
     if isinstance(meta["n_jets"], bool) or not isinstance(meta["n_jets"], int):
         raise ValueError(f"{p}: attribute n_jets must be an integer, got {meta['n_jets']!r}")
-    for key in REQUIRED_DATASETS:
+    for key in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS):
         if key in f and not isinstance(f[key], _h5py().Dataset):
             raise ValueError(f"{p}: {key!r} must be a dataset, found a group")
-    shapes = {k: tuple(f[k].shape) for k in REQUIRED_DATASETS if k in f}
+    shapes = {k: tuple(f[k].shape) for k in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS) if k in f}
     _check_layout(shapes, len(names), meta["n_jets"], str(p))
     return meta
 
@@ -453,12 +461,16 @@ def read_jets_hdf5(path: str | os.PathLike[str]) -> JetDataset:
     try:
         with h5py.File(p, "r") as f:
             meta = _header(f, p)
-            arrays = {k: f[k][()] for k in REQUIRED_DATASETS}
+            arrays = {k: f[k][()] for k in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS) if k in f}
     except OSError as exc:
         raise ValueError(f"{p} is truncated or corrupt and cannot be read as HDF5 ({exc})") from exc
     _check_values(arrays, str(p))
     meta["chunk_seeds"] = [int(s) for s in arrays["chunk_seeds"]]
-    extras = {k: arrays[k] for k in PER_JET_DATASETS if k not in ("features", "labels")}
+    extras = {
+        k: arrays[k]
+        for k in (*PER_JET_DATASETS, *OPTIONAL_DATASETS)
+        if k in arrays and k not in ("features", "labels")
+    }
     return JetDataset(
         features=arrays["features"].astype(np.float32, copy=False),
         labels=arrays["labels"].astype(np.int64),

@@ -19,6 +19,13 @@ single class).
 Accuracy uses the challenge's rule: predict label 1 when :math:`s > 0.5`
 (Keras ``binary_accuracy``).
 
+**Sample weights.** With per-jet weights :math:`w_i` (for example the spectrum weights
+of :mod:`aalearn.data.reweight`) the accuracy is :math:`\sum_i w_i [\hat y_i = y_i] /
+\sum_i w_i`, and the ROC curve, AUC and rejections are those of
+:func:`sklearn.metrics.roc_curve` / :func:`~sklearn.metrics.roc_auc_score` with
+``sample_weight``: every count becomes a sum of weights. Without weights the unweighted
+code path runs unchanged.
+
 References:
     G. Kasieczka et al., "The Machine Learning Landscape of Top Taggers",
     SciPost Phys. 7, 014 (2019), arXiv:1902.09914.
@@ -87,6 +94,8 @@ class EvaluationResult:
         scores_signal: Scores :math:`P(\\text{label}=1)` of the signal jets (for plots).
         scores_background: Scores :math:`P(\\text{label}=1)` of the background jets.
         notes: Human-readable remarks (for example why AUC is undefined).
+        weighted: Whether the metrics are weighted by per-jet sample weights (the counts
+            ``n``, ``n_signal``, ``n_background`` stay jet counts).
     """
 
     n: int
@@ -102,6 +111,7 @@ class EvaluationResult:
     scores_signal: FloatArray = field(default_factory=lambda: np.empty(0))
     scores_background: FloatArray = field(default_factory=lambda: np.empty(0))
     notes: list[str] = field(default_factory=list)
+    weighted: bool = False
 
     def rejection_at(self, signal_efficiency: float) -> float | None:
         """Background rejection at one of the evaluated signal efficiencies.
@@ -143,6 +153,8 @@ class EvaluationResult:
             "background_rejection": {f"{k:g}": _json_float(v) for k, v in self.background_rejection.items()},
             "notes": list(self.notes),
         }
+        if self.weighted:
+            out["weighted"] = True
         if include_curves:
             out["fpr"] = self.fpr.tolist()
             out["tpr"] = self.tpr.tolist()
@@ -214,6 +226,17 @@ def _downsample(fpr: FloatArray, tpr: FloatArray, max_points: int) -> tuple[Floa
     return fpr[idx], tpr[idx]
 
 
+def _check_weights(sample_weight: npt.ArrayLike | None, n: int) -> FloatArray | None:
+    if sample_weight is None:
+        return None
+    w = check_array(sample_weight, name="sample_weight", ndim=1, dtype=np.float64)
+    if w.size != n:
+        raise ValueError(f"sample_weight must have one weight per jet ({n}), got {w.size}")
+    if np.any(w < 0) or not np.any(w > 0):
+        raise ValueError("sample_weight must be non-negative with at least one positive weight")
+    return w
+
+
 def evaluate_scores(
     labels: npt.ArrayLike,
     scores: npt.ArrayLike,
@@ -221,6 +244,7 @@ def evaluate_scores(
     signal_label: int = LABEL_TOP,
     threshold: float = 0.5,
     signal_efficiencies: Sequence[float] = DEFAULT_SIGNAL_EFFICIENCIES,
+    sample_weight: npt.ArrayLike | None = None,
 ) -> EvaluationResult:
     r"""Accuracy, ROC AUC and background rejection of scores :math:`P(\text{label}=1)`.
 
@@ -232,6 +256,8 @@ def evaluate_scores(
             default :data:`aalearn.data.LABEL_TOP` = 0.
         threshold: Predict label 1 where ``score > threshold``.
         signal_efficiencies: :math:`\varepsilon_S` values for the background rejection.
+        sample_weight: Optional non-negative per-jet weights ``(N,)``: weighted accuracy,
+            ROC curve and AUC (module docstring). ``None``: unweighted.
 
     Returns:
         The :class:`EvaluationResult`. With only one class present the accuracy is still
@@ -261,11 +287,13 @@ def evaluate_scores(
             "apply a sigmoid to logits first"
         )
     y = check_labels(labels, name="labels", n=s.size)
+    w = _check_weights(sample_weight, s.size)
 
     is_signal = y == signal_label
     n_signal = int(is_signal.sum())
     n_background = int(s.size - n_signal)
-    accuracy = float(np.mean((s > threshold).astype(np.int64) == y))
+    hits = (s > threshold).astype(np.int64) == y
+    accuracy = float(np.mean(hits)) if w is None else float(np.sum(w * hits) / np.sum(w))
     result = EvaluationResult(
         n=int(s.size),
         n_signal=n_signal,
@@ -277,6 +305,7 @@ def evaluate_scores(
         background_rejection=dict.fromkeys(effs),
         scores_signal=s[is_signal],
         scores_background=s[~is_signal],
+        weighted=w is not None,
     )
     if n_signal == 0 or n_background == 0:
         present = "signal" if n_background == 0 else "background"
@@ -287,8 +316,11 @@ def evaluate_scores(
 
     # Discriminant growing with signal-likeness; −s instead of 1 − s keeps float precision.
     discriminant = s if signal_label == 1 else -s
-    result.auc = float(roc_auc_score(is_signal, discriminant))
-    fpr, tpr, _ = roc_curve(is_signal, discriminant)
+    if w is not None and (np.sum(w[is_signal]) <= 0 or np.sum(w[~is_signal]) <= 0):
+        result.notes.append("one class has zero total weight: AUC and background rejection are undefined")
+        return result
+    result.auc = float(roc_auc_score(is_signal, discriminant, sample_weight=w))
+    fpr, tpr, _ = roc_curve(is_signal, discriminant, sample_weight=w)
     result.background_rejection = {e: background_rejection(fpr, tpr, e) for e in effs}
     result.fpr, result.tpr = _downsample(fpr.astype(np.float64), tpr.astype(np.float64), MAX_ROC_POINTS)
     return result
@@ -302,6 +334,7 @@ def evaluate_model(
     signal_label: int = LABEL_TOP,
     threshold: float = 0.5,
     signal_efficiencies: Sequence[float] = DEFAULT_SIGNAL_EFFICIENCIES,
+    sample_weight: npt.ArrayLike | None = None,
 ) -> EvaluationResult:
     """Evaluate a binary logit model on a labelled :class:`~aalearn.data.JetDataset`.
 
@@ -315,6 +348,7 @@ def evaluate_model(
         signal_label: Label of the signal class (default top = 0).
         threshold: Threshold on :math:`P(\\text{label}=1)` for the accuracy.
         signal_efficiencies: :math:`\\varepsilon_S` values for the background rejection.
+        sample_weight: Optional per-jet weights (see :func:`evaluate_scores`).
 
     Returns:
         The :class:`EvaluationResult`.
@@ -337,4 +371,5 @@ def evaluate_model(
         signal_label=signal_label,
         threshold=threshold,
         signal_efficiencies=signal_efficiencies,
+        sample_weight=sample_weight,
     )

@@ -205,7 +205,7 @@ class ExplanationResult:
             "IG completeness error (relative)": s.completeness_error,
             "IG completeness error (median per jet)": s.completeness_error_median,
             "randomisation rank correlation": s.randomization_rank_correlation,
-            "randomisation test": s.randomization_interpretation,
+            "randomisation test": s.randomization_interpretation.split(":")[0],
             "stability (relative change at 0.1σ)": s.stability,
             "jets in the checks": s.n_jets,
         }
@@ -271,7 +271,11 @@ class ExplanationResult:
             for r in self.feature_importance()[:15]
         ]
         report.add_section("Explanations", text=text, table=table, figures=figures, anchor="explanations")
-        report.add_section("Explanation sanity checks", table=self.sanity_rows())
+        report.add_section(
+            "Explanation sanity checks",
+            text=f"Randomisation test: {self.sanity.randomization_interpretation}.",
+            table=self.sanity_rows(),
+        )
         if self.observable_correlations:
             report.add_section(
                 "Physics-level explanation: model output versus jet observables",

@@ -21,6 +21,7 @@ from aalearn.inference.measurement import (
     histogram_data,
     templates_from_scores,
 )
+from aalearn.inference.systematics import treat_histosys
 
 __all__ = [
     "FitResult",
@@ -29,4 +30,5 @@ __all__ = [
     "build_workspace",
     "histogram_data",
     "templates_from_scores",
+    "treat_histosys",
 ]

@@ -50,8 +50,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array
 from aalearn.inference.plots import plot_impacts, plot_shifts, plot_templates
+from aalearn.inference.systematics import treat_histosys
 from aalearn.inference.templates import (
     CHANNEL,
     SAMPLES,
@@ -93,6 +95,9 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
+BOUND_SIGMAS = 3.0
+"""A true or fitted μ closer than this many σ_μ to a POI bound triggers a warning."""
+
 
 # --------------------------------------------------------------------------------------
 # fit results
@@ -115,6 +120,9 @@ class FitResult:
         correlation: Correlation matrix in the order of ``labels``.
         labels: Parameter labels in pyhf's order.
         twice_nll: :math:`-2\ln L` at the best fit.
+        warnings: Problems of this fit, e.g. :math:`\hat\mu` within
+            :data:`BOUND_SIGMAS` σ of a POI bound (where HESSE errors and the ±1σ
+            interval are unreliable).
     """
 
     mu_hat: float
@@ -127,6 +135,7 @@ class FitResult:
     correlation: FloatArray
     labels: list[str]
     twice_nll: float
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (the correlation matrix as nested lists)."""
@@ -142,6 +151,7 @@ class FitResult:
                 "correlation": self.correlation,
                 "labels": self.labels,
                 "twice_nll": self.twice_nll,
+                "warnings": self.warnings,
             }
         )
         return out
@@ -189,6 +199,19 @@ class Measurement:
         templates: Expected signal and background yields with their systematics.
         poi: Name of the signal-strength parameter.
         poi_bounds: Fit range of the POI (see :func:`build_workspace`).
+        histosys: Treatment of the shape variations before they enter the workspace
+            (:func:`aalearn.inference.systematics.treat_histosys`): ``"auto"`` mirrors
+            one-sided and symmetrises strongly asymmetric variations (with a warning
+            naming each), ``"mirror"``/``"symmetrize"`` force one treatment,
+            ``"none"`` uses them as given (pyhf's ``code4p`` interpolation, which
+            turns a one-sided variation into an even function of α: no first-order
+            effect on σ_μ and a biased μ̂).
+
+    Attributes:
+        input_templates: The templates as given.
+        templates: The templates of the workspace (after the histosys treatment).
+        histosys_info: Per variation: its kind, the method applied, the significance
+            test against template statistics and the warnings (see ``treat_histosys``).
 
     Example:
         >>> t = Templates(edges=[0.0, 0.5, 1.0], signal=[2.0, 8.0], background=[80.0, 20.0])
@@ -199,9 +222,16 @@ class Measurement:
     """
 
     def __init__(
-        self, templates: Templates, *, poi: str = "mu", poi_bounds: tuple[float, float] | None = None
+        self,
+        templates: Templates,
+        *,
+        poi: str = "mu",
+        poi_bounds: tuple[float, float] | None = None,
+        histosys: str = "auto",
     ) -> None:
-        self.templates = templates
+        self.input_templates = templates
+        self.templates, self.histosys_info = treat_histosys(templates, histosys)
+        templates = self.templates
         self.poi = poi
         self._workspace = build_workspace(templates, poi=poi, poi_bounds=poi_bounds)
         with _numpy_backend() as pyhf, _quiet_schema_validation():
@@ -377,6 +407,9 @@ class Measurement:
             stat = mu_err
         syst = math.sqrt(max(mu_err**2 - stat**2, 0.0))
         pulls = {n.label: float((values[n.index] - n.center) / n.width) for n in self._nuisances}
+        notes = self._bound_warnings(float(values[p]), mu_err, what="fitted μ̂")
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
         return FitResult(
             mu_hat=float(values[p]),
             mu_err=mu_err,
@@ -388,7 +421,30 @@ class Measurement:
             correlation=corr,
             labels=list(self._labels),
             twice_nll=twice_nll,
+            warnings=notes,
         )
+
+    @property
+    def poi_bounds(self) -> tuple[float, float]:
+        """The fit range of the POI."""
+        return self._bounds[self._poi_index]
+
+    def _bound_warnings(self, mu: float, sigma: float, *, what: str) -> list[str]:
+        """A note when ``mu`` lies within :data:`BOUND_SIGMAS` ``sigma`` of a POI bound."""
+        lo, hi = self.poi_bounds
+        if not (math.isfinite(sigma) and sigma > 0):
+            return []
+        notes = []
+        for side, bound in (("lower", lo), ("upper", hi)):
+            dist = abs(mu - bound) / sigma
+            if dist < BOUND_SIGMAS:
+                notes.append(
+                    f"the {what} = {mu:.4g} lies {dist:.2f} σ_μ (σ_μ = {sigma:.3g}) from the POI {side} "
+                    f"bound {bound:.4g}: fits pile up at the bound, their HESSE errors are truncated and "
+                    "the ±1σ interval does not cover 68 %; widen poi_bounds (negative μ is allowed while "
+                    "every bin keeps μ·s + b > 0) or quote a profile-likelihood (Feldman-Cousins) interval"
+                )
+        return notes
 
     def asimov_significance(self) -> float:
         r"""Median expected discovery significance :math:`Z_A` on the Asimov data set.
@@ -451,6 +507,19 @@ class Measurement:
                 for k, s in (("prefit_up", 1.0), ("prefit_down", -1.0))
             }
             out[n.label] = {**post, **pre}
+            if (
+                n.label in self.templates.histosys
+                and pre["prefit_up"] * pre["prefit_down"] > 0
+                and min(abs(pre["prefit_up"]), abs(pre["prefit_down"])) > 1e-4
+            ):
+                warnings.warn(
+                    f"histosys {n.label!r}: pre-fit impacts on μ̂ of the up ({pre['prefit_up']:+.3g}) and "
+                    f"down ({pre['prefit_down']:+.3g}) variations have the same sign (method "
+                    f"{self.histosys_info.get(n.label, {}).get('method', 'none')!r}); the nuisance cannot "
+                    "describe a shift in both directions and biases μ̂",
+                    UserWarning,
+                    stacklevel=2,
+                )
         order = sorted(out, key=lambda k: -max(abs(out[k]["postfit_up"]), abs(out[k]["postfit_down"])))
         return {k: out[k] for k in order}
 
@@ -509,7 +578,7 @@ class Measurement:
             raise RuntimeError("auxiliary-data layout differs from pyhf's; cannot generate toys")
         return np.concatenate([toys_main, aux], axis=1)
 
-    def coverage(self, n_toys: int = 200, mu_true: float = 1.0, seed: int = 0) -> dict[str, float]:
+    def coverage(self, n_toys: int = 200, mu_true: float = 1.0, seed: int = 0) -> dict[str, Any]:
         r"""Frequentist coverage of :math:`\hat\mu \pm \sigma_{\hat\mu}` from pseudo-experiments.
 
         Each toy draws Poisson main counts around the expectation at ``mu_true`` (nominal
@@ -519,15 +588,25 @@ class Measurement:
         close to 68.3 % and the pulls :math:`(\hat\mu - \mu)/\sigma_{\hat\mu}` are
         standard normal.
 
+        A toy whose fit fails (raises, or gives a non-finite or non-positive error) has no
+        interval, so it counts as **not covering**: ``coverage`` is the fraction of *all*
+        toys; ``coverage_converged`` is the fraction among converged fits. When
+        ``mu_true`` lies within :data:`BOUND_SIGMAS` σ_μ (the Asimov σ at ``mu_true``) of
+        a POI bound, the fits of about half the toys end at the bound, HESSE errors
+        there are truncated, and the interval over- or under-covers; this is reported in
+        ``warnings`` (and as a :class:`UserWarning`) with ``n_at_bound``.
+
         Args:
             n_toys: Number of pseudo-experiments.
             mu_true: Injected signal strength.
             seed: Seed of the NumPy generator.
 
         Returns:
-            ``coverage`` (fraction of converged toys with
-            :math:`|\hat\mu - \mu| \le \sigma_{\hat\mu}`), ``mean_pull``, ``pull_std``,
-            ``n_toys`` and ``n_failed`` (fits that raised or gave a non-positive error).
+            ``coverage`` (covering toys / ``n_toys``, failed fits not covering),
+            ``coverage_error`` (binomial standard error), ``coverage_converged``,
+            ``mean_pull``, ``mean_pull_error``, ``pull_std`` (over converged toys),
+            ``n_toys``, ``n_failed``, ``n_at_bound`` (fits with μ̂ within 10⁻⁶ of the
+            bound range of a bound), ``sigma_asimov`` and ``warnings``.
 
         Raises:
             ValueError: For ``n_toys < 1`` or ``mu_true`` outside the POI bounds.
@@ -538,11 +617,19 @@ class Measurement:
         if not (math.isfinite(mu_true) and lo <= mu_true <= hi):
             raise ValueError(f"mu_true must lie within the POI bounds [{lo}, {hi}], got {mu_true}")
         pyhf = _pyhf()
-        toys = self._sample_toys(np.random.default_rng(seed), mu_true, int(n_toys))
+        notes: list[str] = []
+        sigma_asimov = math.nan
         init = list(self._init)
         init[self._poi_index] = float(mu_true)
+        try:
+            sigma_asimov = float(self._minimize(self.expected_data(mu_true), init=init)[1][self._poi_index])
+        except pyhf.exceptions.FailedMinimization:
+            notes.append(f"the Asimov fit at mu_true = {mu_true:g} failed; distance to the bounds unknown")
+        notes += self._bound_warnings(float(mu_true), sigma_asimov, what="true μ")
+        toys = self._sample_toys(np.random.default_rng(seed), mu_true, int(n_toys))
         pulls: list[float] = []
-        n_failed = 0
+        n_failed = n_at_bound = 0
+        tol = 1e-6 * (hi - lo)
         for toy in toys:
             try:
                 values, errors, _, _ = self._minimize(toy, init=init)
@@ -553,15 +640,33 @@ class Measurement:
             if not (math.isfinite(err) and err > 0):
                 n_failed += 1
                 continue
-            pulls.append((float(values[self._poi_index]) - mu_true) / err)
+            mu_hat = float(values[self._poi_index])
+            n_at_bound += int(mu_hat - lo < tol or hi - mu_hat < tol)
+            pulls.append((mu_hat - mu_true) / err)
         arr = np.asarray(pulls, dtype=np.float64)
+        n = int(n_toys)
+        n_cover = int(np.sum(np.abs(arr) <= 1.0))
+        cov = n_cover / n
         ok = arr.shape[0] > 0
+        if n_failed:
+            notes.append(f"{n_failed} of {n} fits failed; they count as not covering")
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
         return {
-            "coverage": float(np.mean(np.abs(arr) <= 1.0)) if ok else math.nan,
+            "coverage": cov,
+            "coverage_error": math.sqrt(max(cov * (1 - cov), 1.0 / n) / n),
+            "coverage_converged": n_cover / arr.shape[0] if ok else math.nan,
             "mean_pull": float(arr.mean()) if ok else math.nan,
+            "mean_pull_error": float(arr.std(ddof=1) / math.sqrt(arr.shape[0]))
+            if arr.shape[0] > 1
+            else math.nan,
             "pull_std": float(arr.std(ddof=1)) if arr.shape[0] > 1 else math.nan,
-            "n_toys": float(n_toys),
+            "n_toys": float(n),
             "n_failed": float(n_failed),
+            "n_at_bound": float(n_at_bound),
+            "mu_true": float(mu_true),
+            "sigma_asimov": sigma_asimov,
+            "warnings": notes,
         }
 
 
@@ -619,11 +724,34 @@ class MeasurementResult:
                 ),
                 table=[{"nuisance": k, "pull": v} for k, v in result["pulls"].items()],
             )
+        if result.get("histosys"):
+            report.add_section(
+                "Shape systematics",
+                text=(
+                    "Each modelling variation: its kind (two-sided, one-sided: up and down on the same side "
+                    "of nominal, asymmetric), the treatment applied (mirror: down = 2·nominal − up; "
+                    "symmetrize: ±(up − down)/2; none) and the χ² test of each side against the "
+                    "statistical noise of the templates."
+                ),
+                table=[
+                    {"variation": k, **{f: v for f, v in info.items() if f != "warnings"}}
+                    for k, info in result["histosys"].items()
+                ],
+            )
+        if result.get("warnings"):
+            report.add_section(
+                "Warnings",
+                text="Problems found by the measurement.",
+                table=[{"warning": w} for w in result["warnings"]],
+            )
         if "coverage" in result:
             report.add_section(
                 "Coverage of the μ interval",
-                text="Pseudo-experiments at μ = 1: fraction of fits whose ±1σ interval contains the true μ.",
-                table=result["coverage"],
+                text=(
+                    "Pseudo-experiments at μ = 1: fraction of toys whose ±1σ interval contains the true μ "
+                    "(failed fits count as not covering), with its binomial standard error."
+                ),
+                table={k: v for k, v in result["coverage"].items() if k != "warnings"},
             )
         if result.get("impacts"):
             report.add_section(

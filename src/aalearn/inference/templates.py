@@ -101,6 +101,9 @@ class Templates:
             bin, a pyhf ``shapesys`` (Poisson constraint, :math:`\tau_i = (b_i/\sigma_i)^2`,
             the auxiliary-measurement model of Cowan's counting-experiment formulas);
             pyhf fixes the factor :math:`\gamma_i` of bins with zero uncertainty.
+        histosys_sumw2: Monte-Carlo variance of the histosys templates, ``name -> sample
+            -> (down, up)``; used only by the significance test of the variations
+            (:func:`aalearn.inference.systematics.variation_significance`).
 
     Raises:
         ValueError: For negative or non-finite yields, arrays whose length differs from
@@ -121,6 +124,7 @@ class Templates:
     histosys: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = field(default_factory=dict)
     normsys: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     background_abs_unc: FloatArray | None = None
+    histosys_sumw2: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         edges = check_array(self.edges, name="edges", ndim=1, dtype=np.float64)
@@ -156,6 +160,21 @@ class Templates:
                 up = _yields(pair[1], name=f"histosys {name!r}/{sample} up", n_bins=n)
                 histosys[name][sample] = (down, up)
         self.histosys = histosys
+        histosys_sumw2: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
+        for name, per_sample in dict(self.histosys_sumw2).items():
+            if name not in histosys:
+                raise ValueError(f"histosys_sumw2 {name!r} has no matching histosys")
+            histosys_sumw2[name] = {}
+            for sample, pair in dict(per_sample).items():
+                if sample not in histosys[name] or len(pair) != 2:
+                    raise ValueError(
+                        f"histosys_sumw2 {name!r}/{sample}: give a (down, up) pair of a histosys sample"
+                    )
+                histosys_sumw2[name][sample] = (
+                    _yields(pair[0], name=f"histosys_sumw2 {name!r}/{sample} down", n_bins=n),
+                    _yields(pair[1], name=f"histosys_sumw2 {name!r}/{sample} up", n_bins=n),
+                )
+        self.histosys_sumw2 = histosys_sumw2
         normsys: dict[str, dict[str, tuple[float, float]]] = {}
         for name, factors in dict(self.normsys).items():
             _check_name(name, what="normsys")
@@ -282,6 +301,7 @@ def templates_from_scores(
         _scores(scores_background, name="scores_background", lo=lo, hi=hi), edges, expected_background
     )
     histosys: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
+    histosys_w2: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
     for name, variation in (variations or {}).items():
         _check_name(name, what="variation")
         try:
@@ -291,26 +311,17 @@ def templates_from_scores(
                 f"variation {name!r} must be ((signal_down, background_down), (signal_up, background_up)) "
                 "score arrays"
             ) from None
-        histosys[name] = {
-            "signal": (
-                _histogram(
-                    _scores(sig_down, name=f"{name} signal down", lo=lo, hi=hi), edges, expected_signal
-                )[0],
-                _histogram(_scores(sig_up, name=f"{name} signal up", lo=lo, hi=hi), edges, expected_signal)[
-                    0
-                ],
-            ),
-            "background": (
-                _histogram(
-                    _scores(bkg_down, name=f"{name} background down", lo=lo, hi=hi),
-                    edges,
-                    expected_background,
-                )[0],
-                _histogram(
-                    _scores(bkg_up, name=f"{name} background up", lo=lo, hi=hi), edges, expected_background
-                )[0],
-            ),
-        }
+        histosys[name], histosys_w2[name] = {}, {}
+        for sample, (down_s, up_s), total in (
+            ("signal", (sig_down, sig_up), expected_signal),
+            ("background", (bkg_down, bkg_up), expected_background),
+        ):
+            h_down, w2_down = _histogram(
+                _scores(down_s, name=f"{name} {sample} down", lo=lo, hi=hi), edges, total
+            )
+            h_up, w2_up = _histogram(_scores(up_s, name=f"{name} {sample} up", lo=lo, hi=hi), edges, total)
+            histosys[name][sample] = (h_down, h_up)
+            histosys_w2[name][sample] = (w2_down, w2_up)
     return Templates(
         edges=edges,
         signal=sig,
@@ -319,6 +330,7 @@ def templates_from_scores(
         background_sumw2=bkg_w2 if staterror else None,
         histosys=histosys,
         normsys={k: dict(v) for k, v in (normsys or {}).items()},
+        histosys_sumw2=histosys_w2,
     )
 
 

@@ -56,16 +56,18 @@ from aalearn.llm.decomposition import (
     input_ensemble_decomposition,
     iterative_mutual_information,
     iterative_prompting_decomposition,
+    permutation_corrected_mi,
 )
 from aalearn.llm.evaluate import LLMEvaluation, LLMRun, PerturbationStudy, add_llm_sections, score_one
 from aalearn.llm.metrics import (
     auroc_wrong,
+    bootstrap_intervals,
     cohens_h,
     prediction_rejection_ratio,
     rejection_curve,
     risk_coverage_curve,
 )
-from aalearn.llm.perturb import PERTURBATIONS, perturb
+from aalearn.llm.perturb import PERTURBATIONS, paraphrase_question, perturb
 from aalearn.llm.scores import ALL_METHODS, SCORES, ScoredAnswer, compute_scores, confidence, score_question
 from aalearn.llm.semantic import (
     EmbeddingSimilarity,
@@ -76,6 +78,7 @@ from aalearn.llm.semantic import (
     cluster_answers,
     discrete_semantic_entropy,
     load_entailment,
+    quantity_relation,
     semantic_entropy,
 )
 
@@ -105,6 +108,7 @@ __all__ = [
     "TokenOverlap",
     "add_llm_sections",
     "auroc_wrong",
+    "bootstrap_intervals",
     "cluster_answers",
     "cohens_h",
     "compute_scores",
@@ -120,9 +124,12 @@ __all__ = [
     "load_entailment",
     "load_jsonl",
     "match_answer",
+    "paraphrase_question",
+    "permutation_corrected_mi",
     "perturb",
     "physics_qa",
     "prediction_rejection_ratio",
+    "quantity_relation",
     "rejection_curve",
     "risk_coverage_curve",
     "score_one",

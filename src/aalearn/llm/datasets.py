@@ -27,8 +27,9 @@ clarified rewrites of the question for the epistemic/aleatoric decomposition).
   masses, fs…s/minutes/hours for times, and the length/mass units of the conversion
   questions) into the item's unit (no unit: the item's unit is assumed).
   It is correct when :math:`|x - v| \le \max(\text{abs\_tol}, \text{rel\_tol}\cdot|v|)`.
-  Defaults: masses 2 %, lifetimes 5 %, charges, arithmetic and unit conversions exact
-  (:math:`10^{-6}` absolute). "neutral" counts as charge 0.
+  Defaults: masses 2 %, lifetimes 5 % (relative only: an absolute floor would accept any
+  tiny lifetime), charges, arithmetic and unit conversions exact (:math:`10^{-6}` absolute).
+  "neutral" counts as charge 0.
 * *text* items: after lower-casing and removing punctuation and articles, correct when a
   gold answer (or its plural with "s") occurs in the answer as a whole-word sequence.
 * *quark content*: the flavours named in the answer — a compact code such as ``uud``,
@@ -62,6 +63,7 @@ from aalearn.core.optional import require
 __all__ = [
     "DATASETS",
     "QAItem",
+    "answer_quantities",
     "arithmetic_questions",
     "concept_questions",
     "load_dataset",
@@ -121,6 +123,15 @@ class QAItem:
             raise ValueError(f"item {self.id!r}: a numeric item needs a finite 'value'")
         if self.rel_tol < 0 or self.abs_tol < 0:
             raise ValueError(f"item {self.id!r}: tolerances must be ≥ 0")
+
+    @property
+    def tolerance(self) -> tuple[float, float, str | None] | None:
+        """``(rel_tol, abs_tol, unit)`` of a numeric item (``None`` for text items).
+
+        Used to decide when two sampled answers state the same quantity
+        (:func:`aalearn.llm.semantic.quantity_relation`).
+        """
+        return (self.rel_tol, self.abs_tol, self.unit) if self.kind == "numeric" else None
 
     def is_correct(self, answer: str) -> bool:
         """Whether ``answer`` matches (see :func:`match_answer`)."""
@@ -230,6 +241,25 @@ _UNITS: dict[str, dict[str, float]] = {
         "millimeter": 1e-3,
         "millimeters": 1e-3,
         "km": 1e3,
+        "um": 1e-6,
+        "µm": 1e-6,
+        "μm": 1e-6,
+        "micrometre": 1e-6,
+        "micrometres": 1e-6,
+        "micrometer": 1e-6,
+        "micrometers": 1e-6,
+        "nm": 1e-9,
+        "nanometre": 1e-9,
+        "nanometres": 1e-9,
+        "nanometer": 1e-9,
+        "nanometers": 1e-9,
+        "pm": 1e-12,
+        "fm": 1e-15,
+        "femtometre": 1e-15,
+        "femtometres": 1e-15,
+        "femtometer": 1e-15,
+        "femtometers": 1e-15,
+        "fermi": 1e-15,
         "kilometre": 1e3,
         "kilometres": 1e3,
         "kilometer": 1e3,
@@ -300,14 +330,45 @@ def _numbers_in_question(question: str) -> set[float]:
     return {round(v, 12) for v, _ in parse_numbers(question)}
 
 
-def _match_numeric(item: QAItem, answer: str) -> bool:
-    if item.value is None:  # excluded by QAItem.__post_init__
-        return False
-    skip = _numbers_in_question(item.question)
+def _answer_candidates(question: str, answer: str) -> list[tuple[float, str | None]]:
+    """The answer's numbers that do not repeat the question's (the last one if all do)."""
+    skip = _numbers_in_question(question)
     found = parse_numbers(answer)
     candidates = [(v, u) for v, u in found if round(v, 12) not in skip]
     if not candidates and found:  # every number repeats the question: the last one is the answer
         candidates = [found[-1]]
+    return candidates
+
+
+def answer_quantities(question: str, answer: str, *, convert: bool = True) -> list[tuple[float, str | None]]:
+    """The quantities an answer states, read as :func:`match_answer` reads numeric answers.
+
+    Numbers that repeat the question are skipped (as in the matching rule); each remaining
+    number is converted to the base unit of its unit's dimension (MeV for energies, s, m,
+    g) and returned with the dimension's name (``"eV"``, ``"s"``, ``"m"``, ``"g"``), or with
+    ``None`` when no known unit follows it. The first entry is the answer's value under the
+    matching rule. With ``convert=False`` the numbers are returned as written, each with
+    its unit word (or ``None``), as :func:`parse_numbers` does.
+
+    Example:
+        >>> answer_quantities("Mass of the top quark?", "about 0.173 TeV")
+        [(173000.0, 'eV')]
+        >>> answer_quantities("What is 3 plus 4?", "3 plus 4 is 7")
+        [(7.0, None)]
+    """
+    if not convert:
+        return _answer_candidates(question, answer)
+    out: list[tuple[float, str | None]] = []
+    for value, unit in _answer_candidates(question, answer):
+        factor = _unit_factor(unit) if unit is not None else None
+        out.append((value * factor[1], factor[0]) if factor is not None else (value, None))
+    return out
+
+
+def _match_numeric(item: QAItem, answer: str) -> bool:
+    if item.value is None:  # excluded by QAItem.__post_init__
+        return False
+    candidates = _answer_candidates(item.question, answer)
     if not candidates and item.unit is None and "neutral" in answer.lower():
         candidates = [(0.0, None)]
     if not candidates:
@@ -514,6 +575,7 @@ def pdg_questions() -> list[QAItem]:
                 value=m,
                 unit="MeV",
                 rel_tol=0.02,
+                abs_tol=0.0,
                 category="mass",
             )
         )
@@ -528,6 +590,7 @@ def pdg_questions() -> list[QAItem]:
                 value=m,
                 unit="GeV",
                 rel_tol=0.02,
+                abs_tol=0.0,
                 category="mass",
             )
         )
@@ -557,6 +620,7 @@ def pdg_questions() -> list[QAItem]:
                 value=tau,
                 unit="s",
                 rel_tol=0.05,
+                abs_tol=0.0,
                 category="lifetime",
             )
         )

@@ -37,7 +37,11 @@ from aalearn.core.result import ReportBuilder
 from aalearn.llm import plots
 from aalearn.llm.backends import Backend, SamplingConfig
 from aalearn.llm.datasets import QAItem
-from aalearn.llm.decomposition import input_ensemble_decomposition, iterative_prompting_decomposition
+from aalearn.llm.decomposition import (
+    input_ensemble_decomposition,
+    iterative_prompting_decomposition,
+    remainder_name,
+)
 from aalearn.llm.metrics import auroc_wrong, cohens_h
 from aalearn.llm.scores import QUESTION_TEMPLATE, ScoredAnswer, score_question
 from aalearn.llm.semantic import EntailmentBackend
@@ -66,6 +70,9 @@ def score_one(
     template: str = QUESTION_TEMPLATE,
     decomposition: str | None = None,
     variants: Sequence[str] = (),
+    tolerance: tuple[float, float, str | None] | None = None,
+    count_repeats: bool = False,
+    retry_truncated: int = 0,
 ) -> ScoredAnswer:
     """Answer and score one question; add the epistemic/aleatoric split when asked.
 
@@ -79,6 +86,10 @@ def score_one(
         decomposition: ``None``, ``"paraphrase"``, ``"clarification"`` or ``"iterative"``.
         variants: The clarified questions (``"clarification"``; none: the split is skipped
             with a note).
+        tolerance: ``(rel_tol, abs_tol, unit)`` of the question for the quantity check of
+            the clustering (:attr:`aalearn.llm.datasets.QAItem.tolerance`).
+        count_repeats: Semantic entropy counts repeated samples (jlko's convention).
+        retry_truncated: Retries of a truncated greedy answer with a doubled token budget.
 
     Returns:
         The :class:`~aalearn.llm.scores.ScoredAnswer`, its ``decomposition`` set (without
@@ -92,14 +103,30 @@ def score_one(
         '4'
     """
     result = score_question(
-        backend, question, methods=methods, entailment=entailment, config=config, template=template
+        backend,
+        question,
+        methods=methods,
+        entailment=entailment,
+        config=config,
+        template=template,
+        tolerance=tolerance,
+        count_repeats=count_repeats,
+        retry_truncated=retry_truncated,
     )
     if decomposition is None:
         return result
     if entailment is None:
         raise ValueError("the decomposition needs an entailment backend")
     if decomposition == "iterative":
-        d = iterative_prompting_decomposition(backend, question, entailment=entailment, config=config)
+        d = iterative_prompting_decomposition(
+            backend,
+            question,
+            entailment=entailment,
+            config=config,
+            template=template,
+            tolerance=tolerance,
+            weighting="likelihood" if backend.supports_logprobs else "frequency",
+        )
     elif decomposition == "clarification" and not variants:
         result.notes.append("decomposition: the question has no clarifications")
         return result
@@ -112,16 +139,36 @@ def score_one(
             variants=list(variants) or None,
             config=config,
             template=template,
+            tolerance=tolerance,
         )
     result.decomposition = d.to_dict()
-    result.decomposition.pop("details", None)
+    details = result.decomposition.pop("details", {})
+    result.decomposition["diagnostics"] = {  # small diagnostics kept; the sampled texts are dropped
+        k: v
+        for k, v in details.items()
+        if k
+        in (
+            "n_distinct_tuples",
+            "weighting",
+            "length_normalized",
+            "plugin_total",
+            "plugin_mutual_information",
+            "null_mean_mutual_information",
+            "mutual_information_p_value",
+            "tuples",
+            "joint",
+            "pairs",
+        )
+    }
     return result
 
 
 def answer_record(item: QAItem, res: ScoredAnswer) -> dict[str, Any]:
     """The per-question record of a result: the item, the answer, its correctness and scores.
 
-    Decomposition parts become scores named ``"<varied>_epistemic"`` and ``"<varied>_aleatoric"``.
+    Decomposition parts become scores named ``"<varied>_epistemic"`` and
+    ``"<varied>_aleatoric"`` (``"iterative_conditional_entropy"`` for iterative prompting). A
+    truncated answer (it hit the token budget) is graded as wrong and flagged ``truncated``.
 
     Example:
         >>> answer_record(item, scored)["correct"]  # doctest: +SKIP
@@ -130,15 +177,20 @@ def answer_record(item: QAItem, res: ScoredAnswer) -> dict[str, Any]:
     scores = dict(res.scores)
     if res.decomposition is not None:
         varied = res.decomposition["varied"]
+        rest = remainder_name(varied)
         scores[f"{varied}_epistemic"] = res.decomposition["epistemic"]
-        scores[f"{varied}_aleatoric"] = res.decomposition["aleatoric"]
+        scores[f"{varied}_{rest}"] = res.decomposition[rest]
     return {
         "id": item.id,
         "category": item.category,
         "question": item.question,
         "gold": item.gold,
         "answer": res.answer,
-        "correct": item.is_correct(res.answer),
+        "correct": (not res.truncated) and item.is_correct(res.answer),
+        "truncated": res.truncated,
+        "finish_reason": res.finish_reason,
+        "truncated_samples": res.truncated_samples,
+        "approximate_scores": res.approximate_scores,
         "scores": scores,
         "samples": res.samples,
         "cluster_ids": res.cluster_ids,
@@ -147,6 +199,12 @@ def answer_record(item: QAItem, res: ScoredAnswer) -> dict[str, Any]:
         "seconds_generation": res.seconds_generation,
         "seconds_scoring": res.seconds_scoring,
     }
+
+
+def _interval(metrics: dict[str, Any], key: str) -> str | None:
+    """``"[lo, hi]"`` of a metric's bootstrap interval (``None`` when undefined)."""
+    ci = (metrics.get("ci") or {}).get(key)
+    return None if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 @dataclass
@@ -199,6 +257,10 @@ class LLMEvaluation:
             "prr_50": {m: self.metrics[m]["prr_50"] for m in self.methods},
             "aurc": {m: self.metrics[m]["aurc"] for m in self.methods},
             "ece": {m: self.metrics[m]["ece"] for m in self.methods},
+            "intervals": {m: self.metrics[m].get("ci") for m in self.methods},
+            "interval_level": 0.95,
+            "small_sample": any(self.metrics[m].get("small_sample") for m in self.methods),
+            "n_truncated": int(sum(bool(r.get("truncated")) for r in self.records)),
             "metrics": self.metrics,
             "entailment": self.entailment,
             "approximate_entailment": bool(self.entailment and self.entailment.get("approximate")),
@@ -213,8 +275,16 @@ class LLMEvaluation:
         return out
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per score: AUROC, PRR, PRR@50 %, AURC and ECE."""
-        return [{"score": m, **{k: self.metrics[m][k] for k in _METRIC_KEYS}} for m in self.methods]
+        """One row per score: AUROC, PRR, PRR@50 %, AURC and ECE, with the 95 % intervals."""
+        return [
+            {
+                "score": m,
+                **{k: self.metrics[m][k] for k in _METRIC_KEYS},
+                **{f"{k}_95": _interval(self.metrics[m], k) for k in ("auroc", "prr", "ece")},
+                "n": self.metrics[m]["n"],
+            }
+            for m in self.methods
+        ]
 
     def add_to(self, report: ReportBuilder, *, max_rows: int = 40) -> None:
         """The hallucination-detection section (metrics table and figures) and the answers table.
@@ -230,8 +300,18 @@ class LLMEvaluation:
             f"accuracy {d['accuracy']:.3f}. Scores follow one contract: higher = more uncertain. "
             "AUROC: detection of wrong answers; PRR: prediction-rejection ratio (0 = random rejection, "
             "1 = oracle), PRR@50 % over the first half of the rejection curve; AURC: area under the "
-            "risk–coverage curve (lower is better); ECE of the normalised confidences."
+            "risk–coverage curve (lower is better); ECE of the normalised confidences. Brackets: 95 % "
+            "percentile-bootstrap intervals (questions resampled)."
         )
+        if d["small_sample"]:
+            text += (
+                "\n\nWARNING: small sample (fewer than 50 questions, or fewer than 10 wrong or right "
+                "answers): the metrics are indicative only."
+            )
+        if d["n_truncated"]:
+            text += (
+                f"\n\n{d['n_truncated']} answers hit the token budget (truncated) and are graded as wrong."
+            )
         if ent is not None:
             text += f"\n\nMeaning clusters: {ent['name']}."
             if ent.get("approximate"):
@@ -242,10 +322,13 @@ class LLMEvaluation:
             {
                 "score": m,
                 "AUROC": self.metrics[m]["auroc"],
+                "AUROC 95%": _interval(self.metrics[m], "auroc"),
                 "PRR": self.metrics[m]["prr"],
+                "PRR 95%": _interval(self.metrics[m], "prr"),
                 "PRR@50%": self.metrics[m]["prr_50"],
                 "AURC": self.metrics[m]["aurc"],
                 "ECE": self.metrics[m]["ece"],
+                "ECE 95%": _interval(self.metrics[m], "ece"),
                 "questions": self.metrics[m]["n"],
             }
             for m in self.methods

@@ -23,7 +23,11 @@ greedy answer is correct) and an uncertainty score :math:`u_i` per question:
   questions, coverage = fraction answered) and their area **AURC** (lower is better);
 * **calibration** of the normalised confidences (:func:`aalearn.llm.scores.confidence`)
   as :math:`P(\text{correct})`: ECE over equal-width bins of the confidence, computed from
-  :func:`aalearn.uncertainty.reliability_curve` (its probability view).
+  :func:`aalearn.uncertainty.reliability_curve` (its probability view);
+* **uncertainty of the metrics**: percentile bootstrap intervals (questions resampled with
+  replacement, :func:`bootstrap_intervals`) for AUROC, PRR, PRR\@50 % and ECE, and a
+  small-sample warning (:data:`SMALL_SAMPLE`): with a handful of questions, or of wrong
+  answers, an AUROC of 1 or a PRR of −4 says little.
 
 References:
     A. Malinin, M. Gales, "Uncertainty Estimation in Autoregressive Structured
@@ -59,7 +63,9 @@ from aalearn.llm.scores import SCORES
 from aalearn.uncertainty.calibration import reliability_curve
 
 __all__ = [
+    "SMALL_SAMPLE",
     "auroc_wrong",
+    "bootstrap_intervals",
     "cohens_h",
     "confidence_calibration",
     "confidence_of",
@@ -71,6 +77,9 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+#: A score's metrics get a ``warning`` below these counts: ``(questions, wrong answers, right answers)``.
+SMALL_SAMPLE: tuple[int, int, int] = (50, 10, 10)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -92,12 +101,9 @@ def _tie_averaged(u: FloatArray, q: FloatArray) -> FloatArray:
     """Qualities in increasing order of ``u``, each tied group replaced by its mean (expected value
     under random tie-breaking)."""
     order = np.argsort(u, kind="stable")
-    us, qs = u[order], q[order].copy()
-    _, start, counts = np.unique(us, return_index=True, return_counts=True)
-    for s, c in zip(start, counts, strict=True):
-        if c > 1:
-            qs[s : s + c] = qs[s : s + c].mean()
-    return qs
+    us, qs = u[order], q[order]
+    _, inv, counts = np.unique(us, return_inverse=True, return_counts=True)
+    return np.asarray(np.bincount(inv, weights=qs) / counts, dtype=np.float64)[inv]
 
 
 def rejection_curve(
@@ -264,17 +270,127 @@ def confidence_of(method: str, value: float) -> float:
     return spec.to_confidence(value) if spec is not None else float(math.exp(-max(value, 0.0)))
 
 
-def score_metrics(records: Sequence[Mapping[str, Any]], method: str, n_bins: int = 10) -> dict[str, Any]:
-    """AUROC, PRR, PRR\\@50 %, AURC, ECE, mean and count of one score over per-question records.
+def _auroc_fast(u: FloatArray, wrong: FloatArray) -> float | None:
+    """Mann–Whitney AUROC with mid-ranks for ties (equals sklearn's ``roc_auc_score``)."""
+    n_pos = float(wrong.sum())
+    n_neg = wrong.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    _, inv, counts = np.unique(u, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inv]  # mid-ranks, 1-based
+    return float((ranks[wrong > 0.5].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _prr_pair(u: FloatArray, q: FloatArray) -> tuple[float | None, float | None]:
+    """PRR and PRR@50 % in one pass (the arithmetic of :func:`prediction_rejection_ratio`)."""
+    n = u.size
+    cums = np.cumsum(_tie_averaged(u, q))
+    cumo = np.cumsum(np.sort(q)[::-1])  # the oracle rejects the worst first
+    random = float(np.mean(q))
+    out: list[float | None] = []
+    for rej in (1.0, 0.5):
+        kept = np.arange(n, n - max(1, int(rej * n)), -1)
+        area, oracle = float(np.mean(cums[kept - 1] / kept)), float(np.mean(cumo[kept - 1] / kept))
+        out.append(None if oracle - random <= 1e-12 else (area - random) / (oracle - random))
+    return out[0], out[1]
+
+
+def _ece_uniform(conf: FloatArray, correct: FloatArray, n_bins: int) -> float:
+    """ECE over equal-width bins ``(e_b, e_{b+1}]`` (the binning of :func:`confidence_calibration`)."""
+    idx = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], conf, side="left")
+    counts = np.bincount(idx, minlength=n_bins)
+    sum_c = np.bincount(idx, weights=conf, minlength=n_bins)
+    sum_y = np.bincount(idx, weights=correct, minlength=n_bins)
+    used = counts > 0
+    return float(np.sum(np.abs(sum_y[used] - sum_c[used])) / conf.size)
+
+
+def bootstrap_intervals(
+    uncertainty: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    confidence: npt.ArrayLike | None = None,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    n_bins: int = 10,
+    seed: int = 0,
+) -> dict[str, list[float] | None]:
+    """Percentile bootstrap intervals of AUROC, PRR, PRR\\@50 % and ECE (questions resampled).
+
+    A resample in which a metric is undefined (all answers right or all wrong) is skipped
+    for that metric; a metric defined in fewer than half the resamples gets ``None``.
+
+    Args:
+        uncertainty: Score per question.
+        correct: 1 for a correct answer.
+        confidence: Normalised confidence per question (``None``: no ECE interval).
+        n_boot: Bootstrap resamples.
+        level: Coverage of the interval.
+        n_bins: Bins of the ECE.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``{"auroc": [lo, hi], "prr": ..., "prr_50": ..., "ece": ...}`` (``None`` where undefined).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> c = rng.integers(0, 2, 200)
+        >>> lo, hi = bootstrap_intervals(rng.normal(size=200) - c, c, n_boot=200)["auroc"]
+        >>> bool(lo < 0.760 < hi)  # the true AUROC, Φ(1/√2)
+        True
+    """
+    u, c = _paired(uncertainty, correct)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    conf = None if confidence is None else np.asarray(confidence, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {"auroc": [], "prr": [], "prr_50": [], "ece": []}
+    wrong = (c < 0.5).astype(np.float64)
+    for _ in range(n_boot):
+        idx = rng.integers(0, u.size, u.size)
+        ub, cb = u[idx], c[idx]
+        a = _auroc_fast(ub, wrong[idx])
+        if a is not None:
+            values["auroc"].append(a)
+        for key, v in zip(("prr", "prr_50"), _prr_pair(ub, cb), strict=True):
+            if v is not None:
+                values[key].append(v)
+        if conf is not None:
+            values["ece"].append(_ece_uniform(conf[idx], cb, n_bins))
+    alpha = (1.0 - level) / 2
+    out: dict[str, list[float] | None] = {}
+    for key, vals in values.items():
+        if len(vals) < max(1, n_boot // 2):
+            out[key] = None
+        else:
+            lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
+            out[key] = [float(lo), float(hi)]
+    return out
+
+
+def score_metrics(
+    records: Sequence[Mapping[str, Any]],
+    method: str,
+    n_bins: int = 10,
+    *,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """AUROC, PRR, PRR\\@50 %, AURC, ECE with bootstrap intervals, mean and count of one score.
 
     Args:
         records: As for :func:`method_values`.
         method: Score name.
         n_bins: Bins of the ECE.
+        n_boot: Bootstrap resamples of the intervals (0: none).
+        seed: Seed of the bootstrap.
 
     Returns:
-        ``{"n", "auroc", "prr", "prr_50", "aurc", "ece"}`` (``None`` where undefined), plus
-        ``"mean"`` when the score is present at all.
+        ``{"n", "n_wrong", "auroc", "prr", "prr_50", "aurc", "ece", "ci", "ci_level",
+        "small_sample", "warning"}`` (``None`` where undefined; ``ci`` maps ``auroc``, ``prr``,
+        ``prr_50`` and ``ece`` to 95 % intervals), plus ``"mean"`` when the score is present.
 
     Example:
         >>> recs = [{"scores": {"msp": u}, "correct": c} for u, c in [(0.1, True), (0.9, False)]]
@@ -282,13 +398,26 @@ def score_metrics(records: Sequence[Mapping[str, Any]], method: str, n_bins: int
         1.0
     """
     u, c = method_values(records, method)
+    n_wrong = int(np.sum(c < 0.5))
+    small = u.size < SMALL_SAMPLE[0] or n_wrong < SMALL_SAMPLE[1] or u.size - n_wrong < SMALL_SAMPLE[2]
     out: dict[str, Any] = {
         "n": int(u.size),
+        "n_wrong": n_wrong,
         "auroc": None,
         "prr": None,
         "prr_50": None,
         "aurc": None,
         "ece": None,
+        "ci": {"auroc": None, "prr": None, "prr_50": None, "ece": None},
+        "ci_level": 0.95,
+        "small_sample": bool(small),
+        "warning": (
+            f"small sample: {u.size} questions, {n_wrong} wrong, {u.size - n_wrong} right "
+            f"(fewer than {SMALL_SAMPLE[0]} / {SMALL_SAMPLE[1]} / {SMALL_SAMPLE[2]}); the metrics are "
+            "indicative only, see their intervals"
+            if small
+            else None
+        ),
     }
     if u.size == 0:
         return out
@@ -299,4 +428,6 @@ def score_metrics(records: Sequence[Mapping[str, Any]], method: str, n_bins: int
     out["aurc"] = float(np.mean(risk_coverage_curve(u, c)[1]))
     conf = np.array([confidence_of(method, v) for v in u])
     out["ece"] = confidence_calibration(conf, c, n_bins=n_bins)[0]
+    if n_boot:
+        out["ci"] = bootstrap_intervals(u, c, conf, n_boot=n_boot, n_bins=n_bins, seed=seed)
     return out

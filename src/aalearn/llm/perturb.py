@@ -53,6 +53,7 @@ __all__ = [
     "PARAPHRASE_TEMPLATES",
     "PERTURBATIONS",
     "check_perturbations",
+    "paraphrase_question",
     "perturb",
 ]
 
@@ -104,6 +105,63 @@ HOMOGLYPHS: dict[str, str] = {
 }
 _DISTRACTOR = " and true is true"
 _WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+_REWRITES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (
+        re.compile(r"^what (?:is|are) (?P<x>.+?)\s*\?$", re.IGNORECASE),
+        ("Tell me {x}.", "Please state {x}.", "Do you know {x}? Give it briefly.", "I need {x}. What is it?"),
+    ),
+    (
+        re.compile(r"^how many (?P<x>.+?)\s*\?$", re.IGNORECASE),
+        (
+            "Tell me how many {x}.",
+            "How many {x}? Answer with the number.",
+            "Count them: how many {x}?",
+            "I need to know how many {x}.",
+        ),
+    ),
+    (
+        re.compile(r"^(?P<w>which|who|when|in which year) (?P<x>.+?)\s*\?$", re.IGNORECASE),
+        ("Tell me {w} {x}.", "Do you know {w} {x}?", "Please say {w} {x}.", "I would like to know {w} {x}."),
+    ),
+)
+
+
+def paraphrase_question(question: str, k: int = 5) -> list[str]:
+    """Up to ``k`` meaning-preserving rewrites of a question; the first is the question itself.
+
+    Questions of the common short-answer shapes ("What is X?", "How many X?", "Which/Who/When
+    X?") are **reworded** by rule ("What is the mass of the proton in MeV?" → "Tell me the
+    mass of the proton in MeV.", "Please state …", …); other questions are wrapped in
+    :data:`PARAPHRASE_TEMPLATES`. Numbers and units are copied verbatim, so every rewrite
+    has the same correct answer. The input ensemble of
+    :func:`aalearn.llm.decomposition.input_ensemble_decomposition` uses these by default.
+
+    Args:
+        question: The question.
+        k: Number of variants (2 to 5).
+
+    Raises:
+        ValueError: For an empty question or ``k`` outside 2..5.
+
+    Example:
+        >>> paraphrase_question("What is the mass of the proton in MeV?", 3)[1:]
+        ['Tell me the mass of the proton in MeV.', 'Please state the mass of the proton in MeV.']
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("the question to paraphrase is empty")
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 5:
+        raise ValueError(f"k must be an integer in 2..5, got {k!r}")
+    q = question.strip()
+    for pattern, forms in _REWRITES:
+        m = pattern.match(q)
+        if m is not None:
+            parts = {name: value for name, value in m.groupdict().items() if value is not None}
+            if "w" in parts:
+                parts["w"] = parts["w"].lower()
+            return [q, *(f.format(**parts) for f in forms)][:k]
+    return [t.format(question=q) for t in PARAPHRASE_TEMPLATES][:k]
 
 
 def check_perturbations(names: Sequence[str] | str | None) -> tuple[str, ...]:

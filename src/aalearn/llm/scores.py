@@ -116,25 +116,34 @@ def _need_logprobs(gen: Generation, what: str) -> FloatArray:
 def maximum_sequence_probability(gen: Generation) -> float:
     r"""MSP uncertainty :math:`-\log p(y \mid x) = -\sum_t \log p(y_t \mid y_{<t}, x)` (≥ 0).
 
-    An empty answer scores 0 (probability 1 of stopping at once).
+    An empty answer is scored by the log-probability of stopping at once when the backend
+    reports it (the local backend keeps the stop token's log-probability for an empty answer);
+    with no log-probability at all it has no score (``ValueError``), rather than the
+    probability 1 that an empty sum would give.
 
     Example:
         >>> maximum_sequence_probability(Generation("a", token_logprobs=np.array([-0.2, -0.3])))
         0.5
     """
     lp = _need_logprobs(gen, "msp")
+    if lp.size == 0:
+        raise ValueError("the answer is empty and the backend gave no log-probability of stopping")
     return float(-np.sum(lp)) + 0.0
 
 
 def perplexity(gen: Generation) -> float:
-    r"""Perplexity :math:`\exp(-\frac1T\sum_t \log p(y_t \mid y_{<t}, x))` (≥ 1; 1 for an empty answer).
+    r"""Perplexity :math:`\exp(-\frac1T\sum_t \log p(y_t \mid y_{<t}, x))` (≥ 1).
+
+    An empty answer without any log-probability has no score (``ValueError``).
 
     Example:
         >>> perplexity(Generation("a", token_logprobs=np.log([0.25, 0.25])))
         4.0
     """
     lp = _need_logprobs(gen, "perplexity")
-    return float(np.exp(-np.mean(lp))) if lp.size else 1.0
+    if lp.size == 0:
+        raise ValueError("the answer is empty and the backend gave no log-probability of stopping")
+    return float(np.exp(-np.mean(lp)))
 
 
 def mean_token_entropy(gen: Generation) -> float:
@@ -148,7 +157,9 @@ def mean_token_entropy(gen: Generation) -> float:
         raise TypeError(f"mean_token_entropy needs a Generation, got {type(gen).__name__}")
     if gen.token_entropies is None:
         raise ValueError("mean_token_entropy needs token entropies, which this backend did not return")
-    return float(np.mean(gen.token_entropies)) if gen.token_entropies.size else 0.0
+    if gen.token_entropies.size == 0:
+        raise ValueError("the answer is empty and the backend gave no next-token entropy")
+    return float(np.mean(gen.token_entropies))
 
 
 def predictive_entropy(samples: Sequence[Generation]) -> float:
@@ -164,7 +175,9 @@ def predictive_entropy(samples: Sequence[Generation]) -> float:
     lls = [_need_logprobs(g, "predictive_entropy") for g in samples]
     if not lls:
         raise ValueError("predictive_entropy needs at least one sample")
-    return float(-np.mean([np.mean(lp) if lp.size else 0.0 for lp in lls])) + 0.0
+    if any(lp.size == 0 for lp in lls):
+        raise ValueError("a sample is empty and has no log-probability")
+    return float(-np.mean([np.mean(lp) for lp in lls])) + 0.0
 
 
 # --------------------------------------------------------------------------- registry
@@ -312,6 +325,12 @@ class ScoredAnswer:
         seconds_generation: Time spent generating.
         seconds_scoring: Time spent computing scores on top of generation (clustering included).
         decomposition: Epistemic/aleatoric split when requested (see :mod:`aalearn.llm.decomposition`).
+        finish_reason: Why the greedy answer ended (``"stop"``, ``"length"``, …) when known.
+        truncated: The greedy answer hit the token budget (``finish_reason == "length"``)
+            even after the retries: it is incomplete and is graded as wrong.
+        truncated_samples: Samples that hit the token budget.
+        approximate_scores: Scores computed from an approximation (token entropies from a
+            server's top-k log-probs).
     """
 
     question: str
@@ -325,6 +344,10 @@ class ScoredAnswer:
     seconds_generation: float = 0.0
     seconds_scoring: float = 0.0
     decomposition: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    truncated: bool = False
+    truncated_samples: int = 0
+    approximate_scores: list[str] = field(default_factory=list)
 
     def confidences(self) -> dict[str, float | None]:
         """Each score mapped by :func:`confidence`."""
@@ -346,6 +369,10 @@ class ScoredAnswer:
             "seconds_generation": self.seconds_generation,
             "seconds_scoring": self.seconds_scoring,
             "decomposition": self.decomposition,
+            "finish_reason": self.finish_reason,
+            "truncated": self.truncated,
+            "truncated_samples": self.truncated_samples,
+            "approximate_scores": list(self.approximate_scores),
         }
 
 
@@ -355,6 +382,8 @@ def compute_scores(
     question: str,
     methods: Sequence[str] | None = None,
     entailment: EntailmentBackend | None = None,
+    tolerance: tuple[float, float, str | None] | None = None,
+    count_repeats: bool = False,
 ) -> ScoredAnswer:
     """All requested scores from a :class:`~aalearn.llm.backends.GenerationSet`.
 
@@ -366,6 +395,10 @@ def compute_scores(
         question: The question (context for the entailment judge).
         methods: Method names (``None``: all).
         entailment: Backend for the clustering methods (required by them).
+        tolerance: ``(rel_tol, abs_tol, unit)`` of the question for the quantity check of the
+            clustering (:func:`aalearn.llm.semantic.quantity_relation`).
+        count_repeats: Semantic entropy counts every sample, repeats included, as Farquhar
+            et al.'s code does (default: every distinct answer once).
 
     Returns:
         The :class:`ScoredAnswer` (``seconds_scoring`` is the time spent here).
@@ -396,7 +429,7 @@ def compute_scores(
     ids: npt.NDArray[np.int64] | None = None
     sim: FloatArray | None = None
     if need_clusters and texts and entailment is not None:
-        e, q = entailment.relations(question, texts)
+        e, q = entailment.relations(question, texts, tolerance=tolerance)
         ids = cluster_from_equivalence(q)
         sim = 0.5 * (e + e.T)
     have_lp = all(s.token_logprobs is not None for s in samples)
@@ -407,10 +440,20 @@ def compute_scores(
             notes.append(f"{m}: no samples were drawn")
             continue
         try:
-            scores[m] = _one_score(m, greedy, samples, texts, ids, sim, have_lp)
+            scores[m] = _one_score(m, greedy, samples, texts, ids, sim, have_lp, count_repeats)
         except ValueError as exc:
             scores[m] = None
             notes.append(f"{m}: {exc}")
+    approx = []
+    if "mean_token_entropy" in names and greedy.entropy_approximate:
+        approx.append("mean_token_entropy")
+        notes.append("mean_token_entropy: from the server's top-k log-probs (approximate)")
+    truncated = greedy.finish_reason == "length"
+    n_trunc = sum(s.finish_reason == "length" for s in samples)
+    if truncated:
+        notes.append("the answer hit the token budget (truncated); it is graded as wrong")
+    if n_trunc:
+        notes.append(f"{n_trunc} of {len(samples)} samples hit the token budget (truncated)")
     return ScoredAnswer(
         question=question,
         answer=greedy.text,
@@ -422,6 +465,10 @@ def compute_scores(
         notes=notes,
         seconds_generation=gset.seconds,
         seconds_scoring=time.perf_counter() - start,
+        finish_reason=greedy.finish_reason,
+        truncated=truncated,
+        truncated_samples=int(n_trunc),
+        approximate_scores=approx,
     )
 
 
@@ -433,6 +480,7 @@ def _one_score(
     ids: Any,
     sim: Any,
     have_lp: bool,
+    count_repeats: bool = False,
 ) -> float:
     if m == "msp":
         return maximum_sequence_probability(greedy)
@@ -449,8 +497,10 @@ def _one_score(
             raise ValueError(
                 "needs token log-probabilities (use discrete_semantic_entropy for a black-box model)"
             )
-        lls = [s.mean_logprob if s.n_tokens else 0.0 for s in samples]
-        return semantic_entropy(lls, ids, texts=texts)
+        if any(s.n_tokens == 0 for s in samples):
+            raise ValueError("a sample is empty and has no log-probability")
+        lls = [s.mean_logprob for s in samples]
+        return semantic_entropy(lls, ids, texts=texts, count_repeats=count_repeats)
     if m == "discrete_semantic_entropy":
         return discrete_semantic_entropy(ids)
     if m == "num_semantic_sets":
@@ -470,10 +520,17 @@ def score_question(
     entailment: EntailmentBackend | None = None,
     config: SamplingConfig | None = None,
     template: str = QUESTION_TEMPLATE,
+    tolerance: tuple[float, float, str | None] | None = None,
+    count_repeats: bool = False,
+    retry_truncated: int = 0,
 ) -> ScoredAnswer:
     """Answer one question and compute its uncertainty scores.
 
-    Samples are drawn only when a requested method needs them.
+    Samples are drawn only when a requested method needs them. A greedy answer that hits
+    the token budget (``finish_reason == "length"``) is generated again with twice the
+    budget, up to ``retry_truncated`` times (default 0: the default model's truncated answers
+    are mostly runaway digit loops that no budget ends); one still truncated is flagged
+    (:attr:`ScoredAnswer.truncated`).
 
     Args:
         backend: The language model.
@@ -482,6 +539,9 @@ def score_question(
         entailment: Entailment backend for the clustering methods.
         config: Sampling settings.
         template: Prompt template with ``{question}``.
+        tolerance: ``(rel_tol, abs_tol, unit)`` of the question (quantity check of the clustering).
+        count_repeats: Semantic entropy counts repeated samples (jlko's convention).
+        retry_truncated: Retries of a truncated greedy answer with a doubled budget.
 
     Returns:
         The :class:`ScoredAnswer`.
@@ -511,4 +571,21 @@ def score_question(
             stop_at_newline=config.stop_at_newline,
         )[0]
         gset = GenerationSet(prompt, greedy, [], time.perf_counter() - start)
-    return compute_scores(gset, question=question, methods=names, entailment=entailment)
+    budget = config.max_new_tokens
+    for _ in range(max(0, int(retry_truncated))):
+        if gset.greedy.finish_reason != "length":
+            break
+        budget *= 2
+        start = time.perf_counter()
+        gset.greedy = backend.generate(
+            prompt, n=1, temperature=0.0, max_new_tokens=budget, stop_at_newline=config.stop_at_newline
+        )[0]
+        gset.seconds += time.perf_counter() - start
+    return compute_scores(
+        gset,
+        question=question,
+        methods=names,
+        entailment=entailment,
+        tolerance=tolerance,
+        count_repeats=count_repeats,
+    )

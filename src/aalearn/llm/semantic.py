@@ -29,6 +29,20 @@ Entailment backends (pluggable, :class:`EntailmentBackend`):
   entailment (an embedding ranks "The capital of France is Lyon." closer to "… is Paris."
   than "Paris."), and every result computed with them says ``approximate: True``.
 
+**Quantities first.** Before any backend's verdict is used, the quantities the answers state
+are compared (:func:`quantity_relation`, reading numbers and units with the answer-matching
+rule of :mod:`aalearn.llm.datasets` and converting eV…TeV, fs…h, fm…km, mg…kg): two answers
+whose first stated quantities differ beyond the question's tolerance are **never** one
+meaning, whatever the backend says ("approximately 173 GeV" vs "approximately 125 GeV"), and
+two answers that each state exactly one quantity, equal within the tolerance, **are** one
+meaning ("173 GeV", "about 173 GeV", "0.173 TeV"). Without a tolerance from the question
+(:attr:`aalearn.llm.datasets.QAItem.tolerance`) numbers must agree to a relative
+:math:`10^{-6}`. Switch it off with ``numeric=False``.
+
+The three-way backends (NLI, judge) use Farquhar et al.'s **strict** rule by default
+(entailment in both directions); ``strict=False`` (``--no-strict``) gives their non-strict
+rule (no contradiction either way and not neutral both ways).
+
 All backends work on the distinct answers only (after lower-casing and trimming
 whitespace and final punctuation) and cache their judgements, so each pair of texts is
 judged once per backend.
@@ -66,8 +80,10 @@ import numpy.typing as npt
 
 from aalearn.core.optional import require
 from aalearn.llm.backends import Backend, CapabilityError
+from aalearn.llm.quantities import DEFAULT_TOLERANCE, check_tolerance, quantity_relation
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "ENTAILMENT_BACKENDS",
     "JUDGE_PROMPT",
     "EmbeddingSimilarity",
@@ -86,6 +102,7 @@ __all__ = [
     "minilm_path",
     "normalize_answer",
     "num_semantic_sets",
+    "quantity_relation",
     "semantic_entropy",
     "token_f1",
 ]
@@ -184,6 +201,8 @@ class EntailmentBackend(ABC):
 
     name: str = "entailment"
     approximate: bool = False
+    #: Apply :func:`quantity_relation` before the backend's verdict (see the module docstring).
+    numeric: bool = True
 
     def __init__(self, cache_size: int = 100_000) -> None:
         self._cache: OrderedDict[tuple[str, str, str], tuple[float, bool]] = OrderedDict()
@@ -209,12 +228,25 @@ class EntailmentBackend(ABC):
             self._cache.popitem(last=False)
         return e, q
 
-    def relations(self, question: str, texts: Sequence[str]) -> tuple[FloatArray, BoolArray]:
+    def relations(
+        self,
+        question: str,
+        texts: Sequence[str],
+        *,
+        tolerance: tuple[float, float, str | None] | None = None,
+    ) -> tuple[FloatArray, BoolArray]:
         """Entailment degrees and equivalence for all answers (duplicates included).
+
+        With :attr:`numeric` (the default) the quantities are compared first
+        (:func:`quantity_relation`): answers with different quantities get equivalence
+        ``False`` and entailment degree 0, answers stating one equal quantity each get
+        ``True`` and 1, whatever the backend judged.
 
         Args:
             question: The question the answers respond to (context for the judge).
             texts: The answers.
+            tolerance: ``(rel_tol, abs_tol, unit)`` of the question for the quantity
+                comparison (``None``: :data:`DEFAULT_TOLERANCE`).
 
         Returns:
             ``(E, Q)``: ``E`` ``(n, n)`` in [0, 1] with :math:`E_{ij}` the degree to which
@@ -232,25 +264,43 @@ class EntailmentBackend(ABC):
         uniq, index = _unique(all_texts)
         e, q = self._cached(question, uniq)
         e = np.clip(e, 0.0, 1.0)
+        q = q.copy()
+        if self.numeric:
+            tol = check_tolerance(tolerance)
+            for i in range(len(uniq)):
+                for j in range(i + 1, len(uniq)):
+                    verdict = quantity_relation(question, uniq[i], uniq[j], tolerance=tol)
+                    if verdict is not None:
+                        q[i, j] = q[j, i] = verdict
+                        e[i, j] = e[j, i] = 1.0 if verdict else 0.0
         np.fill_diagonal(e, 1.0)
         np.fill_diagonal(q, True)
         q = q & q.T
         return e[np.ix_(index, index)], q[np.ix_(index, index)]
 
-    def similarity(self, question: str, texts: Sequence[str]) -> FloatArray:
+    def similarity(
+        self,
+        question: str,
+        texts: Sequence[str],
+        *,
+        tolerance: tuple[float, float, str | None] | None = None,
+    ) -> FloatArray:
         r"""Symmetric similarity :math:`W = (E + E^\top)/2` for the graph scores (EigV, DegMat)."""
-        e, _ = self.relations(question, texts)
+        e, _ = self.relations(question, texts, tolerance=tolerance)
         return 0.5 * (e + e.T)
 
     def describe(self) -> dict[str, Any]:
-        """Name and approximation flag, for results files."""
-        return {"name": self.name, "approximate": self.approximate}
+        """Name, approximation flag, quantity check and (three-way backends) strictness, for results files."""
+        out: dict[str, Any] = {"name": self.name, "approximate": self.approximate, "numeric": self.numeric}
+        if hasattr(self, "strict"):
+            out["strict"] = bool(self.strict)
+        return out
 
 
 class _ThreeWay(EntailmentBackend):
     """Backends that classify (premise, hypothesis) into contradiction / neutral / entailment."""
 
-    def __init__(self, *, strict: bool = False, cache_size: int = 100_000) -> None:
+    def __init__(self, *, strict: bool = True, cache_size: int = 100_000) -> None:
         super().__init__(cache_size)
         self.strict = bool(strict)
         self._pairs: OrderedDict[tuple[str, str, str], FloatArray] = OrderedDict()
@@ -292,8 +342,9 @@ class NLIEntailment(_ThreeWay):
     Args:
         path: Local directory of a sequence-classification NLI model (nothing is downloaded).
         condition_on_question: Prefix both texts with the question.
-        strict: Require entailment in both directions (default: no contradiction either
-            way and not neutral both ways, Farquhar et al.'s non-strict rule).
+        strict: Require entailment in both directions (the default, bidirectional
+            entailment as in the paper); ``False``: no contradiction either way and not
+            neutral both ways (Farquhar et al.'s non-strict rule).
         batch_size: Pairs per forward pass.
         device: Torch device.
 
@@ -312,7 +363,7 @@ class NLIEntailment(_ThreeWay):
         path: str | Path,
         *,
         condition_on_question: bool = True,
-        strict: bool = False,
+        strict: bool = True,
         batch_size: int = 16,
         device: str = "cpu",
     ) -> None:
@@ -384,13 +435,13 @@ class LLMJudgeEntailment(_ThreeWay):
 
     Args:
         backend: The judge model (any :class:`~aalearn.llm.backends.Backend`).
-        strict: Require entailment in both directions.
+        strict: Require entailment in both directions (default); ``False``: the non-strict rule.
 
     Example:
         >>> judge = LLMJudgeEntailment(load_backend("http://127.0.0.1:8000/v1"))  # doctest: +SKIP
     """
 
-    def __init__(self, backend: Any, *, strict: bool = False) -> None:
+    def __init__(self, backend: Any, *, strict: bool = True) -> None:
         super().__init__(strict=strict)
         if not isinstance(backend, Backend):
             raise TypeError(f"the judge must be an aalearn.llm Backend, got {type(backend).__name__}")
@@ -536,7 +587,9 @@ class EmbeddingSimilarity(EntailmentBackend):
         return s, s >= self.threshold
 
 
-def load_entailment(spec: str | EntailmentBackend, *, backend: Any = None) -> EntailmentBackend:
+def load_entailment(
+    spec: str | EntailmentBackend, *, backend: Any = None, strict: bool = True, numeric: bool = True
+) -> EntailmentBackend:
     """An entailment backend from a name.
 
     * ``"overlap"`` — :class:`TokenOverlap` (approximation, no model);
@@ -547,6 +600,8 @@ def load_entailment(spec: str | EntailmentBackend, *, backend: Any = None) -> En
     Args:
         spec: The name, or a backend (returned as it is).
         backend: The language model used by ``"judge"``.
+        strict: Bidirectional entailment for ``nli`` and ``judge`` (``False``: the non-strict rule).
+        numeric: Compare the answers' quantities first (:func:`quantity_relation`).
 
     Raises:
         ValueError: For an unknown name, ``"nli"`` without a path or ``"judge"`` without a backend.
@@ -560,20 +615,24 @@ def load_entailment(spec: str | EntailmentBackend, *, backend: Any = None) -> En
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"entailment must be one of {', '.join(ENTAILMENT_BACKENDS)}, got {spec!r}")
     kind, _, arg = spec.strip().partition(":")
+    out: EntailmentBackend | None = None
     if kind == "overlap":
-        return TokenOverlap(float(arg)) if arg else TokenOverlap()
-    if kind == "embedding":
-        return EmbeddingSimilarity(arg or None)
-    if kind == "nli":
+        out = TokenOverlap(float(arg)) if arg else TokenOverlap()
+    elif kind == "embedding":
+        out = EmbeddingSimilarity(arg or None)
+    elif kind == "nli":
         if not arg:
             raise ValueError(
                 "nli entailment needs a local model directory: 'nli:/path/to/deberta-large-mnli'"
             )
-        return NLIEntailment(arg)
-    if kind == "judge":
+        out = NLIEntailment(arg, strict=strict)
+    elif kind == "judge":
         if backend is None:
             raise ValueError("the judge entailment needs a language-model backend")
-        return LLMJudgeEntailment(backend)
+        out = LLMJudgeEntailment(backend, strict=strict)
+    if out is not None:
+        out.numeric = bool(numeric)
+        return out
     raise ValueError(
         f"unknown entailment backend {spec!r}; choose overlap, embedding[:PATH], nli:PATH or judge"
     )
@@ -615,8 +674,8 @@ def cluster_answers(texts: Sequence[str], entailment: EntailmentBackend, *, ques
     """Cluster answers into meanings by bidirectional entailment (see :func:`cluster_from_equivalence`).
 
     Example:
-        >>> cluster_answers(["4", "four", "4."], TokenOverlap(), question="2+2?").tolist()
-        [0, 1, 0]
+        >>> cluster_answers(["4", "four", "4.", "5"], TokenOverlap(), question="2+2?").tolist()
+        [0, 1, 0, 2]
     """
     if not isinstance(entailment, EntailmentBackend):
         raise TypeError(f"entailment must be an EntailmentBackend, got {type(entailment).__name__}")
@@ -636,7 +695,11 @@ def _check_ids(cluster_ids: Any, n: int | None = None) -> IntArray:
 
 
 def cluster_probabilities(
-    log_likelihoods: npt.ArrayLike, cluster_ids: npt.ArrayLike, *, texts: Sequence[str] | None = None
+    log_likelihoods: npt.ArrayLike,
+    cluster_ids: npt.ArrayLike,
+    *,
+    texts: Sequence[str] | None = None,
+    count_repeats: bool = False,
 ) -> tuple[IntArray, FloatArray]:
     r"""Cluster probabilities :math:`P(c \mid x)` from log-likelihoods, normalised over the sampled clusters.
 
@@ -644,10 +707,17 @@ def cluster_probabilities(
     ``texts`` is ``None``) counts once, with the largest of its log-likelihoods, so
     duplicate samples do not inflate their cluster, and the result sums to 1.
 
+    With ``count_repeats=True`` every sample counts, repeats included, as in Farquhar et
+    al.'s code (``jlko/semantic_uncertainty``: ``logsumexp_by_id(..., agg="sum_normalized")``,
+    i.e. :math:`P(c) = \sum_{m \in c} \bar P(s_m) / \sum_m \bar P(s_m)` over all M samples).
+    The two agree when no answer repeats; a frequent answer weighs more with repeats counted
+    (9 × "Paris" at 0.9 and "Lyon" at 0.05: entropy 0.037 with repeats, 0.206 without).
+
     Args:
         log_likelihoods: Log-likelihood of each sample (length-normalised for semantic entropy).
         cluster_ids: Cluster of each sample.
         texts: The samples' texts, used to recognise duplicates.
+        count_repeats: Count every sample (jlko) instead of every distinct sequence.
 
     Returns:
         ``(clusters, probs)``: the cluster ids present and their probabilities.
@@ -668,7 +738,9 @@ def cluster_probabilities(
             "log_likelihoods contains NaN/inf; semantic entropy needs token log-probs for every sample "
             "(use discrete_semantic_entropy for a black-box model)"
         )
-    keys = [t.strip() for t in texts] if texts is not None else list(range(ll.size))
+    keys: list[Any] = [t.strip() for t in texts] if texts is not None else list(range(ll.size))
+    if count_repeats:
+        keys = list(range(ll.size))
     if len(keys) != ll.size:
         raise ValueError(f"texts has {len(keys)} entries but there are {ll.size} log-likelihoods")
     best: dict[Any, tuple[float, int]] = {}
@@ -690,7 +762,11 @@ def _entropy(p: FloatArray) -> float:
 
 
 def semantic_entropy(
-    log_likelihoods: npt.ArrayLike, cluster_ids: npt.ArrayLike, *, texts: Sequence[str] | None = None
+    log_likelihoods: npt.ArrayLike,
+    cluster_ids: npt.ArrayLike,
+    *,
+    texts: Sequence[str] | None = None,
+    count_repeats: bool = False,
 ) -> float:
     r"""Semantic entropy :math:`-\sum_c P(c \mid x) \ln P(c \mid x)` in nats (Farquhar et al. 2024).
 
@@ -702,6 +778,8 @@ def semantic_entropy(
         log_likelihoods: Log-likelihood of each sample.
         cluster_ids: Cluster of each sample (from :func:`cluster_answers`).
         texts: The samples, to count duplicate sequences once.
+        count_repeats: Count every sample as Farquhar et al.'s code does (see
+            :func:`cluster_probabilities`).
 
     Returns:
         The entropy (≥ 0, at most :math:`\ln` of the number of clusters).
@@ -710,7 +788,7 @@ def semantic_entropy(
         >>> round(semantic_entropy([-0.5, -0.5, -0.5], [0, 1, 2]), 4) == round(float(np.log(3)), 4)
         True
     """
-    _, probs = cluster_probabilities(log_likelihoods, cluster_ids, texts=texts)
+    _, probs = cluster_probabilities(log_likelihoods, cluster_ids, texts=texts, count_repeats=count_repeats)
     return _entropy(probs)
 
 

@@ -36,6 +36,7 @@ from torch import nn
 from aalearn import __version__
 from aalearn.core.io import atomic_path
 from aalearn.models.keras import load_keras_topodnn
+from aalearn.models.onnx import load_onnx_model
 from aalearn.models.topodnn import TopoDNN
 
 __all__ = [
@@ -240,7 +241,8 @@ def load_model(spec: str | os.PathLike[str]) -> nn.Module:
 
     * ``"aalearn:NAME"`` — a model shipped with aalearn (:data:`SHIPPED_MODELS`);
     * ``*.safetensors`` — :func:`load_checkpoint`;
-    * ``*.hdf5`` / ``*.h5`` — :func:`aalearn.models.load_keras_topodnn`.
+    * ``*.hdf5`` / ``*.h5`` — :func:`aalearn.models.load_keras_topodnn`;
+    * ``*.onnx`` — :func:`aalearn.models.onnx.load_onnx_model` (converted to torch).
 
     Pickle-based formats (``.pt``, ``.pth``, ``.pkl``) are deliberately not supported.
 
@@ -272,7 +274,9 @@ def load_model(spec: str | os.PathLike[str]) -> nn.Module:
         return load_checkpoint(path)[0]
     if suffix in _KERAS_SUFFIXES:
         return load_keras_topodnn(path)
+    if suffix == ".onnx":
+        return load_onnx_model(path)
     raise ValueError(
         f"unsupported model file {str(spec)!r}: supported formats are .safetensors (aalearn checkpoint), "
-        ".hdf5/.h5 (Keras 2 weights) and 'aalearn:NAME' (shipped models)"
+        ".hdf5/.h5 (Keras 2 weights), .onnx and 'aalearn:NAME' (shipped models)"
     )

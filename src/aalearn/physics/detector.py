@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from aalearn.physics.kinematics import four_momenta, wrap_phi
 
-__all__ = ["ECAL_CELL_SIZE", "merge_photons"]
+__all__ = ["ECAL_CELL_SIZE", "merge_photons", "sort_by_pt"]
 
 #: Size of a CMS barrel ECAL crystal in η and φ (default photon-merging radius ≈ this).
 ECAL_CELL_SIZE: float = 0.0174
@@ -88,3 +88,18 @@ def merge_photons(particles: npt.ArrayLike, is_photon: npt.ArrayLike, *, radius:
     clusters = np.column_stack([pt, np.arcsinh(pz / pt), np.arctan2(py, px)])
     out = np.concatenate([p[~photon], clusters])
     return out[np.argsort(-out[:, 0], kind="stable")]
+
+
+def sort_by_pt(constituents: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Constituents ``(N, K, 3)`` re-sorted by descending pT within each jet (padding last).
+
+    Example:
+        >>> sort_by_pt(np.array([[[1.0, 0.1, 0.2], [3.0, 0.3, 0.4], [0.0, 0.0, 0.0]]]))[0, :, 0].tolist()
+        [3.0, 1.0, 0.0]
+    """
+    c = np.asarray(constituents, dtype=np.float64)
+    if c.ndim != 3 or c.shape[2] != 3:
+        raise ValueError(f"constituents must have shape (N, K, 3), got {c.shape}")
+    order = np.argsort(-c[..., 0], axis=1, kind="stable")
+    out: npt.NDArray[np.float64] = np.take_along_axis(c, order[..., None], axis=1)
+    return out

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from aalearn.physics.resolution import ResolutionModel
+from aalearn.physics.resolution import ResolutionModel, default_resolution
 
 __all__ = [
     "CHALLENGE_PT_SCALE_GEV",
@@ -286,7 +286,10 @@ def challenge_features(
     relative η beyond 2R, none beyond 4R); relative φ in ``[-π, π)`` and periodic.
 
     Args:
-        resolution: Resolution model defining σ (default :class:`ResolutionModel`).
+        resolution: Resolution model defining σ (default:
+            :func:`aalearn.physics.resolution.default_resolution`, i.e. :class:`ResolutionModel`
+            unless the environment variable ``AALEARN_RESOLUTION`` names another one, for
+            example ``cms-challenge`` or a file written by ``aalearn calibrate``).
         pt_scale_gev: GeV per pT unit (1679.1593 in the challenge files; 1 for GeV).
         jet_radius: Jet radius R used for the η bound.
         n_constituents: Number of constituents (30 in the challenge).
@@ -311,4 +314,4 @@ def challenge_features(
             specs.append(FeatureSpec(name, "eta", idx, "1", -4.0 * jet_radius, 4.0 * jet_radius))
         else:
             specs.append(FeatureSpec(name, "phi", idx, "rad", -np.pi, np.pi, 2.0 * np.pi))
-    return FeatureSet(tuple(specs), resolution or ResolutionModel())
+    return FeatureSet(tuple(specs), resolution if resolution is not None else default_resolution())

@@ -41,7 +41,7 @@ from aalearn.core.optional import require
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_DPI", "Report", "format_value", "render_figure"]
+__all__ = ["FIGURE_DPI", "Report", "format_value", "human_header", "render_figure"]
 
 #: Resolution of the embedded PNGs. Images are shown at 100 CSS pixels per inch of
 #: figure size, so 150 dpi stays sharp on high-density screens.
@@ -50,6 +50,9 @@ _CSS_PX_PER_INCH = 100.0
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _ANCHOR_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_SNAKE_RE = re.compile(r"^[a-z0-9_]+$")
+#: Tables with more columns than this get the compact style, so that they fit a 1280-px window.
+_DENSE_COLUMNS = 8
 
 
 # --------------------------------------------------------------------------- formatting
@@ -95,6 +98,69 @@ def format_value(value: Any) -> str:
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
         return ", ".join(format_value(v) for v in items)
     return str(value)
+
+
+#: Words of snake_case keys written differently in headers (acronyms, symbols, units).
+_HEADER_WORDS: dict[str, str] = {
+    "auc": "AUC",
+    "ece": "ECE",
+    "mad": "MAD",
+    "jsd": "JSD",
+    "nll": "NLL",
+    "fr": "FR",
+    "roc": "ROC",
+    "fpr": "FPR",
+    "tpr": "TPR",
+    "ks": "KS",
+    "chi2": "χ²",
+    "linf": "L∞",
+    "l1": "L1",
+    "l2": "L2",
+    "mu": "μ",
+    "sigma": "σ",
+    "eps": "ε",
+    "pt": "pT",
+    "corr": "correlation",
+    "rel": "relative",
+    "max": "max.",
+    "min": "min.",
+    "n": "number of",
+}
+#: Whole keys with a unit.
+_HEADER_KEYS: dict[str, str] = {
+    "seconds": "Time [s]",
+    "wall_seconds": "Wall time [s]",
+    "cpu_seconds": "CPU time [s]",
+    "median_linf_sigma_fooled": "Median L∞ of fooled jets [σ]",
+    "mean_total": "Mean total uncertainty [nats]",
+    "mean_aleatoric": "Mean aleatoric uncertainty [nats]",
+    "mean_epistemic": "Mean epistemic uncertainty [nats]",
+}
+
+
+def human_header(key: str) -> str:
+    """A table header for a result key: ``snake_case`` becomes words, acronyms and units.
+
+    Keys without an underscore are kept as they are (they are already words, or headers
+    written for people, such as ``"Δμ̂/σ_μ"`` or ``"time [s]"``).
+
+    Example:
+        >>> human_header("fooling_ratio"), human_header("max_jsd"), human_header("seconds")
+        ('Fooling ratio', 'Max. JSD', 'Time [s]')
+        >>> human_header("auc"), human_header("wall time [s]")
+        ('auc', 'wall time [s]')
+    """
+    if key in _HEADER_KEYS:
+        return _HEADER_KEYS[key]
+    if "_" not in key or not _SNAKE_RE.match(key):
+        return key
+    words = [_HEADER_WORDS.get(w, w) for w in key.split("_") if w]
+    if not words:
+        return key
+    first = words[0]
+    if first[:1].isascii() and first == first.lower():
+        words[0] = first[:1].upper() + first[1:]
+    return " ".join(words)
 
 
 def _format_float(x: float) -> str:
@@ -461,10 +527,11 @@ def _table_html(columns: list[str], rows: list[list[Any]]) -> str:
         all(v is None or _is_numeric(v) for v in col) and any(v is not None for v in col)
         for col in zip(*rows, strict=True)
     ]
-    out = ['<div class="table-wrap"><table' + (' class="kv"' if key_value else "") + ">"]
+    cls = "kv" if key_value else "dense" if len(columns) > _DENSE_COLUMNS else ""
+    out = ['<div class="table-wrap"><table' + (f' class="{cls}"' if cls else "") + ">"]
     if not key_value:
         head = "".join(
-            f'<th scope="col"{" class=num-col" if numeric[j] else ""}>{esc(c)}</th>'
+            f'<th scope="col"{" class=num-col" if numeric[j] else ""}>{esc(human_header(c))}</th>'
             for j, c in enumerate(columns)
         )
         out.append(f"<thead><tr>{head}</tr></thead>")
@@ -474,7 +541,8 @@ def _table_html(columns: list[str], rows: list[list[Any]]) -> str:
         for j, value in enumerate(row):
             classes = []
             if key_value and j == 0:
-                cells.append(f'<th scope="row">{esc(format_value(value))}</th>')
+                label = human_header(value) if isinstance(value, str) else format_value(value)
+                cells.append(f'<th scope="row">{esc(label)}</th>')
                 continue
             if _is_numeric(value) or (numeric[j] and value is None):
                 classes.append("num-col")
@@ -493,6 +561,18 @@ _SCRIPT = (
     "for(var i=0;i<imgs.length;i++){if(imgs[i].complete&&imgs[i].naturalWidth>0){ok++;}}"
     'document.body.setAttribute("data-images-total",String(imgs.length));'
     'document.body.setAttribute("data-images-loaded",String(ok));'
+    # layout check at the window's width: elements sticking out of the page (outside
+    # scrolling table containers) and tables that need horizontal scrolling
+    "var w=document.documentElement.clientWidth,over=0,wide=0,all=document.body.getElementsByTagName('*');"
+    "for(var j=0;j<all.length;j++){var e=all[j];"
+    "if(e.closest('.table-wrap')&&!e.classList.contains('table-wrap')){continue;}"
+    "if(e.getBoundingClientRect().right>w+1){over++;}}"
+    "var wraps=document.getElementsByClassName('table-wrap');"
+    "for(var k=0;k<wraps.length;k++){if(wraps[k].scrollWidth>wraps[k].clientWidth+1){wide++;}}"
+    'document.body.setAttribute("data-overflowing",String(over));'
+    'document.body.setAttribute("data-wide-tables",String(wide));'
+    'document.body.setAttribute("data-page-width",String(document.documentElement.scrollWidth));'
+    'document.body.setAttribute("data-window-width",String(w));'
     "});"
 )
 
@@ -536,6 +616,9 @@ tbody tr:nth-child(even){background:#fafbfc}
 tbody tr:hover{background:var(--accent-soft)}
 tbody tr:last-child th,tbody tr:last-child td{border-bottom:0}
 table.kv th{font-weight:500;color:var(--muted);background:var(--panel)}
+table.dense{font-size:.78rem}
+table.dense th,table.dense td{padding:4px 5px}
+table.dense thead th{max-width:7em;min-width:3em}
 .num-col{text-align:right;font-variant-numeric:tabular-nums}
 td.missing{color:#a0a7b4}
 figure{margin:10px 0 22px}

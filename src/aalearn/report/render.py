@@ -80,6 +80,11 @@ class RenderResult:
         screenshot: Path of the requested screenshot, or ``None``.
         screenshot_written: Whether the screenshot file was written and is non-empty.
         dom: The serialised DOM after the load event.
+        overflowing: Elements whose right edge lies beyond the window's width (outside
+            scrolling table containers); ``None`` if the page's script did not run.
+        wide_tables: Tables wider than their container (they scroll horizontally).
+        page_width: Scroll width of the page in CSS pixels.
+        window_width: Width of the window (client width) in CSS pixels.
     """
 
     images_total: int | None
@@ -88,6 +93,15 @@ class RenderResult:
     screenshot: Path | None = None
     screenshot_written: bool = False
     dom: str = field(default="", repr=False)
+    overflowing: int | None = None
+    wide_tables: int | None = None
+    page_width: int | None = None
+    window_width: int | None = None
+
+    @property
+    def fits_window(self) -> bool:
+        """Whether the script ran, nothing sticks out of the page and no table scrolls sideways."""
+        return self.overflowing == 0 and self.wide_tables == 0
 
     @property
     def all_images_loaded(self) -> bool:
@@ -143,6 +157,7 @@ def render_check(
     *,
     screenshot: str | os.PathLike[str] | None = None,
     timeout: float = 60,
+    window_width: int = 1280,
 ) -> RenderResult:
     """Render ``html_path`` in headless Chromium and report how its images fared.
 
@@ -151,6 +166,8 @@ def render_check(
         screenshot: If given, also write a 1280×2000 PNG screenshot there (the parent
             directory is created).
         timeout: Seconds before Chromium is stopped.
+        window_width: Width of the browser window in CSS pixels (the layout check of
+            :attr:`RenderResult.fits_window` is made at this width).
 
     Returns:
         A :class:`RenderResult`.
@@ -193,8 +210,9 @@ def render_check(
             f"--user-data-dir={profile}",
             "--virtual-time-budget=5000",
         ]
+        cmd.append(f"--window-size={int(window_width)},2000")
         if shot is not None:
-            cmd += [f"--screenshot={shot}", "--window-size=1280,2000"]
+            cmd.append(f"--screenshot={shot}")
         cmd += ["--dump-dom", page.as_uri()]
         try:
             proc = subprocess.Popen(
@@ -235,4 +253,8 @@ def render_check(
         screenshot=shot,
         screenshot_written=written,
         dom=dom,
+        overflowing=_int_attr(parser.body_attrs, "data-overflowing"),
+        wide_tables=_int_attr(parser.body_attrs, "data-wide-tables"),
+        page_width=_int_attr(parser.body_attrs, "data-page-width"),
+        window_width=_int_attr(parser.body_attrs, "data-window-width"),
     )

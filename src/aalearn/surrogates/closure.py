@@ -27,7 +27,14 @@ the jet mass). The closure test (``shared/notes/surrogates.md`` §5, step 9):
 The real held-out pool is finite: resampled toys share its fluctuation, which moves every
 toy's :math:`\hat\mu` together. Its size is measured by refitting the expected (Asimov)
 histograms of bootstrap copies of the pool and added to the error of the bias; keep the
-expected yields well below the pool size (:math:`E_s + E_b \ll N_\text{pool}`).
+expected yields well below the pool size (:math:`E_s + E_b \ll N_\text{pool}`). The
+templates are finite samples as well (the surrogate's generated events, the baseline's
+real events): every toy is fitted with the same templates, so their fluctuation shifts
+the mean :math:`\hat\mu` too; it is measured by fitting the pool's expected histogram
+with templates from bootstrap copies of those events, and added in quadrature. The
+error of the bias is therefore the expected spread of the closure statistic under the
+null (perfect templates); ``bias_significance`` is bias / error. The real-template
+baseline carries its Monte-Carlo ``staterror``.
 
 A perfect surrogate closes (bias ≈ 0, pulls :math:`N(0,1)`, coverage 68 %); a biased one
 does not, and the model-variance nuisance shows whether the ensemble spread covers the
@@ -93,6 +100,10 @@ class ClosureVariant:
         mu_hat_asimov: Fit of the pool's expected histogram (no Poisson noise).
         pool_sigma: Spread of the Asimov :math:`\hat\mu` over bootstrap copies of the real
             pool (0 when not measured): the pool's share of the error of the bias.
+        template_sigma: Spread of :math:`\hat\mu` (fit of the pool's expected histogram)
+            over bootstrap copies of the events behind the *templates* (0 when not
+            measured): the templates' finite statistics, the same for every toy, hence
+            a shift of the mean that toy statistics do not average away.
     """
 
     name: str
@@ -104,6 +115,7 @@ class ClosureVariant:
     n_failed: int
     mu_hat_asimov: float
     pool_sigma: float
+    template_sigma: float = 0.0
 
     @property
     def n_ok(self) -> int:
@@ -127,11 +139,21 @@ class ClosureVariant:
 
     @property
     def bias_error(self) -> float:
-        """Error of :attr:`bias`: toy statistics and the finite real pool, in quadrature."""
+        """Error of :attr:`bias`: toy statistics, the finite real pool and the finite template samples.
+
+        The three are independent and added in quadrature; this is also the expected spread
+        (standard deviation) of :attr:`bias` under the null of perfect templates.
+        """
         if self.n_ok < 2:
             return math.nan
         toy = float(np.std(self.mu_hat, ddof=1)) / math.sqrt(self.n_ok)
-        return math.hypot(toy, self.pool_sigma) / self.sigma_stat
+        return math.sqrt(toy**2 + self.pool_sigma**2 + self.template_sigma**2) / self.sigma_stat
+
+    @property
+    def bias_significance(self) -> float:
+        """:attr:`bias` / :attr:`bias_error`: standard normal under the null of perfect templates."""
+        err = self.bias_error
+        return self.bias / err if math.isfinite(err) and err > 0 else math.nan
 
     @property
     def pull_mean(self) -> float:
@@ -177,7 +199,9 @@ class ClosureVariant:
                 "bias": self.bias,
                 "bias_error": self.bias_error,
                 "asimov_bias": self.asimov_bias,
+                "bias_significance": self.bias_significance,
                 "pool_sigma": self.pool_sigma,
+                "template_sigma": self.template_sigma,
                 "pull_mean": self.pull_mean,
                 "pull_std": self.pull_std,
                 "coverage": self.coverage,
@@ -464,6 +488,7 @@ def _fit_toys(
     *,
     name: str,
     mu_true: float,
+    template_boots: Sequence[tuple[Templates, FloatArray]] = (),
 ) -> ClosureVariant:
     pyhf = require("pyhf", purpose="the closure fits (aalearn.surrogates.closure)")
     failures = (pyhf.exceptions.FailedMinimization, ValueError, FloatingPointError, RuntimeError)
@@ -497,6 +522,13 @@ def _fit_toys(
         except failures:  # pragma: no cover - as above
             continue
     pool_sigma = float(np.std(boot, ddof=1)) if len(boot) > 1 else 0.0
+    tboot = []
+    for t, boot_asimov in template_boots:
+        try:
+            tboot.append(Measurement(t).fit(boot_asimov).mu_hat)
+        except failures:  # pragma: no cover - as above
+            continue
+    template_sigma = float(np.std(tboot, ddof=1)) if len(tboot) > 1 else 0.0
     return ClosureVariant(
         name=name,
         mu_true=float(mu_true),
@@ -507,6 +539,7 @@ def _fit_toys(
         n_failed=n_failed,
         mu_hat_asimov=float(mu_asimov),
         pool_sigma=pool_sigma,
+        template_sigma=template_sigma,
     )
 
 
@@ -553,8 +586,9 @@ def closure_test(
         staterror: Give the plain templates the Monte-Carlo statistical uncertainty of
             the generated samples (negligible for large samples; off by default, as it
             doubles the fit time).
-        pool_bootstraps: Bootstrap copies of the real pool to measure its share of the
-            error of the bias (0: skip).
+        pool_bootstraps: Bootstrap copies of the real pool, and of the events behind each
+            variant's templates, to measure their shares of the error of the bias (0:
+            skip both; the error then holds only the toy statistics).
         seed: Seed of the toys and the pool bootstraps.
         observable: Name of the observable (for labels).
         baseline_signal: Observable values of real signal events independent of the pool
@@ -647,10 +681,16 @@ def closure_test(
         base_b = check_array(baseline_background, name="baseline_background", ndim=1, dtype=np.float64)
         if base_s.shape[0] < 2 or base_b.shape[0] < 2:
             raise ValueError("baseline_signal and baseline_background must each hold real events")
-        ys, yb = _yields(base_s, edges, expected_signal)[0], _yields(base_b, edges, expected_background)[0]
+        (ys, ys_w2), (yb, yb_w2) = (
+            _yields(base_s, edges, expected_signal),
+            _yields(base_b, edges, expected_background),
+        )
         if np.any(ys + yb <= 0):
             raise ValueError("the baseline (real-event) templates leave bins empty; use fewer bins")
-        baseline = Templates(edges=edges, signal=ys, background=yb)
+        # the real templates are a finite sample too: they get their staterror
+        baseline = Templates(
+            edges=edges, signal=ys, background=yb, signal_sumw2=ys_w2, background_sumw2=yb_w2
+        )
     else:
         baseline = None
     if model_nuisance and var_s is not None and var_b is not None:
@@ -668,6 +708,56 @@ def closure_test(
         )
     if baseline is not None:
         variants.append((BASELINE, baseline))
+    # Bootstrap copies of the events behind each variant's templates (own random stream).
+    # The whole template pipeline is repeated: automatic bin edges are recomputed from the
+    # resampled surrogate events (quantile edges follow the sample and absorb part of its
+    # fluctuation), and the real pool's expected histogram is rebinned with them.
+    boot_rng = np.random.default_rng([int(seed), 1])
+    template_boots: dict[str, list[tuple[Templates, FloatArray, FloatArray]]] = {n: [] for n, _ in variants}
+    auto_edges = isinstance(bins, int | np.integer) and not isinstance(bins, bool)
+    for _ in range(int(pool_bootstraps)):
+        res_s = pooled_s[boot_rng.integers(0, pooled_s.shape[0], pooled_s.shape[0])]
+        res_b = pooled_b[boot_rng.integers(0, pooled_b.shape[0], pooled_b.shape[0])]
+        edges_b = (
+            _edges(bins, binning, res_s, res_b, lo, hi, expected_signal, expected_background)
+            if auto_edges
+            else edges
+        )
+        real_b_y = (
+            _yields(real_s, edges_b, expected_signal)[0],
+            _yields(real_b, edges_b, expected_background)[0],
+        )
+        for name, tmpl in variants:
+            if name == BASELINE:
+                src_s = base_s[boot_rng.integers(0, base_s.shape[0], base_s.shape[0])]
+                src_b = base_b[boot_rng.integers(0, base_b.shape[0], base_b.shape[0])]
+            else:
+                src_s, src_b = res_s, res_b
+            (bs, bs_w2), (bb, bb_w2) = (
+                _yields(src_s, edges_b, expected_signal),
+                _yields(src_b, edges_b, expected_background),
+            )
+            if np.any(bs + bb <= 0):
+                continue
+            extra_s: FloatArray | float = 0.0
+            extra_b: FloatArray | float = 0.0
+            if name == "model_nuisance":
+                extra_s = np.var(
+                    np.stack([_yields(v, edges_b, expected_signal)[0] for v in sig_members]), axis=0, ddof=1
+                )
+                extra_b = np.var(
+                    np.stack([_yields(v, edges_b, expected_background)[0] for v in bkg_members]),
+                    axis=0,
+                    ddof=1,
+                )
+            boot = Templates(
+                edges=edges_b,
+                signal=bs,
+                background=bb,
+                signal_sumw2=None if tmpl.signal_sumw2 is None else bs_w2 + extra_s,
+                background_sumw2=None if tmpl.background_sumw2 is None else bb_w2 + extra_b,
+            )
+            template_boots[name].append((boot, *real_b_y))
     rng = np.random.default_rng(seed)
     results: list[ClosureVariant] = []
     clipped_s = np.clip(real_s, edges[0], edges[-1])
@@ -691,7 +781,17 @@ def closure_test(
             )[0]
             pool[b] = mu * bs + bb
         for name, templates in variants:
-            results.append(_fit_toys(templates, toys, asimov, pool, name=name, mu_true=mu))
+            results.append(
+                _fit_toys(
+                    templates,
+                    toys,
+                    asimov,
+                    pool,
+                    name=name,
+                    mu_true=mu,
+                    template_boots=[(t, mu * ys_b + yb_b) for t, ys_b, yb_b in template_boots[name]],
+                )
+            )
     return ClosureResult(
         observable=str(observable),
         edges=edges,

@@ -55,6 +55,7 @@ __all__ = [
     "MIN_SIGNIFICANCE_P",
     "NullTest",
     "empirical_pvalue",
+    "min_attainable_pvalue",
     "null_distribution",
     "pvalue_to_sigma",
     "reference_partitions",
@@ -86,6 +87,24 @@ def pvalue_to_sigma(p: float) -> float:
     if math.isnan(p):
         return math.nan
     return float(stats.norm.isf(min(1.0, max(p, MIN_SIGNIFICANCE_P))))
+
+
+def min_attainable_pvalue(n_null: int, *, tail: str = "exponential") -> float:
+    """Smallest p-value :func:`empirical_pvalue` can return with ``n_null`` null values.
+
+    Without a tail refinement (``tail="none"``, or fewer than 41 null values for the
+    exponential tail fit, which needs 5 values in the upper 10 %) an observation beyond
+    every null value gets :math:`p = 1/(n_\\mathrm{null} + 1)`: however far it lies, no
+    smaller p-value is possible. With a tail fit the floor is :data:`MIN_SIGNIFICANCE_P`.
+
+    Example:
+        >>> round(min_attainable_pvalue(20), 4), min_attainable_pvalue(100) < 1e-100
+        (0.0476, True)
+    """
+    n = int(n_null)
+    if tail == "none" or (tail == "exponential" and math.ceil(_TAIL_FRACTION * n) < _MIN_TAIL):
+        return 1.0 / (n + 1.0)
+    return MIN_SIGNIFICANCE_P
 
 
 def empirical_pvalue(observed: float, null: npt.ArrayLike, *, tail: str = "exponential") -> float:

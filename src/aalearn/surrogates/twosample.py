@@ -22,6 +22,17 @@ split its ROC AUC is 0.5 when the two samples come from one distribution.
   (:math:`\langle w\rangle_\mathrm{cand} = \langle 1/w\rangle_\mathrm{ref} = 1`, as exact density
   ratios would be), removing a global calibration bias of the classifier.
 
+**Weighted candidate.** With ``candidate_weights`` :math:`s_i` (for example spectrum
+weights, :mod:`aalearn.data.reweight`) the test compares the reference with the
+*reweighted* candidate: the classifier is fitted with sample weights (candidate weights
+normalised to the candidate count, reference weight 1), the held-out AUC is
+:func:`sklearn.metrics.roc_auc_score` with ``sample_weight``, and the null is the
+normal approximation of the Mann-Whitney statistic with the candidate's Kish effective
+size :math:`n_1^\mathrm{eff} = (\sum s)^2/\sum s^2` in place of :math:`n_1`. The weight
+map then averages :math:`w` over the held-out candidate events resampled in proportion
+to :math:`s` (it estimates :math:`P_\mathrm{ref}/P_\mathrm{cand,s}` per bin). Only the
+``"hgb"`` classifier takes weights.
+
 Classifiers: scikit-learn's :class:`~sklearn.ensemble.HistGradientBoostingClassifier`
 (default; strong on tabular features, Kansal et al. found classifier AUCs blind to some
 mass distortions, so C2ST complements FPD/KPD rather than replacing them) or an
@@ -129,6 +140,7 @@ class C2STResult:
         classifier: ``"hgb"`` or ``"mlp"``.
         regions: Every (feature, bin) of the weight map, largest :math:`|z|` first.
         weights: Held-out candidate events' weights :math:`w`.
+        weighted: Whether the candidate carried sample weights (``candidate_weights``).
     """
 
     auc: float
@@ -140,6 +152,7 @@ class C2STResult:
     classifier: str
     regions: tuple[WeightRegion, ...] = ()
     weights: FloatArray = field(default_factory=lambda: np.zeros(0))
+    weighted: bool = False
 
     def top_regions(self, k: int = 3, *, min_abs_z: float = 3.0) -> list[WeightRegion]:
         """The ``k`` regions with the largest :math:`|z|` that reach ``min_abs_z``.
@@ -163,6 +176,7 @@ class C2STResult:
                 "n_test": self.n_test,
                 "classifier": self.classifier,
                 "top_regions": [r.to_dict() for r in self.top_regions(5)],
+                **({"weighted": True} if self.weighted else {}),
             }
         )
         return out
@@ -319,6 +333,7 @@ def c2st(
     max_iter: int = 200,
     seed: int = 0,
     n_threads: int | None = None,
+    candidate_weights: npt.ArrayLike | None = None,
 ) -> C2STResult:
     """Classifier two-sample test with its Mann-Whitney null and the weight map (module docstring).
 
@@ -334,6 +349,8 @@ def c2st(
         n_threads: Limit the classifier's OpenMP/BLAS threads (``None``: the libraries' default).
             On a machine shared with other jobs one thread can be far faster than
             oversubscribed OpenMP threads.
+        candidate_weights: Optional non-negative ``(M,)`` sample weights of the candidate:
+            test the reweighted candidate (module docstring; ``"hgb"`` only).
 
     Returns:
         The :class:`C2STResult`.
@@ -351,8 +368,22 @@ def c2st(
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     x, y = check_feature_pair(reference, candidate, min_rows=20)
     names = _names(feature_names, x.shape[1])
+    s_cand = _candidate_weights(candidate_weights, len(y), classifier)
     data = np.concatenate([x, y])
     labels = np.concatenate([np.zeros(len(x), dtype=np.int64), np.ones(len(y), dtype=np.int64)])
+    if s_cand is not None:
+        return _weighted_c2st(
+            x,
+            data,
+            labels,
+            np.concatenate([np.ones(len(x)), s_cand]),
+            names,
+            test_fraction=float(test_fraction),
+            bins=bins,
+            max_iter=int(max_iter),
+            seed=seed,
+            n_threads=n_threads,
+        )
     x_tr, x_te, l_tr, l_te = train_test_split(
         data, labels, test_size=float(test_fraction), stratify=labels, random_state=seed
     )
@@ -394,4 +425,90 @@ def c2st(
         classifier=classifier,
         regions=tuple(regions),
         weights=w,
+    )
+
+
+def _candidate_weights(weights: npt.ArrayLike | None, n: int, classifier: str) -> FloatArray | None:
+    if weights is None:
+        return None
+    if classifier != "hgb":
+        raise ValueError(f"candidate_weights need the 'hgb' classifier, got {classifier!r}")
+    s = np.asarray(weights, dtype=np.float64)
+    if s.shape != (n,):
+        raise ValueError(f"candidate_weights must have shape ({n},), got {s.shape}")
+    if not np.all(np.isfinite(s)) or np.any(s < 0) or not np.any(s > 0):
+        raise ValueError("candidate_weights must be finite, non-negative, with at least one positive weight")
+    return s
+
+
+def _weighted_c2st(
+    x_ref: FloatArray,
+    data: FloatArray,
+    labels: npt.NDArray[np.int64],
+    sample_weight: FloatArray,
+    names: list[str],
+    *,
+    test_fraction: float,
+    bins: int,
+    max_iter: int,
+    seed: int,
+    n_threads: int | None,
+) -> C2STResult:
+    """C2ST of the reference against the reweighted candidate (module docstring)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, l_tr, l_te, s_tr, s_te = train_test_split(
+        data, labels, sample_weight, test_size=test_fraction, stratify=labels, random_state=seed
+    )
+    if min(np.sum(l_te == 0), np.sum(l_te == 1), np.sum(l_tr == 0), np.sum(l_tr == 1)) < 10:
+        raise ValueError(
+            "C2ST needs at least 10 events of each sample in both the training and the test split"
+        )
+    # candidate weights normalised to the candidate count in each split: the class balance is unchanged
+    for s_part, l_part in ((s_tr, l_tr), (s_te, l_te)):
+        cand = l_part == 1
+        total = s_part[cand].sum()
+        if total <= 0:
+            raise ValueError("the candidate's weights are all zero in one split of the C2ST")
+        s_part[cand] *= cand.sum() / total
+    model = _classifier("hgb", seed, max_iter)
+    with _thread_limit(n_threads):
+        model.fit(x_tr, l_tr, sample_weight=s_tr)
+        score = model.predict_proba(x_te)[:, 1]
+    auc = float(roc_auc_score(l_te, score, sample_weight=s_te))
+    n0 = float(np.sum(l_te == 0))
+    s1 = s_te[l_te == 1]
+    n1_eff = float(s1.sum() ** 2 / np.sum(s1**2))
+    null_std = math.sqrt((n0 + n1_eff + 1) / (12.0 * n0 * n1_eff))
+    p = float(stats.norm.sf((auc - 0.5) / null_std))
+    ratio = float(np.sum(s_tr[l_tr == 1])) / float(np.sum(l_tr == 0))
+    w = classifier_weights(score[l_te == 1], class_ratio=ratio)
+    w_ref = classifier_weights(score[l_te == 0], class_ratio=ratio)
+    # self-normalise as in the unweighted test, with the candidate's sample weights
+    w = w / (np.sum(s1 * w) / np.sum(s1))
+    w_ref = 1.0 / ((1.0 / w_ref) / np.mean(1.0 / w_ref))
+    # the map's bins average w over the weighted candidate: resample the held-out candidate ∝ s
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(s1), size=len(s1), replace=True, p=s1 / s1.sum())
+    regions = weight_regions(
+        x_ref,
+        x_te[l_te == 1][pick],
+        w[pick],
+        reference_events=x_te[l_te == 0],
+        reference_weights=w_ref,
+        feature_names=names,
+        bins=bins,
+    )
+    return C2STResult(
+        auc=auc,
+        pvalue=p,
+        significance=pvalue_to_sigma(p),
+        auc_null_std=null_std,
+        n_train=len(l_tr),
+        n_test=len(l_te),
+        classifier="hgb",
+        regions=tuple(regions),
+        weights=w,
+        weighted=True,
     )

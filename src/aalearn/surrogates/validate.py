@@ -27,6 +27,15 @@ use the full samples. FPD and KPD use jetnet's defaults capped at the compared s
 (:func:`aalearn.surrogates.verdict.statistical_checks`) and combined with the closure
 and amplification checks into the :class:`~aalearn.surrogates.verdict.Verdict`.
 
+**Weighted candidate.** With ``candidate_weights`` (for example the spectrum weights of
+:mod:`aalearn.data.reweight`) the C2ST uses the weights directly
+(:func:`aalearn.surrogates.twosample.c2st`), and every other test compares the reference
+with an importance resample of the candidate: :math:`n^\mathrm{eff}` rows (Kish's
+effective size :math:`(\sum s)^2/\sum s^2`) drawn with replacement in proportion to
+the weights, so the tests see the reweighted distribution with the statistical power
+the weights leave. When ``n_null`` is too small for the resampled-null tests to fail
+after the correction, :attr:`SurrogateValidation.warnings` says so.
+
 Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -66,12 +75,19 @@ from aalearn.surrogates.metrics import (
     quantile_regions,
     tail_coverage,
 )
-from aalearn.surrogates.null import NullTest, reference_partitions, split_sizes
+from aalearn.surrogates.null import NullTest, min_attainable_pvalue, reference_partitions, split_sizes
 from aalearn.surrogates.plots import plot_marginals, plot_null_distributions, plot_weight_map
 from aalearn.surrogates.twosample import CLASSIFIERS, C2STResult, _thread_limit, c2st
-from aalearn.surrogates.verdict import CORRECTIONS, Check, Verdict, _check_alpha, statistical_checks
+from aalearn.surrogates.verdict import (
+    CORRECTIONS,
+    Check,
+    Verdict,
+    _check_alpha,
+    first_step_threshold,
+    statistical_checks,
+)
 
-__all__ = ["HasChecks", "SurrogateValidation", "validate_samples"]
+__all__ = ["HasChecks", "SurrogateValidation", "n_null_warnings", "validate_samples"]
 
 FloatArray = npt.NDArray[np.float64]
 _MIN_COMPARED = 20
@@ -115,6 +131,8 @@ class SurrogateValidation:
         amplification: The amplification result given, if any.
         reference_features: ``(N, F)`` reference features (for plots; not serialised).
         candidate_features: ``(M, F)`` candidate features (for plots; not serialised).
+        warnings: Caveats of the run, for example an ``n_null`` too small for the
+            resampled-null tests to fail after the multiple-testing correction.
     """
 
     feature_names: tuple[str, ...]
@@ -138,6 +156,7 @@ class SurrogateValidation:
     amplification: Any = None
     reference_features: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
     candidate_features: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def safe(self) -> bool:
@@ -219,6 +238,7 @@ class SurrogateValidation:
             "settings": self.settings,
             "closure": None if self.closure is None else self.closure.to_dict(),
             "amplification": None if self.amplification is None else self.amplification.to_dict(),
+            "warnings": list(self.warnings),
         }
         result: dict[str, Any] = to_jsonable(out)
         return result
@@ -271,6 +291,8 @@ class SurrogateValidation:
 
         Needs matplotlib (the ``report`` extra) for the figures.
         """
+        if self.warnings:
+            report.add_section("Surrogate validation: warnings", text=" ".join(self.warnings))
         self.verdict.add_to(report)
         shown = ", ".join(self.feature_names[:10]) + (", ..." if len(self.feature_names) > 10 else "")
         global_rows = [
@@ -390,6 +412,63 @@ def _compare_names(ref_names: tuple[str, ...] | None, cand_names: tuple[str, ...
     )
 
 
+def n_null_warnings(
+    n_null: int,
+    n_tests: int,
+    resampled: Sequence[NullTest],
+    *,
+    alpha: float = 0.05,
+    correction: str = "holm",
+) -> list[str]:
+    """A warning when ``n_null`` is too small for the resampled-null tests to fail on their own.
+
+    The resampled tests' p-values cannot fall below
+    :func:`~aalearn.surrogates.null.min_attainable_pvalue` (``1/(n_null + 1)`` without a
+    tail fit); when that floor lies above the corrected threshold of the most significant
+    of the ``n_tests`` tests (:func:`~aalearn.surrogates.verdict.first_step_threshold`),
+    FPD, KPD, the correlation difference and W1 are reported compatible with the null
+    however far the candidate lies from it.
+
+    Args:
+        n_null: Null resamples.
+        n_tests: Tests in the corrected family.
+        resampled: The resampled-null tests (their significances are quoted).
+        alpha: Level of the corrected tests.
+        correction: ``"holm"`` or ``"by"``.
+
+    Returns:
+        An empty list, or one warning sentence.
+
+    Example:
+        >>> n_null_warnings(20, 30, [])[0][:42]
+        'n_null = 20 is too small: a resampled-null'
+        >>> n_null_warnings(100, 30, [])
+        []
+    """
+    floor = min_attainable_pvalue(n_null)
+    threshold = first_step_threshold(n_tests, alpha=alpha, correction=correction)
+    if floor <= threshold:
+        return []
+    strongest = max(
+        resampled, key=lambda t: t.significance if math.isfinite(t.significance) else -math.inf, default=None
+    )
+    far = ""
+    if strongest is not None and math.isfinite(strongest.observed) and strongest.null_std > 0:
+        distance = (strongest.observed - strongest.null_mean) / strongest.null_std
+        if distance > 3:
+            far = (
+                f" (here {strongest.name} lies {distance:.0f} null standard deviations above its "
+                "null mean and is still reported compatible)"
+            )
+    return [
+        f"n_null = {n_null} is too small: a resampled-null test (FPD, KPD, correlations, W1) cannot reach a "
+        f"p-value below 1/(n_null + 1) = {floor:.3g}, above the {correction}-corrected threshold "
+        f"{threshold:.3g} of the most significant of the {n_tests} tests, so these tests can never fail on "
+        f"their own, however far the candidate lies from the reference{far}. Use n_null >= 41 (enables the "
+        "exponential tail fit) or more."
+    ]
+
+
 def _int_option(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -440,6 +519,7 @@ def validate_samples(
     fpd_options: Mapping[str, Any] | None = None,
     kpd_options: Mapping[str, Any] | None = None,
     n_threads: int | None = None,
+    candidate_weights: npt.ArrayLike | None = None,
 ) -> SurrogateValidation:
     """Run the surrogate-validation suite and decide whether the surrogate is safe to use.
 
@@ -463,6 +543,8 @@ def validate_samples(
         kpd_options: Keyword arguments of :func:`~aalearn.surrogates.metrics.kpd`.
         n_threads: Limit the BLAS/OpenMP threads of the whole computation (``None``: the
             libraries' defaults; 1 is much faster on a machine shared with other jobs).
+        candidate_weights: Optional non-negative per-row weights of the candidate (module
+            docstring: weighted C2ST, importance resample for the other tests).
 
     Returns:
         The :class:`SurrogateValidation` with the :class:`~aalearn.surrogates.verdict.Verdict`.
@@ -490,6 +572,7 @@ def validate_samples(
             fpd_options=fpd_options,
             kpd_options=kpd_options,
             n_threads=n_threads,
+            candidate_weights=candidate_weights,
         )
 
 
@@ -511,6 +594,7 @@ def _validate(
     fpd_options: Mapping[str, Any] | None,
     kpd_options: Mapping[str, Any] | None,
     n_threads: int | None,
+    candidate_weights: npt.ArrayLike | None = None,
 ) -> SurrogateValidation:
     n_null = _int_option(n_null, "n_null", 2)
     seed = _int_option(seed, "seed", 0)
@@ -532,6 +616,18 @@ def _validate(
             f"({x_ref.shape[1]} and {x_cand.shape[1]} columns)"
         )
     extra_checks = _collect_external(closure, amplification, needed_events)
+    x_cand_weighted, s_cand = x_cand, None
+    if candidate_weights is not None:
+        if c2st_classifier not in (None, "hgb"):
+            raise ValueError("candidate_weights need c2st_classifier='hgb' (or None)")
+        s_cand = np.asarray(candidate_weights, dtype=np.float64)
+        if s_cand.shape != (len(x_cand),):
+            raise ValueError(f"candidate_weights must have shape ({len(x_cand)},), got {s_cand.shape}")
+        if not np.all(np.isfinite(s_cand)) or np.any(s_cand < 0) or not np.any(s_cand > 0):
+            raise ValueError("candidate_weights must be finite, non-negative, with a positive weight")
+        n_eff = max(_MIN_COMPARED, round(float(s_cand.sum() ** 2 / np.sum(s_cand**2))))
+        pick = np.random.default_rng([seed, 1]).choice(len(x_cand), size=n_eff, p=s_cand / s_cand.sum())
+        x_cand = x_cand[pick]
     m, k = split_sizes(len(x_ref), len(x_cand), min_rows=_MIN_COMPARED)
     tail_coverage(x_ref[:2], x_cand[:2], tail_quantiles)  # validates the quantiles
 
@@ -569,7 +665,13 @@ def _validate(
     c2 = None
     if c2st_classifier is not None:
         c2 = c2st(
-            x_ref, x_cand, feature_names=names, classifier=c2st_classifier, seed=seed, n_threads=n_threads
+            x_ref,
+            x_cand_weighted,
+            feature_names=names,
+            classifier=c2st_classifier,
+            seed=seed,
+            n_threads=n_threads,
+            candidate_weights=s_cand,
         )
 
     test_names: list[str] = []
@@ -625,6 +727,10 @@ def _validate(
             )
     checks = statistical_checks(test_names, pvalues, details, alpha=alpha, correction=correction)
     verdict = Verdict.from_checks([*checks, *extra_checks], alpha=alpha, correction=correction)
+    resampled_tests = (t_fpd, t_kpd, t_corr, *t_w1)
+    warnings = n_null_warnings(
+        n_null, sum(not math.isnan(p) for p in pvalues), resampled_tests, alpha=alpha, correction=correction
+    )
     return SurrogateValidation(
         feature_names=names,
         feature_kind=features,
@@ -648,9 +754,15 @@ def _validate(
             "tail_quantiles": [float(q) for q in tails.quantiles],
             "c2st_classifier": c2st_classifier,
             "null": "random partitions of the reference into (m, k) rows",
+            **(
+                {}
+                if s_cand is None
+                else {"candidate_weights": f"importance resample of {len(x_cand)} rows (Kish n_eff)"}
+            ),
         },
         closure=closure,
         amplification=amplification,
         reference_features=x_ref,
         candidate_features=x_cand,
+        warnings=warnings,
     )

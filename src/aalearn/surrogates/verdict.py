@@ -58,7 +58,7 @@ from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.result import ReportBuilder
 from aalearn.validation.checks import adjust_pvalues
 
-__all__ = ["CORRECTIONS", "Check", "Verdict", "statistical_checks"]
+__all__ = ["CORRECTIONS", "Check", "Verdict", "first_step_threshold", "statistical_checks"]
 
 #: Multiple-testing corrections accepted by :func:`statistical_checks`.
 CORRECTIONS: tuple[str, ...] = ("holm", "by")
@@ -166,6 +166,29 @@ def statistical_checks(
         text = f"{detail}; p = {p_raw:.3g}, {corrected}: {verdict}"
         checks.append(Check(name, passed, float(p_adj), alpha, text.lstrip("; ")))
     return checks
+
+
+def first_step_threshold(n_tests: int, *, alpha: float = 0.05, correction: str = "holm") -> float:
+    r"""Raw p-value the most significant of ``n_tests`` tests must fall below to fail after the correction.
+
+    Holm's first step is Bonferroni's :math:`\alpha/m`; Benjamini-Yekutieli's is
+    :math:`\alpha/(m\,c_m)` with :math:`c_m = \sum_{i=1}^m 1/i`. A test whose smallest
+    attainable p-value lies above this threshold can fail only when other tests fail
+    before it, never on its own.
+
+    Example:
+        >>> first_step_threshold(10, alpha=0.05)
+        0.005
+        >>> round(first_step_threshold(2, alpha=0.05, correction="by"), 6)
+        0.016667
+    """
+    alpha = _check_alpha(alpha)
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(map(repr, CORRECTIONS))}, got {correction!r}")
+    m = max(int(n_tests), 1)
+    if correction == "holm":
+        return alpha / m
+    return alpha / (m * float(np.sum(1.0 / np.arange(1, m + 1))))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -51,7 +52,23 @@ __all__ = [
     "get_strategy",
     "logits_of",
     "register_strategy",
+    "weighted_bce",
 ]
+
+
+def weighted_bce(logits: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+    r"""Weighted mean binary cross-entropy :math:`\sum_i w_i \ell_i / \sum_i w_i` of logits.
+
+    A batch whose weights are all zero gives 0 (no gradient), not NaN.
+
+    Example:
+        >>> import torch
+        >>> z, y = torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0])
+        >>> float(weighted_bce(z, y, torch.tensor([1.0, 0.0])))  # only the first row: log 2
+        0.6931471824645996
+    """
+    per_row = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    return (weight * per_row).sum() / weight.sum().clamp_min(torch.finfo(per_row.dtype).tiny)
 
 
 def logits_of(model: nn.Module, x: Tensor) -> Tensor:
@@ -73,12 +90,15 @@ class Batch:
             per-row data a strategy prepared in :meth:`Strategy.setup`.
         aux: Per-row auxiliary arrays of the training set sliced to the batch (for
             example ``{"z": nuisance}`` for learning to pivot, ``{"mass": m}`` for DisCo).
+        weight: Per-row sample weights ``(B,)`` in the model's dtype, or ``None`` for an
+            unweighted run (the default; the loss is then the plain mean).
     """
 
     x: Tensor
     y: Tensor
     index: Tensor
     aux: dict[str, Tensor] = field(default_factory=dict)
+    weight: Tensor | None = None
 
 
 @dataclass
@@ -93,6 +113,8 @@ class TrainingData:
         y_val: Validation labels ``(M,)``.
         aux_val: Per-row auxiliary arrays of the validation set.
         seed: The run's seed (strategies derive their own RNGs from it).
+        weight: Per-row sample weights ``(N,)`` (float64), or ``None`` (unweighted).
+        weight_val: Per-row sample weights of the validation set, or ``None``.
     """
 
     X: npt.NDArray[np.float32]
@@ -102,6 +124,8 @@ class TrainingData:
     y_val: npt.NDArray[np.int64]
     aux_val: dict[str, npt.NDArray[Any]]
     seed: int = 0
+    weight: npt.NDArray[np.float64] | None = None
+    weight_val: npt.NDArray[np.float64] | None = None
 
 
 class Strategy:
@@ -110,6 +134,10 @@ class Strategy:
     .. math::
 
         \ell_B = -\frac{1}{|B|}\sum_{i \in B}\bigl[y_i\log\sigma(z_i) + (1-y_i)\log(1-\sigma(z_i))\bigr]
+
+    With sample weights :math:`w_i` (``Batch.weight``) the mean becomes the weighted
+    mean :math:`\sum_B w_i \ell_i / \sum_B w_i`; only strategies with
+    ``supports_sample_weight = True`` accept weights (the loop refuses the others).
 
     Subclasses override :meth:`loss` and, where needed, the other hooks. They must not
     draw from NumPy's or torch's global RNG without seeding from ``TrainingData.seed``
@@ -120,10 +148,14 @@ class Strategy:
         name: Registry name (class attribute).
         requires_aux: Names of auxiliary arrays the strategy needs (class attribute);
             the loop raises ``ValueError`` when one is missing.
+        supports_sample_weight: Whether :meth:`loss` uses ``Batch.weight`` (class
+            attribute; ``False`` unless a subclass implements it, so a subclass that
+            overrides :meth:`loss` never silently drops weights).
     """
 
     name: ClassVar[str] = "nominal"
     requires_aux: ClassVar[tuple[str, ...]] = ()
+    supports_sample_weight: ClassVar[bool] = False
 
     def setup(self, model: nn.Module, data: TrainingData) -> None:
         """Prepare for training (called once before the first epoch, also after a resume)."""
@@ -133,7 +165,9 @@ class Strategy:
 
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
         """Scalar objective of the classifier on ``batch`` (model in train mode)."""
-        return F.binary_cross_entropy_with_logits(logits_of(model, batch.x), batch.y)
+        if batch.weight is None:
+            return F.binary_cross_entropy_with_logits(logits_of(model, batch.x), batch.y)
+        return weighted_bce(logits_of(model, batch.x), batch.y, batch.weight)
 
     def after_step(self, model: nn.Module, batch: Batch) -> None:
         """Called after the classifier's optimiser step on ``batch``."""
@@ -162,6 +196,7 @@ class NominalStrategy(Strategy):
     """Plain training: the mean BCE of :class:`Strategy` (registered as ``"nominal"``)."""
 
     name: ClassVar[str] = "nominal"
+    supports_sample_weight: ClassVar[bool] = True
 
 
 #: Registered strategies: name → factory accepting keyword settings.

