@@ -201,3 +201,17 @@ def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "w.safetensors"))
     assert type(loaded) is Wide
     assert torch.equal(loaded(torch.ones(1, 3)), model(torch.ones(1, 3)))
+
+
+def test_nan_weights_are_reported_as_a_broken_model(tmp_path: Path) -> None:
+    """Issue 18 point 7: NaN weights are a model problem, not bad data rows."""
+    model = _model()
+    with torch.no_grad():
+        model.output.weight.fill_(float("nan"))
+    path = save_checkpoint(model, tmp_path / "nan.safetensors")
+    with pytest.raises(ValueError, match=r"model is broken: tensor 'output\.weight' contains NaN") as info:
+        load_model(path)
+    assert str(path) in str(info.value)
+    # The in-memory model: predict names the model, not the (finite) input rows.
+    with pytest.raises(ValueError, match=r"NaN for 3 of 3 finite input row.*model is broken.*not the data"):
+        predict_proba(model, np.zeros((3, 5), dtype=np.float32))

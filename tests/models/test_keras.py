@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from aalearn.models import TopoDNN, load_keras_topodnn, predict_proba
+from aalearn.models import TopoDNN, load_keras_topodnn, load_model, predict_proba, save_checkpoint
 from aalearn.physics.features import challenge_feature_names
 
 
@@ -261,3 +261,117 @@ def test_truncated_synthetic_file(tmp_path: Path) -> None:
     # A copy is untouched and still loads.
     shutil.copy(path, tmp_path / "copy.h5")
     load_keras_topodnn(tmp_path / "copy.h5")
+
+
+# --------------------------------------------------------------------------- weightless layers (issue 18)
+
+
+def _insert_config_layer(path: Path, after: str | None, class_name: str, **config: object) -> None:
+    """Insert a weightless layer into the file's ``model_config`` after layer ``after`` (first if None)."""
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        layers = cfg["config"]["layers"]
+        pos = 0 if after is None else 1 + [la["config"]["name"] for la in layers].index(after)
+        name = f"{class_name.lower()}_inserted"
+        layers.insert(pos, {"class_name": class_name, "config": {"name": name, **config}})
+        f.attrs["model_config"] = json.dumps(cfg)
+
+
+def _relabel(path: Path, name: str, class_name: str) -> None:
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]["layers"]:
+            if layer["config"]["name"] == name:
+                layer["class_name"] = class_name
+        f.attrs["model_config"] = json.dumps(cfg)
+
+
+def _numpy_chain(
+    model: TopoDNN, x: npt.NDArray[np.float64], after_dense0: object, before: object = None
+) -> npt.NDArray[np.float64]:
+    """Independent NumPy forward pass of a one-hidden-layer model with extra ops (no batch norm)."""
+    sd = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    h = x if before is None else before(x)  # type: ignore[operator]
+    h = np.maximum(h @ sd["blocks.0.linear.weight"].T + sd["blocks.0.linear.bias"], 0.0)
+    h = after_dense0(h)  # type: ignore[operator]
+    return h @ sd["output.weight"][0] + sd["output.bias"][0]
+
+
+def test_activation_tanh_after_first_dense_is_applied(tmp_path: Path) -> None:
+    model = _random_model(hidden=(7,), batchnorm=False)
+    with torch.no_grad():
+        model.blocks[0].linear.weight.mul_(5.0)  # large pre-activations: tanh visibly saturates
+    path = write_keras_h5(model, tmp_path / "m.h5")
+    _insert_config_layer(path, "dense", "Activation", activation="tanh")
+    loaded = load_keras_topodnn(path)
+    x = np.random.default_rng(1).normal(size=(50, 6))
+    expected = _numpy_chain(model, x, np.tanh)
+    got = loaded(torch.as_tensor(x, dtype=torch.float32)).detach().double().numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    plain = model(torch.as_tensor(x, dtype=torch.float32)).detach().double().numpy()
+    assert np.max(np.abs(plain - expected)) > 1e-2  # the test would notice a dropped layer
+
+
+def test_rescaling_dropout_and_input_layer(tmp_path: Path) -> None:
+    model = _random_model(hidden=(7,), batchnorm=False)
+    path = write_keras_h5(model, tmp_path / "m.h5")
+    _insert_config_layer(path, None, "InputLayer", batch_input_shape=[None, 6])
+    _insert_config_layer(path, "dense", "Rescaling", scale=1000.0, offset=-0.5)
+    _insert_config_layer(path, "rescaling_inserted", "Dropout", rate=0.5)
+    loaded = load_keras_topodnn(path)
+    x = np.random.default_rng(2).normal(size=(30, 6))
+    expected = _numpy_chain(model, x, lambda h: h * 1000.0 - 0.5)
+    got = loaded(torch.as_tensor(x, dtype=torch.float32)).detach().double().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda p: _insert_config_layer(p, "dense", "Lambda", function="x*2"), "lambda_inserted.*Lambda"),
+        (lambda p: _insert_config_layer(p, "dense", "Flatten"), "flatten_inserted.*Flatten"),
+        (
+            lambda p: _insert_config_layer(p, "dense", "Activation", activation="elu"),
+            "activation_inserted.*elu",
+        ),
+        (lambda p: _insert_config_layer(p, "dense_1", "Activation", activation="tanh"), "after the output"),
+        (lambda p: _relabel(p, "dense", "Conv1D"), "'dense'.*Conv1D"),
+    ],
+)
+def test_unsupported_layers_are_refused_by_name(tmp_path: Path, edit: object, match: str) -> None:
+    path = write_keras_h5(_random_model(hidden=(7,), batchnorm=False), tmp_path / "m.h5")
+    edit(path)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=match) as info:
+        load_keras_topodnn(path)
+    assert "\n" not in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_corrupt_bytes_give_one_line_error_naming_the_file(tmp_path: Path) -> None:
+    good = write_keras_h5(_random_model(), tmp_path / "good.h5").read_bytes()
+    bad = tmp_path / "bad.h5"
+    messages: list[str] = []
+    for offset in range(0, min(len(good), 4096), 16):
+        data = bytearray(good)
+        data[offset : offset + 8] = b"\xff" * 8
+        bad.write_bytes(bytes(data))
+        try:
+            load_keras_topodnn(bad)
+        except ValueError as exc:
+            messages.append(str(exc))
+    assert messages  # some corruptions must be detected
+    bad_messages = [m for m in messages if str(bad) not in m or "\n" in m]
+    assert not bad_messages
+
+
+def test_model_with_extra_layers_survives_a_checkpoint(tmp_path: Path) -> None:
+    model = _random_model(hidden=(7,), batchnorm=False)
+    path = write_keras_h5(model, tmp_path / "m.h5")
+    _insert_config_layer(path, "dense", "Activation", activation="tanh")
+    _insert_config_layer(path, None, "Rescaling", scale=[0.5] * 6, offset=0.25)
+    loaded = load_keras_topodnn(path)
+    again = load_model(save_checkpoint(loaded, tmp_path / "m.safetensors"))
+    x = torch.randn(20, 6)
+    torch.testing.assert_close(again(x), loaded(x), rtol=0, atol=0)
+    expected = _numpy_chain(model, x.double().numpy(), np.tanh, before=lambda v: v * 0.5 + 0.25)
+    np.testing.assert_allclose(loaded(x).detach().double().numpy(), expected, rtol=0, atol=1e-5)

@@ -135,7 +135,7 @@ def test_fingerprint_mismatch_is_a_clear_error_and_resume_false_starts_over(tmp_
     data = _toy(n_train=64, n_val=32)
     train_classifier(_model(), *data, epochs=1, checkpoint_dir=tmp_path, **KW)
     with pytest.raises(
-        ValueError, match=r"different training run \(differs in: settings\.lr\).*resume=False"
+        ValueError, match=r"different training run \(differs in: settings\.lr\).*delete .* to start over"
     ):
         train_classifier(_model(), *data, epochs=2, checkpoint_dir=tmp_path, **{**KW, "lr": 1e-2})
     x_other = data[0].copy()

@@ -17,6 +17,7 @@ from aalearn.core.config import TrainConfig
 from aalearn.models import TopoDNN, predict_proba
 from aalearn.training import TrainingHistory, bce_batch_loss, l1_penalty, train_classifier
 from aalearn.training.strategy import Batch, Strategy, TrainingData
+from aalearn.training.trainer import CHECKPOINT_FILE, FINAL_MODEL_FILE, TrainingDivergedError
 
 Data = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]
 
@@ -456,3 +457,41 @@ def test_sample_weight_errors() -> None:
         train_classifier(
             _model(), x_tr, y_tr, x_va, y_va, sample_weight_val=np.ones(20), epochs=1, progress=False
         )
+
+
+def test_divergent_training_raises_naming_the_epoch_and_saves_nothing(tmp_path: Any) -> None:
+    """Issue 18 item 6: lr=1e6 must not be reported as a successful run nor leave a final model."""
+    x_tr, y_tr, x_va, y_va = _toy(n_train=200, n_val=100)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1\b.*smaller learning rate \(--lr\)") as info:
+        train_classifier(
+            _model(),
+            x_tr,
+            y_tr,
+            x_va,
+            y_va,
+            epochs=3,
+            lr=1e6,
+            batch_size=32,
+            progress=False,
+            checkpoint_dir=tmp_path,
+        )
+    assert isinstance(info.value, ValueError)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / FINAL_MODEL_FILE).exists()
+
+
+def test_unreadable_checkpoint_message_offers_only_real_remedies(tmp_path: Any) -> None:
+    """Issue 18 point 7: no ``resume=False`` (the CLI lacks it), no torch ``weights_only=False`` advice."""
+    x_tr, y_tr, x_va, y_va = _toy(n_train=60, n_val=30)
+    torch.save({"obj": _Unsafe()}, tmp_path / CHECKPOINT_FILE)  # not loadable with weights_only=True
+    with pytest.raises(ValueError, match="cannot read the training checkpoint") as info:
+        train_classifier(_model(), x_tr, y_tr, x_va, y_va, epochs=1, progress=False, checkpoint_dir=tmp_path)
+    message = str(info.value)
+    assert "weights_only" not in message
+    assert "resume=False" not in message
+    assert "\n" not in message
+    assert f"delete {CHECKPOINT_FILE}" in message
+
+
+class _Unsafe:
+    """A pickled class instance: refused by ``torch.load(..., weights_only=True)``."""

@@ -28,10 +28,11 @@ from aalearn.apps.inputs import describe_model, load_data, load_model_arg
 from aalearn.attacks.base import Attack
 from aalearn.attacks.registry import ATTACKS, get_attack
 from aalearn.attacks.result import AttackResult, challenge_score, mean_absolute_deviation
-from aalearn.constraints import CONSTRAINTS, DEFAULT_CONSTRAINTS
+from aalearn.constraints import CONSTRAINTS, DEFAULT_CONSTRAINTS, resolve_constraint_names
 from aalearn.core.io import atomic_path
 from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
 from aalearn.core.result import DictResult, ReportBuilder
+from aalearn.core.validation import check_output_path
 from aalearn.data.dataset import JetDataset
 from aalearn.data.io import save_dataset
 from aalearn.models import predict_proba
@@ -420,6 +421,31 @@ def attack_catalogue() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+#: Suffixes :func:`write_adversarial` writes.
+ADVERSARIAL_SUFFIXES: tuple[str, ...] = (".npz", ".feather", ".parquet", ".pq")
+
+
+def parse_constraint_option(constraints: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The constraint names a ``--constraints`` value enables; ``none`` alone means no constraints.
+
+    Raises:
+        ValueError: For ``none`` combined with other names, or an unknown name.
+
+    Example:
+        >>> parse_constraint_option("none"), parse_constraint_option("pt-sum,energy")
+        ((), ('pt-sum', 'energy'))
+    """
+    names = constraints.split(",") if isinstance(constraints, str) else constraints
+    if names is not None:
+        names = [n.strip() for n in names]
+        if "none" in (n.lower() for n in names) and len(names) > 1:
+            raise ValueError(
+                f"--constraints: 'none' means no constraints and cannot be combined with others, "
+                f"got {','.join(names)!r}"
+            )
+    return resolve_constraint_names(constraints)
+
+
 def write_adversarial(result: AttackResult, out: str | Path) -> Path:
     """Write the adversarial jets of ``result``: a ``.npz`` of the arrays or a Feather/Parquet data file.
 
@@ -434,7 +460,7 @@ def write_adversarial(result: AttackResult, out: str | Path) -> Path:
         >>> write_adversarial  # doctest: +ELLIPSIS
         <function write_adversarial at ...>
     """
-    out = Path(out)
+    out = check_output_path(out, suffixes=ADVERSARIAL_SUFFIXES, what="--out")
     if out.suffix == ".npz":
         with atomic_path(out, suffix=".npz") as tmp:
             np.savez(
@@ -445,8 +471,6 @@ def write_adversarial(result: AttackResult, out: str | Path) -> Path:
                 success=result.success,
             )
         return out
-    if out.suffix not in (".feather", ".parquet", ".pq"):
-        raise ValueError(f"--out must end in .npz, .feather or .parquet, got {out.name!r}")
     n_features = result.x.shape[1]
     names = (
         challenge_feature_names() if is_challenge_layout(n_features) else [f"f{i}" for i in range(n_features)]
@@ -491,6 +515,9 @@ def run_attack(
         >>> run_attack  # doctest: +ELLIPSIS
         <function run_attack at ...>
     """
+    parse_constraint_option(constraints)
+    if out is not None:
+        check_output_path(out, suffixes=ADVERSARIAL_SUFFIXES, what="--out")
     run = attack_file(
         model,
         data,
@@ -503,7 +530,14 @@ def run_attack(
         progress=progress,
     )
     summary = run.summary()
-    summary.update({"attack": attack, "model": model, "data": str(data)})
+    summary.update(
+        {
+            "attack": attack,
+            "model": model,
+            "data": str(data),
+            "constraints_applied": [k for k in run.result.violations if k in CONSTRAINTS],
+        }
+    )
     if out is not None:
         summary["out"] = str(write_adversarial(run.result, out))
     return DictResult(summary, title="Attack", rows=[{k: summary.get(k) for k in SUMMARY_KEYS}])

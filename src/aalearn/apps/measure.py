@@ -267,6 +267,10 @@ def measure_files(
         raise ValueError(f"binning must be 'quantile' or 'uniform', got {binning!r}")
     if expected_signal <= 0 or expected_background <= 0:
         raise ValueError("expected_signal and expected_background must be positive")
+    if isinstance(coverage_toys, bool) or not isinstance(coverage_toys, int) or coverage_toys < 0:
+        raise ValueError(
+            f"--toys must be a non-negative integer (0: skip the coverage), got {coverage_toys!r}"
+        )
     for name, v in (("signal_norm", signal_norm), ("background_norm", background_norm)):
         if not 0 <= v < 1:
             raise ValueError(f"{name} must be a relative uncertainty in [0, 1), got {v}")

@@ -28,6 +28,7 @@ from aalearn.apps.inputs import finite_float, load_datasets, parse_name_value
 from aalearn.core.config import TrainConfig
 from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.result import ReportBuilder
+from aalearn.core.validation import check_output_path
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 from aalearn.data.reweight import REFERENCE_ROWS, REWEIGHT_VARIABLES, reweight_to_reference
 from aalearn.data.split import split_indices
@@ -302,11 +303,9 @@ def train_files(
         >>> train_files(["a.h5"], "model.pt")
         Traceback (most recent call last):
         ...
-        ValueError: --out must end in .safetensors, got model.pt
+        ValueError: --out must end in .safetensors, got 'model.pt'
     """
-    out = Path(out)
-    if not out.suffix == ".safetensors":
-        raise ValueError(f"--out must end in .safetensors, got {out}")
+    out = check_output_path(out, suffixes=[".safetensors"], what="--out")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
     if reweight_var not in REWEIGHT_VARIABLES:

@@ -366,14 +366,15 @@ def attack(
     constraints: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated constraints ('default', 'pt-sum', 'energy', 'pt-ordering', 'none', ...)."
+            help="Comma-separated constraints ('default', 'pt-sum', 'energy', 'pt-ordering', ...); "
+            "'none' alone for no constraints."
         ),
     ] = None,
     n_max: Annotated[int | None, typer.Option(help="Attack only the first N jets.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     out: Annotated[
         Path | None,
-        typer.Option(help="Write the adversarial jets (.h5, .feather or .parquet) or a .npz here."),
+        typer.Option(help="Write the adversarial jets (.feather or .parquet) or a .npz here."),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the attacks and constraints.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = False,
@@ -559,14 +560,14 @@ def challenge_task2(
         )
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 @_user_errors
 def compare(
+    ctx: typer.Context,
     models: Annotated[
         list[str], typer.Option(help="Models to compare: --models a.safetensors b.safetensors")
     ],
     data: Annotated[Path, typer.Option(help="Labelled test file.")],
-    ctx_extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
     attacks: Annotated[
         str | None, typer.Option(help="Attacks at fixed strength, e.g. 'pgd:1,rdsa' ('none' to skip).")
     ] = None,
@@ -580,7 +581,7 @@ def compare(
 ) -> None:
     """Compare trained models: clean AUC/accuracy, rejection, accuracy under attack, variation shift, cost."""
     result = compare_files(
-        list(models) + list(ctx_extra or []),
+        list(models) + list(ctx.args),
         data,
         attacks=attacks,
         variations=variation,

@@ -51,6 +51,8 @@ def validate(
     json_out: JsonOpt = False,
 ) -> None:
     """Is the candidate compatible with the reference? FPD, KPD, W1/KS, correlations, C2ST, tails, verdict."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
     result, paths = validate_files(
         reference,
         candidate,

@@ -6,7 +6,10 @@ and how to fix it.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ __all__ = [
     "check_array",
     "check_finite",
     "check_labels",
+    "check_output_path",
     "check_positive",
     "check_probability",
 ]
@@ -112,3 +116,53 @@ def check_probability(value: float, *, name: str) -> float:
     if not np.isfinite(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return float(value)
+
+
+def check_output_path(path: str | os.PathLike[str], *, suffixes: Sequence[str], what: str = "--out") -> Path:
+    """Check, before any work, that an output file has an accepted suffix and can be written.
+
+    The parent directory must exist (or be creatable below an existing, writable directory) and be
+    writable (a probe file is created and removed there); an existing ``path`` must be a writable
+    file, not a directory.
+
+    Args:
+        path: The output file.
+        suffixes: Accepted suffixes, with the dot (``[".safetensors"]``); empty accepts any.
+        what: Name of the option in error messages.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: For a suffix not in ``suffixes``.
+        PermissionError: When the file or its directory cannot be written.
+        NotADirectoryError: When a parent of ``path`` is a file.
+        IsADirectoryError: When ``path`` is a directory.
+
+    Example:
+        >>> check_output_path("model.pt", suffixes=[".safetensors"])
+        Traceback (most recent call last):
+        ...
+        ValueError: --out must end in .safetensors, got 'model.pt'
+    """
+    out = Path(path)
+    if suffixes and out.suffix.lower() not in {s.lower() for s in suffixes}:
+        choices = " or ".join([", ".join(suffixes[:-1]), suffixes[-1]] if len(suffixes) > 1 else suffixes)
+        raise ValueError(f"{what} must end in {choices}, got {out.name!r}")
+    if out.is_dir():
+        raise IsADirectoryError(f"{what} {out} is a directory, not a file")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise PermissionError(f"{what} {out} is not writable")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{what} {out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {out}: directory {parent} is not writable")
+    try:  # os.access says yes to root on sysfs/procfs: create and remove a probe file to be sure
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".aalearn-probe-"):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{what} {out}: directory {parent} is not writable ({exc.strerror})") from None
+    return out

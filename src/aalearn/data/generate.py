@@ -76,8 +76,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
-import hashlib
-import json
 import math
 import os
 import re
@@ -95,6 +93,9 @@ import numpy.typing as npt
 from aalearn.core.optional import require
 from aalearn.core.parallel import map_tasks
 from aalearn.core.stdio import redirect_fd1 as _redirect_fd1
+from aalearn.data._lock import config_hash as _config_hash
+from aalearn.data._lock import different_settings_error as _different_settings_error
+from aalearn.data._lock import output_lock
 from aalearn.data.dataset import LABEL_TOP, LABEL_W
 from aalearn.data.hdf5 import (
     read_jets_hdf5,
@@ -173,8 +174,9 @@ _LABEL = {"top": LABEL_TOP, "w": LABEL_W}
 _SETTING_RE = re.compile(r"^\s*[A-Za-z0-9_:]+\s*=\s*\S.*$")
 #: |η| of the particles given to the clustering.
 _PARTICLE_ETA_MAX = 5.0
-#: Stop a chunk that accepted no jet after this many events.
-_MAX_EVENTS_WITHOUT_JET = 20_000
+#: Default of :attr:`GeneratorConfig.max_events_without_jet`: stop a chunk after this many
+#: consecutive events without an accepted jet (an impossible cut would otherwise never end).
+MAX_EVENTS_WITHOUT_JET = 20_000
 _MAX_CONSECUTIVE_FAILURES = 100
 _FJCORE_BANNER_SILENCED = False
 #: Fields added after the first file format; :meth:`GeneratorConfig.to_dict` omits them at their
@@ -247,6 +249,9 @@ class GeneratorConfig:
         resort: Re-sort the kept constituents by their smeared pT (``False``: keep the
             particle-level order, so that like the challenge files the smeared constituents are
             only approximately pT-ordered).
+        max_events_without_jet: Progress guard: a chunk stops with a ``ValueError`` naming
+            the cut after this many consecutive events without an accepted jet (not part of
+            the sample's configuration or hash).
 
     Raises:
         ValueError: For an unknown process or variation, non-physical cuts or malformed
@@ -278,6 +283,7 @@ class GeneratorConfig:
     constituent_pt_min: float = 0.0
     min_constituents: int = 0
     resort: bool = False
+    max_events_without_jet: int = field(default=MAX_EVENTS_WITHOUT_JET, compare=False)
 
     def __post_init__(self) -> None:
         if self.process not in _PROCESS_SETTINGS:
@@ -320,6 +326,14 @@ class GeneratorConfig:
                 "GeneratorConfig.min_constituents must be a non-negative integer, "
                 f"got {self.min_constituents!r}"
             )
+        if self.pt_min >= self.ecm / 2:
+            raise ValueError(
+                f"GeneratorConfig.pt_min ({self.pt_min} GeV) is impossible: a jet has at most "
+                f"ecm/2 = {self.ecm / 2} GeV"
+            )
+        m = self.max_events_without_jet
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"GeneratorConfig.max_events_without_jet must be an integer >= 1, got {m!r}")
         for name in ("mpi", "truth_match", "massless_clustering", "resort"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"GeneratorConfig.{name} must be True or False, got {getattr(self, name)!r}")
@@ -374,6 +388,8 @@ class GeneratorConfig:
                 value = value.to_dict()
             elif isinstance(value, tuple):
                 value = list(value)
+            if f.name == "max_events_without_jet":
+                continue  # a guard, not a setting of the sample: not in the config (or its hash)
             if f.name in _LATER_FIELDS and value == _LATER_FIELDS[f.name]:
                 continue  # unchanged behaviour: keep the configuration of earlier samples
             out[f.name] = value
@@ -473,6 +489,18 @@ def _leading_jet_matched(process: Any, pdg_id: int, eta: float, phi: float, radi
     return False
 
 
+def _impossible_cut_error(config: GeneratorConfig, n_events: int, rejected: Mapping[str, int]) -> ValueError:
+    def cut(name: str) -> str:
+        return "truth_match" if name == "truth_match" else f"{name}={getattr(config, name)}"
+
+    counts = ", ".join(f"{cut(k)}: {n}" for k, n in sorted(rejected.items(), key=lambda kv: -kv[1]) if n)
+    return ValueError(
+        f"no {config.process} jet passed the selection in {n_events} consecutive events "
+        f"(events rejected by {counts or 'none'}); loosen these cuts (pthat_min={config.pthat_min} GeV) "
+        "or raise max_events_without_jet"
+    )
+
+
 def generate_chunk(
     config: GeneratorConfig,
     seed: int,
@@ -514,7 +542,9 @@ def generate_chunk(
     Raises:
         ValueError: If Pythia rejects a setting.
         RuntimeError: If Pythia fails to initialise, fails repeatedly, or no jet passes
-            the selection in 20 000 events.
+            the selection.
+        ValueError: If ``config.max_events_without_jet`` events in a row give no
+            accepted jet (the message names the cut that rejected most of them).
 
     Example:
         >>> cfg = GeneratorConfig(mpi=False)
@@ -545,7 +575,8 @@ def generate_chunk(
     reco = np.zeros((n_jets, k_max, 3), dtype=np.float64)  # after photon merging, before smearing
     jets = np.zeros((n_jets, 5), dtype=np.float64)
     every_constituent: list[npt.NDArray[np.float64]] = []
-    accepted = tried = failures = 0
+    accepted = tried = failures = since_accepted = 0
+    rejected = dict.fromkeys(("pt_min", "pt_max", "eta_max", "truth_match", "min_constituents"), 0)
     while accepted < n_jets:
         tried += 1
         if not pythia.next():
@@ -561,24 +592,26 @@ def generate_chunk(
             with _redirect_fd1("devnull"):  # fjcore prints its banner once per process
                 ok = slow_jet.analyze(event)
             _FJCORE_BANNER_SILENCED = True
+        if since_accepted >= config.max_events_without_jet:
+            raise _impossible_cut_error(config, since_accepted, rejected)
+        since_accepted += 1
         if not ok or slow_jet.sizeJet() == 0:
-            if accepted == 0 and tried >= _MAX_EVENTS_WITHOUT_JET:
-                raise RuntimeError(
-                    f"no jet passed the selection in {tried} events; check pt_min/pt_max/eta_max against "
-                    f"pthat_min = {config.pthat_min} GeV"
-                )
+            rejected["pt_min"] += 1
             continue
         pt = slow_jet.pT(0)
         if pt >= pt_max:
+            rejected["pt_max"] += 1
             continue
         p4 = slow_jet.p(0)
         eta = p4.eta()
         if abs(eta) >= config.eta_max:
+            rejected["eta_max"] += 1
             continue
         phi = slow_jet.phi(0)
         if config.truth_match and not _leading_jet_matched(
             pythia.process, pdg_id, eta, phi, config.match_radius
         ):
+            rejected["truth_match"] += 1
             continue
         particles = [event[i] for i in slow_jet.constituents(0)]
         kin = np.array([(q.pT(), q.eta(), q.phi()) for q in particles], dtype=np.float64)
@@ -588,7 +621,9 @@ def generate_chunk(
         if config.constituent_pt_min > 0:
             objects = objects[objects[:, 0] >= config.constituent_pt_min]
         if len(objects) < config.min_constituents:
+            rejected["min_constituents"] += 1
             continue
+        since_accepted = 0
         objects = objects[:k_max]
         if all_constituents:
             every_constituent.append(kin)
@@ -680,27 +715,6 @@ def _chunk_sizes(n_jets: int, chunk_size: int) -> list[int]:
 
 def _run_config(config: GeneratorConfig, seed: int, chunk_size: int, n_jets: int) -> dict[str, Any]:
     return {**config.to_dict(), "seed": seed, "chunk_size": chunk_size, "n_jets": n_jets}
-
-
-def _config_hash(run_config: Mapping[str, Any]) -> str:
-    text = json.dumps(run_config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    diffs = [
-        f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
-        for k in sorted(set(old) | set(new))
-        if old.get(k) != new.get(k)
-    ]
-    return "; ".join(diffs[:8]) + (" ..." if len(diffs) > 8 else "")
-
-
-def _different_settings_error(what: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> ValueError:
-    return ValueError(
-        f"{what} was generated with different settings ({_differences(old, new) or 'unknown differences'}); "
-        "pass overwrite=True to regenerate it, or choose another output path"
-    )
 
 
 def _chunk_path(parts: Path, index: int) -> Path:
@@ -827,7 +841,8 @@ def generate(
 
     Raises:
         ValueError: For invalid arguments, or when ``out`` or ``OUT.parts`` were
-            written with different settings (without ``overwrite``).
+            written with different settings (without ``overwrite``), or when another live
+            process holds the lock ``OUT.parts/.lock`` (that of a dead one is taken over).
 
     Example:
         >>> s = generate(GeneratorConfig(process="w"), 2000, "w.h5", workers=2)  # doctest: +SKIP
@@ -849,11 +864,21 @@ def generate(
     sizes = tuple(_chunk_sizes(n_jets, chunk_size))
     run_config = _run_config(config, seed, chunk_size, n_jets)
     key = _config_hash(run_config)
+    with output_lock(parts, key):  # a second run on this output (live PID) gets a ValueError
+        return _generate_locked(config, out_path, parts, sizes, run_config, key, seed, workers, scheduler,
+                                progress, overwrite, t0)  # fmt: skip
 
+
+def _generate_locked(
+    config: GeneratorConfig, out_path: Path, parts: Path, sizes: tuple[int, ...], run_config: dict[str, Any],
+    key: str, seed: int, workers: int, scheduler: str | None, progress: bool, overwrite: bool, t0: float,
+) -> GenerationSummary:  # fmt: skip
+    n_jets = sum(sizes)
     if overwrite:
         if out_path.exists():
             out_path.unlink()
-        shutil.rmtree(parts, ignore_errors=True)
+        for old in parts.glob("chunk_*.h5"):
+            old.unlink()
     if out_path.exists():
         try:
             meta = read_jets_metadata(out_path)
@@ -875,7 +900,6 @@ def generate(
     for leftover in stale:
         with contextlib.suppress(OSError):
             leftover.unlink()
-    parts.mkdir(parents=True, exist_ok=True)
     for leftover in [*parts.glob("*.tmp-*"), *parts.glob(".*.tmp")]:
         with contextlib.suppress(OSError):
             leftover.unlink()
@@ -931,6 +955,9 @@ def generate(
 
     # ---- merge in chunk order
     datasets = [read_jets_hdf5(_chunk_path(parts, i)) for i in range(len(sizes))]
+    for i, d in enumerate(datasets):  # per-chunk settings: never merge another run's chunk
+        if d.metadata.get("config_hash") != key or d.metadata.get("chunk") != i:
+            raise _different_settings_error(_chunk_path(parts, i), d.metadata.get("config", {}), run_config)
     arrays: dict[str, npt.NDArray[Any]] = {
         "features": np.concatenate([d.features for d in datasets]),
         "labels": np.concatenate([np.asarray(d.labels) for d in datasets]),

@@ -309,7 +309,9 @@ def write_jets_hdf5(
     all_attrs["n_jets"] = n
 
     h5py = _h5py()
-    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
+    # libver "latest": object headers carry checksums; fletcher32: so does every data chunk,
+    # so that a damaged file is detected when it is read instead of giving wrong numbers
+    with atomic_path(target) as tmp, h5py.File(tmp, "w", libver="latest") as f:
         for key, value in all_attrs.items():
             f.attrs[key] = _encode_attr(key, value)
         for key in data:
@@ -322,6 +324,7 @@ def write_jets_hdf5(
                 compression="gzip" if compression_level > 0 else None,
                 compression_opts=compression_level if compression_level > 0 else None,
                 shuffle=compression_level > 0,
+                fletcher32=True,
             )
     return target
 
@@ -410,6 +413,17 @@ def _header(f: Any, p: Path) -> dict[str, Any]:
     return meta
 
 
+#: What h5py raises for damaged files: OSError (bad signature, truncation, checksum or filter
+#: failures), KeyError (corrupt object header: "Unable to open object"), RuntimeError (corrupt
+#: attribute messages).
+_H5_ERRORS = (OSError, KeyError, RuntimeError)
+
+
+def _damaged(p: Path, what: str, exc: BaseException) -> ValueError:
+    detail = str(exc).strip("'\"") or type(exc).__name__
+    return ValueError(f"{p} is truncated or corrupt: {what} cannot be read ({detail})")
+
+
 def read_jets_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Validated root attributes and dataset shapes of an aalearn jet file, without loading it.
 
@@ -428,8 +442,8 @@ def read_jets_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with h5py.File(p, "r") as f:
             return _header(f, p)
-    except OSError as exc:
-        raise ValueError(f"{p} is truncated or corrupt and cannot be read as HDF5 ({exc})") from exc
+    except _H5_ERRORS as exc:
+        raise _damaged(p, "its header", exc) from exc
 
 
 def read_jets_hdf5(path: str | os.PathLike[str]) -> JetDataset:
@@ -458,12 +472,17 @@ def read_jets_hdf5(path: str | os.PathLike[str]) -> JetDataset:
     """
     p = _check_path(path)
     h5py = _h5py()
+    what = "its header"
     try:
         with h5py.File(p, "r") as f:
             meta = _header(f, p)
-            arrays = {k: f[k][()] for k in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS) if k in f}
-    except OSError as exc:
-        raise ValueError(f"{p} is truncated or corrupt and cannot be read as HDF5 ({exc})") from exc
+            arrays = {}
+            for k in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS):
+                what = f"dataset {k!r}"
+                if k in f:
+                    arrays[k] = f[k][()]
+    except _H5_ERRORS as exc:
+        raise _damaged(p, what, exc) from exc
     _check_values(arrays, str(p))
     meta["chunk_seeds"] = [int(s) for s in arrays["chunk_seeds"]]
     extras = {

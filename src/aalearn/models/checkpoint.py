@@ -29,13 +29,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
 from aalearn import __version__
 from aalearn.core.io import atomic_path
-from aalearn.models.keras import load_keras_topodnn
+from aalearn.models.keras import KerasTopoDNN, load_keras_topodnn
 from aalearn.models.onnx import load_onnx_model
 from aalearn.models.topodnn import TopoDNN
 
@@ -54,7 +55,7 @@ __all__ = [
 CHECKPOINT_FORMAT_VERSION = "1"
 
 #: Architecture registry: name → class (or factory) called as ``factory(**config)``.
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"topodnn": TopoDNN}
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"topodnn": TopoDNN, "keras_topodnn": KerasTopoDNN}
 
 #: Directory of the models shipped inside the package (each ``NAME.safetensors`` with a
 #: model card ``NAME.md`` beside it).
@@ -223,6 +224,11 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise ValueError(f"{path}: corrupt config/metadata JSON in the header: {exc}") from exc
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise ValueError(f"{path}: config and metadata must be JSON objects")
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"{path}: the model is broken: tensor {key!r} contains NaN/inf (diverged training?)"
+            )
     try:
         model = ARCHITECTURES[name](**config)
     except (TypeError, ValueError) as exc:

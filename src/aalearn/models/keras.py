@@ -20,6 +20,13 @@ statistics, exactly PyTorch's ``BatchNorm1d`` in eval mode. Layer sizes and ε a
 from the file; files written with ``model.save_weights(...)`` (layers at the root) load
 too. Only ``h5py`` is used: nothing is unpickled and TensorFlow is not needed.
 
+The ``model_config`` attribute, where present, is read layer by layer: ``InputLayer`` and
+``Dropout`` (the identity at inference) are skipped, ``Activation`` (relu, tanh, sigmoid,
+linear) and ``Rescaling`` (:math:`x \cdot s + o`) are implemented
+(:class:`KerasTopoDNN`), and any other layer type (``Lambda``, ``Conv1D``, …, or a weight
+group whose config class is not ``Dense``/``BatchNormalization``) is refused with a
+``ValueError`` naming the layer, never dropped silently.
+
 Reference:
     ECML-PKDD 2025 challenge "Colliding with Adversaries" (starter kit
     CollidingAdversaries/CollidingWithAdversaries, reference model ``best_model.hdf5``);
@@ -41,7 +48,75 @@ import torch
 
 from aalearn.models.topodnn import TopoDNN
 
-__all__ = ["load_keras_topodnn"]
+__all__ = ["KerasTopoDNN", "load_keras_topodnn"]
+
+# Keras layer classes the loader maps onto TopoDNN, and the weightless ones it implements.
+_WEIGHTED_CLASSES = {"Dense": "dense", "BatchNormalization": "batchnorm"}
+_IDENTITY_CLASSES = frozenset({"InputLayer", "Dropout"})  # Dropout is the identity at inference
+_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": None}
+
+# One weightless operation: ("activation", name) or ("rescaling", (scale, offset)).
+_Op = tuple[str, Any]
+
+
+class KerasTopoDNN(TopoDNN):
+    r"""A :class:`TopoDNN` with extra weightless Keras layers (``Activation``, ``Rescaling``).
+
+    ``ops[k]`` lists the operations applied after the ``k``-th weighted layer of the Keras
+    chain (``k = 0`` is before the first ``Dense``, after the input standardisation);
+    weighted layers are counted in Keras order ``Dense, [BatchNormalization], Dense, …``.
+    Layers after the output ``Dense`` are refused by the loader, so the output stays a logit.
+
+    Example:
+        >>> m = KerasTopoDNN({1: [("activation", "tanh")]}, n_features=3, hidden=(4,), batchnorm=False)
+        >>> m.eval()(torch.zeros(2, 3)).shape
+        torch.Size([2])
+    """
+
+    def __init__(self, ops: dict[Any, list[Any]] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        ops = ops or {}
+        for ops_k in ops.values():
+            for kind, arg in ops_k:
+                if kind not in ("activation", "rescaling") or (
+                    kind == "activation" and arg not in _ACTIVATIONS
+                ):
+                    raise ValueError(f"unsupported Keras operation {kind!r} ({arg!r})")
+        self.ops: dict[int, list[_Op]] = {int(k): [(str(o[0]), o[1]) for o in v] for k, v in ops.items() if v}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """:attr:`TopoDNN.config` plus the extra operations (JSON-serialisable; checkpoints keep them)."""
+        return {**super().config, "ops": {str(k): [list(op) for op in v] for k, v in self.ops.items()}}
+
+    def _keras_ops(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        for kind, arg in self.ops.get(k, []):
+            if kind == "activation":
+                fn = _ACTIVATIONS[arg]
+                h = h if fn is None else fn(h)
+            else:
+                scale, offset = arg
+                h = h * torch.as_tensor(scale, dtype=h.dtype) + torch.as_tensor(offset, dtype=h.dtype)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits, as :meth:`TopoDNN.forward`, with the extra Keras operations applied in place."""
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"TopoDNN expects input of shape (N, {self.n_features}), got {tuple(x.shape)}")
+        h = self._keras_ops((x - self.input_mean) / self.input_scale, 0)
+        k = 0
+        blocks: list[Any] = list(self.blocks)  # _HiddenBlock: linear, activation, norm, dropout
+        for block in blocks:
+            h = block.activation(block.linear(h))
+            k += 1
+            h = self._keras_ops(h, k)
+            if self.batchnorm:
+                h = block.norm(h)
+                k += 1
+                h = self._keras_ops(h, k)
+            h = block.dropout(h)
+        return self.output(h).squeeze(-1)
+
 
 _DENSE_WEIGHTS = ("kernel", "bias")
 _BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -149,6 +224,69 @@ def _layer_order(root: h5py.Group, path: Path) -> list[str]:
     return order
 
 
+def _config_layers(f: h5py.File) -> list[dict[str, Any]]:
+    """The ordered layer list of the ``model_config`` attribute (empty if absent or unreadable)."""
+    raw = f.attrs.get("model_config")
+    if raw is None:
+        return []
+    try:
+        layers = json.loads(_decode(raw))["config"]["layers"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [layer for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
+
+
+def _extra_ops(
+    config_layers: list[dict[str, Any]], weighted: list[_Layer], path: Path
+) -> dict[int, list[_Op]]:
+    """Map the model config onto the weighted layers; implement or refuse every other layer.
+
+    Raises:
+        ValueError: naming the first layer the loader cannot implement.
+    """
+    ops: dict[int, list[_Op]] = {}
+    if not config_layers:
+        return ops
+    kinds = {layer.name: layer.kind for layer in weighted}
+    k = 0
+    for layer in config_layers:
+        cls = str(layer.get("class_name"))
+        cfg = layer.get("config", {}) if isinstance(layer.get("config"), dict) else {}
+        name = str(cfg.get("name", "?"))
+        if name in kinds:
+            if _WEIGHTED_CLASSES.get(cls) != kinds[name]:
+                raise ValueError(
+                    f"{path}: layer {name!r} is a Keras {cls} layer; only Dense and BatchNormalization "
+                    "weights are supported"
+                )
+            k += 1
+            continue
+        if cls in _IDENTITY_CLASSES:
+            continue
+        if k >= len(weighted):
+            raise ValueError(f"{path}: layer {name!r} ({cls}) after the output layer is not supported")
+        if cls == "Activation" and cfg.get("activation") in _ACTIVATIONS:
+            ops.setdefault(k, []).append(("activation", cfg["activation"]))
+        elif cls == "Rescaling":
+            try:
+                scale = np.asarray(cfg.get("scale", 1.0), dtype=np.float32)
+                offset = np.asarray(cfg.get("offset", 0.0), dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}: layer {name!r} (Rescaling) has unreadable scale/offset") from exc
+            if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))):
+                raise ValueError(f"{path}: layer {name!r} (Rescaling) has a non-finite scale or offset")
+            ops.setdefault(k, []).append(("rescaling", (scale.tolist(), offset.tolist())))
+        else:
+            what = f"{cls}({cfg.get('activation')!r})" if cls == "Activation" else cls
+            raise ValueError(
+                f"{path}: unsupported Keras layer {name!r} of type {what}; supported: Dense, "
+                "BatchNormalization, Activation (relu/tanh/sigmoid/linear), Dropout, Rescaling, InputLayer"
+            )
+    if k != len(weighted):
+        raise ValueError(f"{path}: the model config lists {k} of the {len(weighted)} weighted layers")
+    return ops
+
+
 def _model_config(f: h5py.File) -> dict[str, dict[str, Any]]:
     """Per-layer Keras config from the ``model_config`` attribute (empty if absent)."""
     raw = f.attrs.get("model_config")
@@ -175,7 +313,8 @@ def load_keras_topodnn(path: str | Path) -> TopoDNN:
         path: Keras HDF5 file (``model.save("x.h5")`` or ``model.save_weights("x.h5")``).
 
     Returns:
-        The model, in eval mode, on the CPU.
+        The model, in eval mode, on the CPU: a :class:`KerasTopoDNN` when the config has
+        ``Activation`` or ``Rescaling`` layers, else a plain :class:`TopoDNN`.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -198,7 +337,9 @@ def load_keras_topodnn(path: str | Path) -> TopoDNN:
     try:
         with f:
             return _load(f, path)
-    except OSError as exc:  # h5py reports low-level read errors of damaged files as OSError
+    except (OSError, RuntimeError, KeyError) as exc:
+        # h5py reports damaged files as OSError, a failed ``visititems`` ("Object visitation
+        # failed") as RuntimeError and a corrupt object header as KeyError.
         raise ValueError(f"{path}: cannot read the HDF5 file (truncated or corrupt?): {exc}") from exc
 
 
@@ -281,7 +422,10 @@ def _load(f: h5py.File, path: Path) -> TopoDNN:
         raise ValueError(f"{path}: batch-normalisation layers use different epsilons {sorted(eps_values)}")
     momentum = {float(keras_layers.get(n.name, {}).get("config", {}).get("momentum", 0.99)) for n in norms}
 
-    model = TopoDNN(
+    ops = _extra_ops(_config_layers(f), layers, path)
+    model_cls: Any = KerasTopoDNN if ops else TopoDNN
+    model = model_cls(
+        **({"ops": ops} if ops else {}),
         n_features=int(dense[0].weights["kernel"].shape[0]),
         hidden=[int(layer.weights["kernel"].shape[1]) for layer in dense[:-1]],
         batchnorm=batchnorm,

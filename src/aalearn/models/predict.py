@@ -78,7 +78,8 @@ def predict_logits(model: nn.Module, X: npt.ArrayLike, *, batch_size: int = 8192
 
     Raises:
         ValueError: For a wrong shape, non-finite values, a feature count that differs
-            from the model's ``n_features`` or a bad ``batch_size``.
+            from the model's ``n_features``, a bad ``batch_size``, or a model that returns
+            NaN for finite inputs (a broken model, e.g. NaN weights).
 
     Example:
         >>> from aalearn.models import TopoDNN
@@ -105,6 +106,13 @@ def predict_logits(model: nn.Module, X: npt.ArrayLike, *, batch_size: int = 8192
             out[start : start + batch.shape[0]] = logits.float().cpu().numpy()
     finally:
         model.train(was_training)
+    bad = np.isnan(out)
+    if bad.any():  # the inputs were checked finite: NaN outputs come from the model itself
+        raise ValueError(
+            f"the model returned NaN for {int(bad.sum())} of {out.size} finite input row(s); "
+            "the model is broken "
+            "(NaN weights or statistics, e.g. from diverged training), not the data"
+        )
     return out
 
 

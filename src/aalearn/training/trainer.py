@@ -69,8 +69,10 @@ from aalearn.training.strategy import Batch, Strategy, TrainingData, get_strateg
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "DIVERGED_VAL_LOSS",
     "FINAL_MODEL_FILE",
     "BatchLoss",
+    "TrainingDivergedError",
     "TrainingHistory",
     "bce_batch_loss",
     "l1_penalty",
@@ -89,6 +91,16 @@ FINAL_MODEL_FILE = "model.safetensors"
 
 _CHECKPOINT_FORMAT = "aalearn-training-state"
 _CHECKPOINT_VERSION = 1
+
+
+#: Validation BCE (nats per jet) above which training counts as diverged: a mean loss of
+#: 10⁴ needs logits of order 10⁴ on wrong predictions, far beyond the float32 saturation of
+#: the sigmoid (:math:`|z| \approx 17`); a working tagger stays below ~1 (chance: ln 2).
+DIVERGED_VAL_LOSS = 1e4
+
+
+class TrainingDivergedError(ValueError):
+    """Training produced a non-finite loss; raised before any checkpoint of the diverged model is written."""
 
 
 def bce_batch_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -352,23 +364,27 @@ def _load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, corrupt, or not a torch file
+        # Only torch's first line: its advice to pass weights_only=False (which would unpickle
+        # arbitrary code) must not reach the user.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first if "weights_only" not in first else "not a weights-only torch file"
         raise ValueError(
-            f"cannot read the training checkpoint {str(path)!r} ({type(exc).__name__}: {exc}); "
-            "delete it or pass resume=False to start over"
+            f"cannot read the training checkpoint {str(path)!r} ({type(exc).__name__}: {first}); "
+            f"delete {path.name} (or use another checkpoint directory) to start over"
         ) from None
     if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
         raise ValueError(f"{str(path)!r} is not an aalearn training checkpoint; use another checkpoint_dir")
     if state.get("version") != _CHECKPOINT_VERSION:
         raise ValueError(
             f"{str(path)!r} has checkpoint version {state.get('version')!r}, this aalearn writes "
-            f"{_CHECKPOINT_VERSION}; pass resume=False to start over"
+            f"{_CHECKPOINT_VERSION}; delete {path.name} (or use another checkpoint directory) to start over"
         )
     old = json.loads(state["fingerprint"])
     if old != fingerprint:
         diff = ", ".join(_differences(old, fingerprint)[:8])
         raise ValueError(
             f"the checkpoint in {str(path.parent)!r} belongs to a different training run (differs in: "
-            f"{diff}); use another checkpoint_dir, or resume=False to overwrite it"
+            f"{diff}); use another checkpoint directory, or delete {path.name} in it to start over"
         )
     return state
 
@@ -656,8 +672,9 @@ def _train_epoch(
         seen += idx.numel()
     train_loss = float(total) / max(seen, 1)
     if not bool(finite) or not np.isfinite(train_loss):
-        raise ValueError(
-            f"the training loss became {train_loss} in epoch {epoch + 1}; lower lr or check the inputs' scale"
+        raise TrainingDivergedError(
+            f"training diverged: the training loss became {train_loss} in epoch {epoch + 1}; no model was "
+            "saved; try a smaller learning rate (--lr) or check the inputs' scale"
         )
     return train_loss, seen
 
@@ -725,6 +742,13 @@ def _epoch_loop(
         train_loss, seen = _train_epoch(model, strat, state, data, settings, epoch)
         loop_seconds = time.perf_counter() - e0
         val_loss, val_acc = _validate(model, data.x_va, data.y_va, max(settings.batch_size, 4096), data.w_va)
+        if not val_loss <= DIVERGED_VAL_LOSS:  # also catches NaN
+            bar.close()
+            raise TrainingDivergedError(
+                f"training diverged: the validation loss became {val_loss:.4g} in epoch {epoch + 1} (limit "
+                f"{DIVERGED_VAL_LOSS:g}); no model was saved; try a smaller learning rate (--lr) or check "
+                "the inputs' scale"
+            )
         done = _record_epoch(model, strat, state, settings, epoch, train_loss, val_loss, val_acc)
         history.jets_per_second.append(seen / max(loop_seconds, 1e-12))
         history.epoch_seconds.append(time.perf_counter() - e0)
