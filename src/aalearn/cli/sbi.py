@@ -11,6 +11,7 @@ from aalearn.apps.sbi import coverage_task, validate_task
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit
 from aalearn.cli._sbi_physics import physics
+from aalearn.inference.sbi.results import coverage_row, validation_row
 from aalearn.inference.sbi.tasks import SBIBM_SETTINGS
 
 __all__ = ["app"]
@@ -99,16 +100,7 @@ def validate(
         max_epochs=max_epochs,
         **_sbibm_defaults(method, density_estimator, training_batch_size),
     )
-    rows = {
-        "task": result["task"],
-        "method": result["method"],
-        "simulations": result["simulations"],
-        "c2st (mean)": result["c2st"],
-        "c2st (sd)": result["c2st_std"],
-        "published c2st": result["published_c2st"],
-        "seconds": result["seconds"],
-        **{f"c2st obs {k}": v for k, v in result["c2st_per_observation"].items()},
-    }
+    rows = validation_row(result)
     if "report" in result:
         rows["report"] = result["report"]
     emit(result, json_mode=json_out, title=f"sbi validate: {task}", rows=rows)
@@ -153,25 +145,11 @@ def coverage(
         max_epochs=max_epochs,
         **_sbibm_defaults(method, density_estimator, training_batch_size),
     )
-    keys = (
-        "task",
-        "method",
-        "simulations",
-        "verdict",
-        "max_deficit",
-        "max_excess",
-        "p_overconfident",
-        "p_conservative",
-        "tarp_atc",
-        "n_test",
-        "seconds",
-        "report",
-    )
     emit(
         result,
         json_mode=json_out,
         title=f"sbi coverage: {task}",
-        rows={k: result[k] for k in keys if k in result},
+        rows=coverage_row(result),
     )
 
 

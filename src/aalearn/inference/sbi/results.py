@@ -25,9 +25,43 @@ from aalearn.core.result import ReportBuilder
 from aalearn.inference.sbi.diagnostics import CoverageReport
 from aalearn.inference.sbi.plots import plot_c2st_per_observation, plot_posterior
 
-__all__ = ["CoverageTaskResult", "ValidationResult"]
+__all__ = ["CoverageTaskResult", "ValidationResult", "coverage_row", "validation_row"]
 
 FloatArray = npt.NDArray[np.float64]
+
+_COVERAGE_KEYS = (
+    "task",
+    "method",
+    "simulations",
+    "verdict",
+    "max_deficit",
+    "max_excess",
+    "p_overconfident",
+    "p_conservative",
+    "tarp_atc",
+    "n_test",
+    "seconds",
+    "report",
+)
+
+
+def validation_row(r: dict[str, Any]) -> dict[str, Any]:
+    """The terminal row of ``sbi validate``'s JSON object (CLI and :class:`ValidationResult`)."""
+    return {
+        "task": r["task"],
+        "method": r["method"],
+        "simulations": r["simulations"],
+        "c2st (mean)": r["c2st"],
+        "c2st (sd)": r["c2st_std"],
+        "published c2st": r["published_c2st"],
+        "seconds": r["seconds"],
+        **{f"c2st obs {k}": v for k, v in r["c2st_per_observation"].items()},
+    }
+
+
+def coverage_row(r: dict[str, Any]) -> dict[str, Any]:
+    """The terminal row of ``sbi coverage``'s JSON object (CLI and :class:`CoverageTaskResult`)."""
+    return {k: r[k] for k in _COVERAGE_KEYS if k in r}
 
 
 @dataclass
@@ -56,19 +90,7 @@ class ValidationResult:
 
     def summary(self) -> list[dict[str, Any]]:
         """One row: task, method, simulations, mean and sd of the C2ST, published value, time."""
-        r = self.data
-        return [
-            {
-                "task": r["task"],
-                "method": r["method"],
-                "simulations": r["simulations"],
-                "c2st (mean)": r["c2st"],
-                "c2st (sd)": r["c2st_std"],
-                "published c2st": r["published_c2st"],
-                "seconds": r["seconds"],
-                **{f"c2st obs {k}": v for k, v in r["c2st_per_observation"].items()},
-            }
-        ]
+        return [validation_row(self.data)]
 
     def add_to(self, report: ReportBuilder) -> None:
         """Add the C2ST table and the posterior-versus-reference plots to ``report``."""
@@ -123,21 +145,7 @@ class CoverageTaskResult:
 
     def summary(self) -> list[dict[str, Any]]:
         """One row: task, method, verdict and its numbers, time (and the report path when written)."""
-        keys = (
-            "task",
-            "method",
-            "simulations",
-            "verdict",
-            "max_deficit",
-            "max_excess",
-            "p_overconfident",
-            "p_conservative",
-            "tarp_atc",
-            "n_test",
-            "seconds",
-            "report",
-        )
-        return [{k: self.data[k] for k in keys if k in self.data}]
+        return [coverage_row(self.data)]
 
     def add_to(self, report: ReportBuilder) -> None:
         """Add the coverage diagnostics and the posterior of observation 1 to ``report``."""
