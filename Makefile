@@ -30,7 +30,7 @@ STAMP  := $(VENV)/.aalearn-setup
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 DEMO_OUT ?= aalearn-demo
 
-.PHONY: setup demo test lint docs chromium bench bench-deps clean
+.PHONY: setup demo test lint docs chromium bench bench-deps mutation clean
 
 setup: $(STAMP)
 
@@ -62,7 +62,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) chromium lint
-	$(BIN)/python -m pytest -q --timeout=1800
+	$(BIN)/python -m pytest -q --timeout=1800 --durations=30
+
+# Mutation testing of the statistical core (issue 23; docs/dev/mutation.md). A developer tool, not
+# CI: a full run takes hours. mutmut is pinned here and installed only for this target.
+MUTATION_OUT ?= build/mutation
+MUTATION_ARGS ?=
+mutation: $(STAMP)
+	$(PIP) "mutmut==3.8.1"
+	$(BIN)/python tools/mutation.py --out $(MUTATION_OUT) $(MUTATION_ARGS)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -92,6 +92,17 @@ about three quarters of aalearn's time are the model's matrix products, which th
 pay too). Only aalearn's outputs hold the budget exactly (max |Δ|/σ = 1.0000000; ART
 1.0000102, torchattacks 1.0000188).
 
+Issue 19, second round (the fused TopoDNN as one autograd node with a hand-written input
+gradient, the first layer's gradient through a weight padded to 88 columns, the scaled
+perturbation carried along when there is no box, one scalar clamp), ``--threads 1
+--repeats 5`` on the same 2-core VM at a load average of 27-28 from other jobs (medians;
+CPU seconds, ``time.process_time``, are the robust figure at such a load): aalearn 0.76
+CPU-s, ART 1.62, torchattacks 0.85: **2.14x ART and 1.13x torchattacks in CPU time**;
+wall-clock medians 1.85x and 1.16x (goal missed on the wall-clock medians); success and
+budgets unchanged (0.2536, max |Δ|/σ = 1.0000000). A second run, ``--repeats 7`` at load
+18-29: 0.79 / 1.57 / 0.85 CPU-s (1.99x, 1.08x; wall medians 1.80x, 0.91x). The previous
+code in a run at load 22-28: 0.98 / 1.71 / 1.01 CPU-s (1.74x and 1.03x).
+
 Usage::
 
     make bench-deps

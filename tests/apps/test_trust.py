@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,6 @@ from aalearn.apps.trust_sections import EXPLAIN_STEPS, explain_subsample
 from aalearn.apps.trust_verdict import Check, DecisionRule, verdict
 from aalearn.cli.main import app
 from aalearn.constraints.tabular import SpecBounds
-from aalearn.core.paths import find_challenge_data
 from aalearn.data.dataset import JetDataset
 from aalearn.data.io import load_dataset, save_dataset
 from aalearn.evaluation.bootstrap import bootstrap_metric, bootstrap_metrics
@@ -65,15 +65,6 @@ NAMES = ("mass", "width", "angle", "shape")
 def _onnx2torch_or_skip() -> None:
     if importlib.util.find_spec("onnx2torch") is None:
         pytest.skip("onnx2torch is not installed (pip install --no-deps onnx2torch)")
-
-
-def _challenge_or_skip() -> Path:
-    path = find_challenge_data()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the challenge's public files are required under CI=true")
-        pytest.skip("the challenge's public files (../shared/data/colliding-adversaries) are not present")
-    return path
 
 
 def _tabular(n: int = 800, seed: int = 0) -> JetDataset:
@@ -433,11 +424,13 @@ def test_onnx_unconvertible_operator_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_challenge_model_through_onnx_matches_keras(tmp_path: Path) -> None:
+def test_challenge_model_through_onnx_matches_keras(
+    tmp_path: Path, challenge_data: Callable[[], Path]
+) -> None:
     """The issue's done-when: clean accuracy 1.000 and adversaries 0.093, the same as the Keras file."""
     pytest.importorskip("onnx")
     _onnx2torch_or_skip()
-    shared = _challenge_or_skip()
+    shared = challenge_data()
     keras = load_model(shared / "best_model.hdf5")
     onnx_model = load_model(_export(keras, 87, tmp_path / "challenge.onnx"))
     for name, expected in (("Clean_Test_Public.feather", 1.000), ("Adversaries_Test_Public.feather", 0.093)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aalearn.cli.main import app
+from aalearn.models import load_model, predict_proba
 
 runner = CliRunner()
 
@@ -59,9 +61,24 @@ def test_attack_json_keys(challenge_dir: Path, attack: str, extra: list[str], tm
     for key in REQUIRED_KEYS:
         assert key in payload, key
     assert payload["unphysical_fraction"] == 0.0
-    assert 0.0 <= payload["fooling_ratio"] <= 1.0
     with np.load(out) as f:
         assert f["clean"].shape == f["adv"].shape == (200, 87)
+        clean, adv, labels = f["clean"], f["adv"], f["labels"]
+    # the figures recomputed here from the written jets with the model (challenge definitions)
+    model = load_model(challenge_dir / "best_model.hdf5")
+    right = (predict_proba(model, clean) >= 0.5) == labels
+    right_adv = (predict_proba(model, adv) >= 0.5) == labels
+    assert payload["n_attacked"] == int(right.sum())
+    assert payload["accuracy_clean"] == pytest.approx(float(right.mean()), abs=1e-12)
+    assert payload["accuracy"] == pytest.approx(float(right_adv.mean()), abs=1e-12)
+    assert payload["fooling_ratio"] == pytest.approx(
+        float((right & ~right_adv).sum() / right.sum()), abs=1e-12
+    )
+    mad = float(np.abs(adv.astype(np.float64) - clean.astype(np.float64)).mean())
+    assert payload["mad"] == pytest.approx(mad, rel=1e-6)
+    score = payload["fooling_ratio"] * math.exp(-20 * mad)  # the challenge's Task 1 score
+    assert payload["challenge_score"] == pytest.approx(score, rel=1e-6)
+    assert payload["fooling_ratio"] > 0.05  # every attack here fools some of the 200 jets
 
 
 def test_attack_writes_feather(challenge_dir: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scipy.stats import binomtest
 from typer.testing import CliRunner
 
 from aalearn.cli.main import app
@@ -165,6 +166,38 @@ def test_generate_train_evaluate_round_trip(tmp_path: Path) -> None:
     ev = _json(runner.invoke(app, ["evaluate", "--model", str(model), "--data", str(files["w"]), "--json"]))
     assert {"accuracy", "auc", "n"} <= set(ev)
     assert ev["n"] == 40
+    # --level/--bootstrap reach the intervals: the accuracy's 95 % Clopper-Pearson interval
+    # equals scipy's exact binomial interval for the same count
+    interval_args = ["--level", "0.95", "--bootstrap", "50"]
+    ev95 = _json(
+        runner.invoke(
+            app,
+            ["evaluate", "--model", str(model), "--data", str(files["w"]), *interval_args, "--json"],
+        )
+    )
+    k = round(ev95["accuracy"] * 40)
+    ci = binomtest(k, 40).proportion_ci(0.95, method="exact")
+    acc95, acc68 = ev95["intervals"]["accuracy"], ev["intervals"]["accuracy"]
+    assert (acc95["low"], acc95["high"]) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert acc95["level"] == 0.95
+    assert acc68["level"] == 0.68
+    assert acc95["high"] - acc95["low"] > acc68["high"] - acc68["low"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--level", "68"], "level must lie in (0, 1)"), (["--bootstrap", "5"], "at least 10")],
+)
+def test_interval_options_refused_before_work(tmp_path: Path, args: list[str], message: str) -> None:
+    missing = str(tmp_path / "missing.safetensors")
+    commands = (
+        ["evaluate", "--model", missing, "--data", "x.feather"],
+        ["compare", "--models", missing, "--data", "x.h5"],
+    )
+    for cmd in commands:
+        result = runner.invoke(app, [*cmd, *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output
 
 
 @pytest.mark.chromium

@@ -122,14 +122,23 @@ def test_train_disco_and_pivot_from_cli(tmp_path: Path, labelled_file: Path) -> 
     assert "Z=FILE" in bad.output
 
 
-def test_task2_shipped_robust_model(challenge_dir: Path) -> None:
-    # The shipped model's published figures (model card src/aalearn/models/shipped/robust.md).
+@pytest.mark.regression_pin(
+    "src/aalearn/models/shipped/robust.md, model card of 2026-12-07: clean 0.841, RDSA 0.414, mixed 0.628"
+)
+def test_task2_shipped_robust_model_regression_pin(challenge_dir: Path) -> None:
+    """REGRESSION PIN, not an independent truth: the shipped model's figures as recorded in its model card.
+
+    The values were measured by this code when the model was retrained (cms-challenge preset
+    jets, reweighted) and written into ``src/aalearn/models/shipped/robust.md``; the test
+    catches a change of the shipped weights or of the evaluation, not an error in the first
+    measurement. Retraining the model means updating the card and these numbers together.
+    """
     res = _json(
         runner.invoke(
             app, ["challenge", "task2", "--model", "aalearn:robust", "--adaptive", "none", "--json"]
         )
     )
-    # regression pin: value from model card of 2026-12-07 (retrained on cms-challenge preset jets, reweighted)
     assert res["clean_accuracy"] == pytest.approx(0.8412, abs=2e-3)
     assert res["adversarial_accuracy"] == pytest.approx(0.4142, abs=2e-3)
-    assert res["mixed_accuracy"] > 0.5465  # above the organisers' reference TopoDNN
+    assert res["mixed_accuracy"] == pytest.approx(0.628, abs=2e-3)
+    assert res["mixed_accuracy"] > 0.5465  # above the organisers' reference TopoDNN (independent figure)

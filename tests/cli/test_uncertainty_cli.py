@@ -49,6 +49,19 @@ def test_uncertainty_keys(challenge_dir: Path, method: str, extra: list[str], tm
     assert payload["ece_temperature_scaled"] >= 0
     assert set(payload["shifts"]) == {"attack:fgsm", "file:rdsa"}
     assert 0 <= payload["shifts"]["file:rdsa"]["auroc_epistemic"] <= 1
+    # value checks: the split of the 600 jets, the exact decomposition total = aleatoric + epistemic
+    # (mutual information), and the sizes of the shifted sets
+    assert (payload["n_calibration"], payload["n_evaluation"]) == (300, 300)
+    # the organisers' model on its clean jets (published: 1.000; MC dropout's mean flips 2 of 300)
+    assert payload["accuracy"] == pytest.approx(1.0, abs=0.01)
+    for part in (payload, *payload["shifts"].values()):
+        assert part["mean_total"] == pytest.approx(part["mean_aleatoric"] + part["mean_epistemic"], rel=1e-9)
+    rdsa, fgsm = payload["shifts"]["file:rdsa"], payload["shifts"]["attack:fgsm"]
+    assert rdsa["n"] == 5000
+    assert fgsm["n"] == round(fgsm["fooling_ratio"] * 300)  # the fooled evaluation jets
+    assert fgsm["accuracy"] < 0.1  # only jets fooled by the attack are kept
+    # the attacked jets are more uncertain than the clean ones
+    assert fgsm["mean_total"] > payload["mean_total"]
     assert (tmp_path / "u" / "report.html").is_file()
 
 

@@ -306,7 +306,11 @@ def test_train_config_defaults_and_replace() -> None:
         ({"weight_decay": -1e-4}, "weight_decay must be a non-negative number"),
         ({"l1": float("nan")}, "l1 must be a non-negative number"),
         ({"seed": -1}, "seed must be a non-negative integer, got -1"),
-        ({"monitor": "loss"}, "monitor must be one of val_loss, val_accuracy, got 'loss'"),
+        (
+            {"monitor": "loss"},
+            r"monitor must be one of val_loss, val_accuracy or a strategy's val_\* quantity, got 'loss'",
+        ),
+        ({"monitor": "val_"}, "got 'val_'"),
     ],
 )
 def test_train_config_validation(changes: dict[str, Any], pattern: str) -> None:

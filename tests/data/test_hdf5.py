@@ -12,6 +12,7 @@ import pytest
 
 from aalearn.data.dataset import LABEL_TOP, LABEL_W
 from aalearn.data.hdf5 import (
+    DIGEST_ATTR,
     FORMAT_NAME,
     FORMAT_VERSION,
     REQUIRED_DATASETS,
@@ -145,8 +146,18 @@ def test_foreign_hdf5(tmp_path: Path) -> None:
 
 
 def _edit(path: Path, fn: Any) -> None:
+    """Edit a file as another writer would: without the content digest (which would flag any edit)."""
     with h5py.File(path, "r+") as f:
         fn(f)
+        if DIGEST_ATTR in f.attrs:
+            del f.attrs[DIGEST_ATTR]
+
+
+def test_an_edit_that_keeps_the_digest_is_reported_as_damage(good_file: Path) -> None:
+    with h5py.File(good_file, "r+") as f:
+        f.attrs["pt_scale_gev"] = 1679.0  # a valid value, but not the one written
+    with pytest.raises(ValueError, match=r"jets\.h5 is truncated or corrupt: .*content_sha256"):
+        read_jets_hdf5(good_file)
 
 
 def _replace(name: str, data: np.ndarray) -> Any:

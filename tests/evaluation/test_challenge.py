@@ -8,11 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from scipy.stats import ks_2samp
+from sklearn.metrics import roc_auc_score
 
 from aalearn.apps.challenge import challenge_task2, compare_models, mixed_accuracy, variation_shift
+from aalearn.attacks import get_attack
 from aalearn.data import JetDataset
-from aalearn.data.io import save_dataset
-from aalearn.models import TopoDNN, save_checkpoint
+from aalearn.data.io import load_dataset, save_dataset
+from aalearn.models import TopoDNN, load_model, predict_proba, save_checkpoint
 from aalearn.physics import challenge_features
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -25,6 +28,12 @@ class _SignOfFirst(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x[:, 0] - 0.075) * 1000.0
+
+
+def _decisions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """Label decisions of a one-logit model, computed here (logit ≥ 0 is label 1)."""
+    with torch.no_grad():
+        return (model(torch.as_tensor(x, dtype=torch.float32)).reshape(-1) >= 0).long().numpy()
 
 
 def test_mixed_accuracy_known_answer() -> None:
@@ -72,15 +81,28 @@ def test_challenge_task2_on_files(tmp_path: Path, challenge_jets: Any) -> None:
 
 
 def test_challenge_task2_adaptive_attack_rows(tmp_path: Path, challenge_jets: Any) -> None:
-    clean, adv, _ = _files(tmp_path, challenge_jets)
+    clean, adv, ds = _files(tmp_path, challenge_jets)
     torch.manual_seed(0)
-    model = TopoDNN(hidden=(8,), batchnorm=False)
+    # scaled inputs and the bias at the median logit: decisions near the boundary, so PGD fools some jets
+    model = TopoDNN(hidden=(8,), batchnorm=False).fit_input_scaling(ds.features).eval()
+    with torch.no_grad():
+        model.output.bias.sub_(model(torch.as_tensor(ds.features)).median())
     res = challenge_task2(
         model, clean=clean, adversarial=adv, adaptive=(("pgd", 1.0),), n_adaptive=20
     ).to_dict()
     (row,) = res["adaptive"]
     assert row["attack"] == "pgd"
-    assert 0.0 <= row["accuracy"] <= 1.0
+    # the same attack run here on the first 20 clean jets (as read back from the file), seed 0
+    ds = load_dataset(clean)
+    assert ds.labels is not None
+    x, y = ds.features[:20], ds.labels[:20]
+    ref = get_attack("pgd", eps=1.0).run(model, x, y, seed=0)
+    assert row["accuracy"] == pytest.approx(float(np.mean(_decisions(model, ref.x_adv) == y)), abs=1e-12)
+    assert row["fooling_ratio"] == pytest.approx(ref.fooling_ratio, abs=1e-12)
+    # the challenge's MAD of the same adversarial jets: the rows come from this very run (same seed)
+    assert row["mad"] == pytest.approx(float(np.abs(ref.x_adv - x.astype(np.float64)).mean()), rel=1e-9)
+    assert row["fooling_ratio"] > 0.2  # the attack has an effect to compare
+    assert row["accuracy"] < float(np.mean(_decisions(model, x) == y))
     with pytest.raises(ValueError, match="unknown attack"):
         challenge_task2(model, clean=clean, adversarial=adv, adaptive=(("nope", None),))
 
@@ -105,11 +127,24 @@ def test_compare_models_and_variation_shift(tmp_path: Path, challenge_jets: Any)
         specs, clean, attacks=(("fgsm", 1.0),), variations={"x1.3": tmp_path / "shifted.feather"}, n_attack=20
     )
     assert [r["model"] for r in rows] == specs
-    for r in rows:
+    assert ds.labels is not None
+    y = ds.labels
+    for spec, r in zip(specs, rows, strict=True):
         assert {"auc", "accuracy", "rejection@0.5", "acc_fgsm(eps=1)", "max_ks_x1.3", "train_seconds"} <= set(
             r
         )
         assert r["train_seconds"] == 1.5
+        # every figure recomputed here from the saved model (sklearn, scipy, the attack registry)
+        saved = load_model(spec)
+        p, p_shift = predict_proba(saved, ds.features), predict_proba(saved, shifted.features)
+        assert r["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert r["accuracy"] == pytest.approx(float(np.mean((p >= 0.5) == y)), abs=1e-12)
+        ks = max(ks_2samp(p[y == c], p_shift[y == c]).statistic for c in (0, 1))
+        assert r["max_ks_x1.3"] == pytest.approx(ks, abs=1e-12)
+        ref = get_attack("fgsm", eps=1.0).run(saved, ds.features[:20], y[:20], seed=0)
+        acc = float(np.mean(_decisions(saved, ref.x_adv) == y[:20]))
+        assert r["acc_fgsm(eps=1)"] == pytest.approx(acc, abs=1e-12)
+    assert rows[0]["auc"] != rows[1]["auc"]  # two different models were compared
     # identical inputs give no shift; a known shift of one feature moves the score of _SignOfFirst
     same = variation_shift(_SignOfFirst(), ds, {"same": ds})[0]
     assert same["ks_label0"] == 0.0

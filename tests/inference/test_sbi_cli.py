@@ -32,6 +32,8 @@ def _json(result) -> dict:  # type: ignore[no-untyped-def,type-arg]
         (["validate", "--task", "two_moons", "--observations", "11"], "1..10"),
         (["validate", "--task", "two_moons", "--simulations", "1"], "simulations"),
         (["coverage", "--task", "slcp", "--test-simulations", "1"], "test_simulations"),
+        (["coverage", "--task", "slcp", "--calibration-simulations", "1"], "calibration_simulations"),
+        (["physics", "--method", "npe"], "--method must be summary, bnre, nle or nre"),
     ],
 )
 def test_user_errors_exit_2(args: list[str], message: str) -> None:
@@ -100,6 +102,11 @@ def test_validate_and_coverage_json_and_report(tmp_path: Path) -> None:
     for key in ("max_deficit", "max_excess", "tarp_atc", "sbc_ks_pvalues", "expected_coverage", "n_test"):
         assert key in cov
     assert cov["n_test"] == 60
+    # NPE: levels recalibrated on as many fresh pairs as test pairs, a verdict for the recalibrated regions
+    cal = cov["calibration"]
+    assert cal["n_calibration"] == 60
+    assert cal["verdict"] in ("calibrated", "overconfident", "conservative")
+    assert 0.0 < cal["hpd_mass_for"]["0.6827"] <= cal["hpd_mass_for"]["0.9545"] <= 1.0
     page = (tmp_path / "c" / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") >= 4  # coverage, TARP, SBC ranks, posterior
 

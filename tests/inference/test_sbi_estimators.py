@@ -145,6 +145,14 @@ def test_npe_ensemble(data: tuple[np.ndarray, np.ndarray]) -> None:
     assert abs(s.mean() - mean) < 0.1
     assert abs(s.std() - sd) < 0.1
     assert np.isfinite(post.log_prob(s[:5], np.array([0.8]))).all()
+    # the members are trained with seeds 0 and 1: they differ, and the ensemble density is
+    # their equal-weight mixture log((q_0 + q_1) / 2) (NPE members are normalised)
+    grid = np.linspace(mean - 4 * sd, mean + 4 * sd, 101).reshape(-1, 1)
+    members = post.member_log_probs(grid, np.array([0.8]))
+    assert members.shape == (2, 101)
+    assert np.abs(members[0] - members[1]).max() > 0.01, "the ensemble members are identical"
+    mixture = np.logaddexp(members[0], members[1]) - np.log(2.0)
+    np.testing.assert_allclose(post.log_prob(grid, np.array([0.8])), mixture, rtol=0, atol=1e-6)
 
 
 @pytest.mark.slow

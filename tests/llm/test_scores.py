@@ -110,3 +110,36 @@ def test_white_box_only_needs_no_samples(scripted_backend: Any) -> None:
     assert d["confidence"]["msp"] is not None
     with pytest.raises(TypeError):
         score_question(object(), "q")  # type: ignore[arg-type]
+
+
+def test_samples_of_different_lengths_are_length_normalised() -> None:
+    """Semantic and predictive entropy average the token log-probs of each sample (Farquhar et al. 2024).
+
+    The samples have 4, 1, 2 and 2 tokens, so averaging and summing give different cluster
+    weights: by mean log-prob Paris (the better of its two samples, -0.1), Lyon -0.3, Nice -0.4;
+    by sum Paris -0.4, Lyon -0.3, Nice -0.8. The expected values are computed here with
+    scipy's entropy (exact up to round-off, tolerance 1e-12).
+    """
+    from scipy.stats import entropy
+
+    samples = [
+        _gen("Paris", [-0.1] * 4),
+        _gen("Lyon", [-0.3]),
+        _gen("Nice", [-0.2, -0.6]),
+        _gen("Paris", [-0.05, -0.5]),  # the same text again, with a lower mean (-0.275): not counted twice
+    ]
+    gset = GenerationSet("q", _gen("Paris", [-0.1, -0.2]), samples)
+    res = compute_scores(gset, question="Capital of France?", entailment=TokenOverlap())
+    assert res.cluster_ids == [0, 1, 2, 0]
+    se = res.scores["semantic_entropy"]
+    assert se is not None
+    averaged = entropy(np.exp([-0.1, -0.3, -0.4]))  # scipy normalises the weights
+    summed = entropy(np.exp([-0.4, -0.3, -0.8]))
+    assert abs(averaged - summed) > 0.01  # the fixture can tell the two apart
+    assert se == pytest.approx(averaged, rel=0, abs=1e-12)
+    pe = res.scores["predictive_entropy"]
+    assert pe is not None
+    assert pe == pytest.approx((0.1 + 0.3 + 0.4 + 0.275) / 4, rel=0, abs=1e-12)
+    # the greedy answer's white-box scores: MSP sums, perplexity averages
+    assert res.scores["msp"] == pytest.approx(0.3, abs=1e-12)
+    assert res.scores["perplexity"] == pytest.approx(math.exp(0.15), abs=1e-12)

@@ -35,6 +35,7 @@ from aalearn.core.result import DictResult, ReportBuilder
 from aalearn.core.validation import check_output_path
 from aalearn.data.dataset import JetDataset
 from aalearn.data.io import save_dataset
+from aalearn.evaluation.bootstrap import Interval, attack_intervals, challenge_score_intervals
 from aalearn.models import predict_proba
 from aalearn.physics.features import challenge_feature_names, is_challenge_layout
 from aalearn.report import write_run
@@ -98,6 +99,20 @@ def attack_summary(result: AttackResult, validation: Any | None = None) -> dict[
     else:
         out["passes_validation"] = None
     out["params"] = result.params
+    return out
+
+
+#: Figures of ``aalearn attack``'s table that get a ``"<figure> 68% CI"`` column.
+INTERVAL_KEYS = ("fooling_ratio", "accuracy", "auc", "mad", "challenge_score", "unphysical_fraction")
+
+
+def _with_intervals(row: dict[str, Any], intervals: dict[str, Interval]) -> dict[str, Any]:
+    """``row`` with a ``"<figure> 68% CI"`` entry ``"[low, high]"`` after each figure that has one."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        out[k] = v
+        if k in INTERVAL_KEYS and k in intervals:
+            out[f"{k} {100 * intervals[k].level:g}% CI"] = intervals[k].bracket()
     return out
 
 
@@ -509,7 +524,9 @@ def run_attack(
 
     Returns:
         A :class:`~aalearn.core.result.DictResult`: :func:`attack_summary` with ``attack``,
-        ``model``, ``data`` (and ``out``); one terminal row of :data:`SUMMARY_KEYS`.
+        ``model``, ``data`` (and ``out``) and ``intervals`` (68 % intervals of
+        :func:`aalearn.evaluation.bootstrap.attack_intervals`); one terminal row of
+        :data:`SUMMARY_KEYS` with a ``"<figure> 68% CI"`` column after each figure that has one.
 
     Example:
         >>> run_attack  # doctest: +ELLIPSIS
@@ -530,6 +547,8 @@ def run_attack(
         progress=progress,
     )
     summary = run.summary()
+    intervals = attack_intervals(run.result, seed=seed)
+    summary["intervals"] = {k: v.to_dict() for k, v in intervals.items()}
     summary.update(
         {
             "attack": attack,
@@ -540,7 +559,8 @@ def run_attack(
     )
     if out is not None:
         summary["out"] = str(write_adversarial(run.result, out))
-    return DictResult(summary, title="Attack", rows=[{k: summary.get(k) for k in SUMMARY_KEYS}])
+    row = _with_intervals({k: summary.get(k) for k in SUMMARY_KEYS}, intervals)
+    return DictResult(summary, title="Attack", rows=[row])
 
 
 def challenge_task1(
@@ -570,7 +590,9 @@ def challenge_task1(
 
     Returns:
         A :class:`~aalearn.core.result.DictResult` of the score, fooling ratio, MAD,
-        unphysical fraction and file paths.
+        unphysical fraction and file paths; ``intervals`` holds the 68 % intervals of score
+        (label-stratified bootstrap, FR and MAD resampled together), fooling ratio
+        (Clopper–Pearson) and MAD, with ``score_low``/``_high`` and ``fooling_ratio_low``/``_high``.
 
     Example:
         >>> challenge_task1  # doctest: +ELLIPSIS
@@ -601,11 +623,19 @@ def challenge_task1(
     fr = float(1.0 - np.mean(pred == labels))
     mad = mean_absolute_deviation(clean, adv)
     summary = attack_summary(res, run.validation)
+    deviation = np.abs(adv.astype(np.float64) - clean.astype(np.float64)).mean(axis=1)
+    ivs = challenge_score_intervals(pred != labels, deviation, strata=labels, seed=seed)
     return DictResult(
         {
             "score": challenge_score(fr, mad),
+            "score_low": ivs["score"].low,
+            "score_high": ivs["score"].high,
             "fooling_ratio": fr,
+            "fooling_ratio_low": ivs["fooling_ratio"].low,
+            "fooling_ratio_high": ivs["fooling_ratio"].high,
             "mad": mad,
+            "interval_level": ivs["score"].level,
+            "intervals": {k: v.to_dict() for k, v in ivs.items()},
             "unphysical_fraction": res.unphysical_fraction,
             "passes_validation": summary["passes_validation"],
             "attack": attack,

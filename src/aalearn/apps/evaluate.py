@@ -7,6 +7,11 @@
   ``results.json`` when an output directory is given;
 * :func:`metric_row` — the flat table row of an evaluation.
 
+Every figure carries its confidence interval and the number of jets behind it
+(:mod:`aalearn.evaluation.bootstrap`: Clopper–Pearson for the accuracy, the
+label-stratified bootstrap with ``n_boot`` replicas for the AUC and the rejections; level
+0.68 by default): ``intervals`` in the JSON, ``"<figure> 68% CI"`` columns in the table.
+
 Example:
     >>> from aalearn.evaluation import evaluate_scores
     >>> metric_row(evaluate_scores([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]))["auc"]
@@ -28,6 +33,7 @@ from aalearn.apps.inputs import load_data, load_model_arg
 from aalearn.core.result import ReportBuilder
 from aalearn.data.io import load_column_mapping
 from aalearn.evaluation import EvaluationResult, evaluate_scores
+from aalearn.evaluation.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT, check_interval_options
 from aalearn.models import predict_proba
 from aalearn.report import plot_roc, plot_scores, write_run
 
@@ -45,7 +51,8 @@ def metric_row(result: Any) -> dict[str, Any]:
     """Flat summary of an :class:`~aalearn.evaluation.EvaluationResult` for tables.
 
     Keys: ``n``, ``accuracy``, ``auc``, ``rejection@0.3``, ``rejection@0.5`` (1/ε_B at those
-    signal efficiencies; ``inf`` when no background passes).
+    signal efficiencies; ``inf`` when no background passes); when the evaluation has
+    intervals, also ``"<figure> 68% CI"`` after each figure and ``n_boot``.
 
     Example:
         >>> from aalearn.evaluation import evaluate_scores
@@ -56,8 +63,24 @@ def metric_row(result: Any) -> dict[str, Any]:
     return row
 
 
-def evaluate_path(model: str | Path | nn.Module | Any, data: str | Path, **load_kwargs: Any) -> Any:
+def evaluate_path(
+    model: str | Path | nn.Module | Any,
+    data: str | Path,
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+    **load_kwargs: Any,
+) -> Any:
     """Evaluate a model (checkpoint, Keras HDF5 or module) on a labelled data file.
+
+    Args:
+        model: Checkpoint, Keras HDF5, ``aalearn:NAME`` or a module.
+        data: Labelled data file.
+        n_boot: Bootstrap replicas of the intervals (``0``: none).
+        level: Confidence level of the intervals.
+        seed: Seed of the bootstrap.
+        **load_kwargs: Passed to :func:`aalearn.apps.inputs.load_data` (``columns``, ``tree``).
 
     Example:
         >>> evaluate_path  # doctest: +ELLIPSIS
@@ -66,7 +89,7 @@ def evaluate_path(model: str | Path | nn.Module | Any, data: str | Path, **load_
     net = load_model_arg(model)
     ds = load_data(data, require_labels=True, **load_kwargs)
     assert ds.labels is not None  # guaranteed by require_labels
-    return evaluate_scores(ds.labels, predict_proba(net, ds.features))
+    return evaluate_scores(ds.labels, predict_proba(net, ds.features), n_boot=n_boot, level=level, seed=seed)
 
 
 def labels_scores(result: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating[Any]]]:
@@ -128,7 +151,13 @@ class EvaluationRun:
             figures.insert(0, plot_roc({Path(self.data).name: (result.fpr, result.tpr, result.auc)}))
         report.add_section(
             "Performance",
-            text="Accuracy at threshold 0.5, ROC AUC, background rejection 1/ε_B at fixed signal efficiency.",
+            text="Accuracy at threshold 0.5, ROC AUC, background rejection 1/ε_B at fixed signal efficiency."
+            + (
+                " Intervals: Clopper–Pearson for the accuracy; percentile bootstrap stratified by label "
+                "(n_boot replicas) for the AUC and the rejections; n is the number of jets."
+                if result.intervals
+                else ""
+            ),
             table={**metric_row(result), "model": self.model, "data": self.data},
             figures=figures,
         )
@@ -173,6 +202,9 @@ def evaluate_file(
     columns: str | Path | None = None,
     tree: str | None = None,
     out: str | Path | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
 ) -> EvaluationRun:
     """The ``aalearn evaluate`` command: evaluate ``model`` on ``data``, optionally writing a report.
 
@@ -182,6 +214,9 @@ def evaluate_file(
         columns: JSON column mapping file (Parquet/ROOT).
         tree: TTree name (ROOT).
         out: Directory for ``report.html`` and ``results.json`` (``None``: nothing written).
+        n_boot: Bootstrap replicas of the intervals (``0``: none; default 1000).
+        level: Confidence level of the intervals (default 0.68).
+        seed: Seed of the bootstrap (the intervals are reproducible given it).
 
     Returns:
         The :class:`EvaluationRun`.
@@ -190,13 +225,14 @@ def evaluate_file(
         >>> evaluate_file  # doctest: +ELLIPSIS
         <function evaluate_file at ...>
     """
+    check_interval_options(n_boot, level)
     kwargs: dict[str, Any] = {}
     if columns is not None:
         kwargs["columns"] = load_column_mapping(columns)
     if tree is not None:
         kwargs["tree"] = tree
     start = time.perf_counter()
-    evaluation = evaluate_path(model, data, **kwargs)
+    evaluation = evaluate_path(model, data, n_boot=n_boot, level=level, seed=seed, **kwargs)
     run = EvaluationRun(evaluation, model, str(data), seconds=time.perf_counter() - start)
     if out is not None:
         run.write(out)

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from aalearn.inference.sbi.physics import PhysicsInferenceResult, infer_pythia_parameters
 from aalearn.report import write_run
@@ -77,7 +77,7 @@ def physics_inference(
     true_mass: float = 172.5,
     alpha_s: bool = False,
     true_alpha_s: float | None = None,
-    method: str = "bnre",
+    method: str | None = None,
     observables: str | None = None,
     held_out_sets: int = 30,
     jets_per_simulation: int = 50,
@@ -99,7 +99,11 @@ def physics_inference(
         true_mass: True top mass of the observed set (GeV).
         alpha_s: Also infer the FSR αs.
         true_alpha_s: True FSR αs of the observed set (needs ``alpha_s``; default 0.1365).
-        method: ``"bnre"``, ``"nle"`` or ``"nre"``.
+        method: ``None`` (``"summary"`` with ``alpha_s``, else ``"bnre"``), ``"bnre"``,
+            ``"nle"``, ``"nre"`` or ``"summary"`` (the Gaussian synthetic likelihood of
+            per-jet summary means; use it with ``alpha_s``: the per-jet
+            networks' errors add up over the jets, see
+            :mod:`aalearn.inference.sbi.physics.summary`).
         observables: Comma-separated subset of the observables (default: all).
         held_out_sets: Held-out sets for the coverage (0: skip).
         jets_per_simulation: Jets per Pythia run.
@@ -126,8 +130,8 @@ def physics_inference(
         >>> sorted(k for k in data if k in ("report", "results"))  # doctest: +SKIP
         ['report', 'results']
     """
-    if method not in ("nle", "nre", "bnre"):
-        raise ValueError(f"--method must be nle, nre or bnre, got {method!r}")
+    if method is not None and method not in ("nle", "nre", "bnre", "summary"):
+        raise ValueError(f"--method must be summary, bnre, nle or nre, got {method!r}")
     if true_alpha_s is not None and not alpha_s:
         raise ValueError("--true-alpha-s needs --alpha-s (alpha_s is fixed at 0.1365 otherwise)")
     parameters = ("top_mass", "alpha_s_fsr") if alpha_s else ("top_mass",)
@@ -139,7 +143,7 @@ def physics_inference(
         simulations=simulations,
         observed_jets=observed_jets,
         true_value=truth,
-        method="nle" if method == "nle" else ("nre" if method == "nre" else "bnre"),
+        method=cast("Literal['nle', 'nre', 'bnre', 'summary'] | None", method),  # checked above
         observables=observables,
         held_out_sets=held_out_sets,
         jets_per_simulation=jets_per_simulation,

@@ -246,11 +246,15 @@ def uncertainty_file(
         and the epistemic AUROC), and ``files`` when ``out`` is given.
 
     Raises:
-        ValueError: For no model, unlabelled data, too few jets, an unknown method or a
-            malformed ``NAME=FILE``.
+        ValueError: For no model, the same model file twice (or two with identical weights),
+            unlabelled data, too few jets, an unknown method or a malformed ``NAME=FILE``.
     """
     t0 = time.perf_counter()
     shifted_files = parse_shifted(shifted)
+    files = [Path(m).resolve() for m in models if isinstance(m, str | Path)]
+    twice = next((f for f in files if files.count(f) > 1), None)
+    if twice is not None:  # identical members would report an epistemic uncertainty of 0
+        raise ValueError(f"--model {twice} is given more than once; ensemble members must be distinct models")
     nets = [load_model_arg(m) for m in models]
     if not nets:
         raise ValueError("give at least one --model")

@@ -123,6 +123,9 @@ class Objective(ABC):
     that must no longer be predicted) and the scaled perturbation ``z``.
     """
 
+    #: Whether the value depends on ``z`` (then the loop differentiates through it).
+    uses_z: bool = True
+
     @abstractmethod
     def __call__(self, logits: Tensor, target: Tensor, z: Tensor) -> Tensor:
         """Per-row objective ``(n,)``."""
@@ -131,6 +134,8 @@ class Objective(ABC):
 class CrossEntropyObjective(Objective):
     """Cross-entropy of the target class (BCE for single-logit models); the usual untargeted loss."""
 
+    uses_z = False
+
     def __call__(self, logits: Tensor, target: Tensor, z: Tensor) -> Tensor:
         return ModelAdapter.cross_entropy(logits, target)
 
@@ -138,6 +143,8 @@ class CrossEntropyObjective(Objective):
 @dataclass
 class MarginObjective(Objective):
     """Negative margin ``-(z_t - max_k z_k)``, capped at ``kappa`` (Carlini-Wagner style)."""
+
+    uses_z = False
 
     kappa: float = math.inf
 
@@ -230,7 +237,8 @@ class SignStep(Step):
     alpha: float
 
     def __call__(self, ctx: StepContext) -> Tensor:
-        return ctx.z + self.alpha * ctx.grad_z.sign()
+        # one fused op (alpha * sign is exact, so the result equals z + alpha * sign(g))
+        return torch.add(ctx.z, ctx.grad_z.sign(), alpha=self.alpha)
 
 
 @dataclass

@@ -26,7 +26,10 @@ constraint is a clamp into a box and the budget is L∞ (or absent), projection 
 are one clamp in scaled coordinates plus one in feature units (``_fast``), and the per-step
 feasibility check reduces to the finiteness of the logits; the loop runs on the fused
 equivalent of a TopoDNN (batch norms folded into the linear layers,
-:func:`~aalearn.attacks.model.fuse_topodnn`). ``torch.compile`` was measured on CPU and is
+:func:`~aalearn.attacks.model.fuse_topodnn`), one autograd node with a hand-written input
+gradient. Without any box constraint (``constraints="none"``, all features mutable) the
+clamped scaled perturbation ``z`` is carried along, so ``(x - x0)/σ`` is not recomputed
+and no clamp in feature units is needed. ``torch.compile`` was measured on CPU and is
 not used: 107 s of compilation and 14.1 ms per step against 7.6 ms eager (fused TopoDNN,
 1000 rows, one thread). The returned perturbation is clipped to the box and the budget in
 float64 and rounded to the data's dtype so that the budget holds exactly (no tolerance).
@@ -320,20 +323,35 @@ class GradientAttack(Attack):
         else:
             c_lo, c_hi = z_lo, z_hi
 
-        def project(z_new: Tensor, idx: Tensor | None) -> Tensor:
-            """Feasible ``x`` for the scaled step ``z_new`` of the rows ``idx`` (``None``: all)."""
+        # no box at all (no box-type constraint, every feature mutable): x = x0 + clamp(z)·σ
+        # needs no clamp in feature units, and the clamped z is the scaled perturbation
+        # itself; the loop then carries z along instead of recomputing (x - x0)/σ
+        track_z = fast and bool(torch.isinf(box_lo).all() and torch.isinf(box_hi).all())
+        # no box: the ball alone is one scalar clamp of z (none without a budget)
+        eps_z = None if self.budget is None else self.budget.eps
+        z_now: Tensor | None = None  # the scaled perturbation of x (rows of the batch), if tracked
+
+        def project(z_new: Tensor, idx: Tensor | None) -> tuple[Tensor, Tensor | None]:
+            """Feasible ``x`` for the scaled step ``z_new`` of the rows ``idx`` (``None``: all).
+
+            Also returns ``(x - x0)/σ`` where it is known without recomputing it (``track_z``).
+            """
             x0i, sigi = (x0, sig) if idx is None else (x0[idx], sig[idx])
+            if track_z:
+                zc = z_new if eps_z is None else torch.clamp(z_new, -eps_z, eps_z)
+                return torch.addcmul(x0i, zc, sigi), zc
             if fast:
                 lo_, hi_ = (c_lo, c_hi) if idx is None else (c_lo[idx], c_hi[idx])
                 x_new = x0i + torch.clamp(z_new, lo_, hi_) * sigi
                 blo, bhi = (box_lo, box_hi) if idx is None else (box_lo[idx], box_hi[idx])
-                return torch.clamp(x_new, blo, bhi)
-            return self._project(setup, x0i + z_new * sigi, x0i, sigi, mut if idx is None else mut[idx])
+                return torch.clamp(x_new, blo, bhi), None
+            xp = self._project(setup, x0i + z_new * sigi, x0i, sigi, mut if idx is None else mut[idx])
+            return xp, None
 
         rows_t = torch.as_tensor(rows)
         noise = noise_all[rows_t].to(model.device)
         z = self.init(x0.shape, noise, rows_t).to(model.device, x0.dtype)
-        x = project(z, None)
+        x, z_now = project(z, None)
         n = x0.shape[0]
         if best is None:
             best = {
@@ -342,7 +360,8 @@ class GradientAttack(Attack):
                 "value": torch.full((n,), -torch.inf, dtype=x0.dtype, device=x0.device),
                 "dist": torch.full((n,), torch.inf, dtype=x0.dtype, device=x0.device),
             }
-        state = self.step.init_state(scaled_delta(x, x0, sig, per))
+        state = self.step.init_state(z_now if z_now is not None else scaled_delta(x, x0, sig, per))
+        uses_z = self.objective.uses_z
         state["sigma"] = sig
         active = torch.arange(n, device=x0.device)
         exact = self._exact(setup)
@@ -360,7 +379,10 @@ class GradientAttack(Attack):
             # the best-iterate bookkeeping (the last iterate is evaluated without a gradient)
             with torch.set_grad_enabled(t < self.steps):
                 logits = model.logits(xa, fast=self.fuse)
-                za = scaled_delta(xa, x0a, siga, per)
+                if z_now is not None and not uses_z:
+                    za = z_now if full else z_now[active]
+                else:
+                    za = scaled_delta(xa, x0a, siga, per)
                 value = self.objective(logits, ta, za)
             margin = ModelAdapter.margin(logits.detach(), ta)
             need_m = self.step.needs_margin_grad and t < self.steps
@@ -405,17 +427,23 @@ class GradientAttack(Attack):
             if not full:
                 for k, v in ctx.state.items():
                     state[k][active] = v
-            x_new = project(z_new, idx)
+            x_new, z_new_c = project(z_new, idx)
             if self.stop_on_success:
                 keep = ~fooled
                 stepped = torch.where(keep[:, None], x_new, xd)
+                if z_new_c is not None:
+                    z_new_c = torch.where(keep[:, None], z_new_c, za.detach())
             else:
                 keep, stepped = None, x_new
             if full:
                 x = stepped
+                z_now = z_new_c
             else:
                 x = x.detach().clone()
                 x[active] = stepped
+                if z_now is not None and z_new_c is not None:
+                    z_now = z_now.clone()
+                    z_now[active] = z_new_c
             if keep is not None:
                 active = active[keep]
                 if active.numel() == 0:

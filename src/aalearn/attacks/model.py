@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from aalearn.models.topodnn import TopoDNN
 
@@ -37,14 +38,65 @@ Output = Literal["logit", "probability"]
 _EPS = 1e-7
 
 
+class _ReluChain(torch.autograd.Function):
+    """``Linear → ReLU → … → Linear`` as ONE autograd node with a hand-written input gradient.
+
+    The weights are constants (no weight gradients). Forward: ``addmm`` and in-place ReLUs;
+    the post-ReLU activations are saved. Backward: per layer one matrix product ``g @ W``
+    and the ReLU mask (``threshold_backward``), which is what autograd computes (the results
+    are bit-identical on the challenge TopoDNN), without its per-layer nodes, views and
+    temporaries. Issue 19, challenge TopoDNN, 1000 rows, one thread, minimum CPU time of
+    20 x 10 passes on the loaded 2-core machine: 4.7 ms per forward+backward pass against
+    5.0 ms with per-layer autograd.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, net: _Fused) -> Tensor:
+        h = x
+        saved: list[Tensor] = []
+        last = len(net.weights) - 1
+        for k, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+            h = torch.addmm(b, h, w.t())  # what F.linear computes
+            if k < last:
+                h.relu_()
+                saved.append(h)
+        ctx.save_for_backward(*saved)
+        ctx.net = net
+        return h.squeeze(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        saved = ctx.saved_tensors
+        net = ctx.net
+        g = grad.unsqueeze(-1)
+        for k in range(len(net.weights) - 1, 0, -1):
+            g = torch.ops.aten.threshold_backward(torch.mm(g, net.weights[k]), saved[k - 1], 0)
+        # the input gradient through the first layer with its weight zero-padded to a
+        # multiple of 8 columns: BLAS is about 25 % faster for 88 output columns than for 87
+        # (measured, 1000 x 300 @ 300 x 87, one thread); the padding is sliced off (a view)
+        n_in = net.weights[0].shape[1]
+        return torch.mm(g, net.w0_padded)[:, :n_in], None
+
+
 class _Fused(nn.Module):
-    """``Linear → ReLU → … → Linear`` on plain tensors (no per-layer module calls), output ``(N,)``."""
+    """``Linear → ReLU → … → Linear`` on plain tensors (one autograd node), output ``(N,)``."""
 
     def __init__(self, weights: list[Tensor], biases: list[Tensor]) -> None:
         super().__init__()
         self.weights, self.biases = weights, biases
+        w0 = weights[0]
+        pad = -w0.shape[1] % 8
+        self.w0_padded = torch.cat([w0, w0.new_zeros(w0.shape[0], pad)], dim=1) if pad else w0
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.dtype != self.weights[0].dtype:
+            return self._reference(x)
+        out: Tensor = _ReluChain.apply(x, self)
+        return out
+
+    def _reference(self, x: Tensor) -> Tensor:
+        """The same chain with per-layer autograd (any shape, mixed dtypes)."""
         h = x
         last = len(self.weights) - 1
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):

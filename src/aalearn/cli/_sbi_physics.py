@@ -44,8 +44,13 @@ def physics(
         typer.Option(help="True FSR alpha_s of the observed set (needs --alpha-s; default 0.1365)."),
     ] = None,
     method: Annotated[
-        str, typer.Option(help="Per-jet estimator combining i.i.d. jets: bnre (balanced NRE), nle or nre.")
-    ] = "bnre",
+        str | None,
+        typer.Option(
+            help="summary (calibrated Gaussian likelihood of observable means; the default with "
+            "--alpha-s), or a per-jet network summed over the i.i.d. jets: bnre (the default for the "
+            "mass alone), nle or nre."
+        ),
+    ] = None,
     observables: Annotated[
         str | None,
         typer.Option(

@@ -23,11 +23,12 @@ from aalearn.apps.inputs import parse_options
 from aalearn.apps.train import train_files
 from aalearn.apps.trust import trust_audit
 from aalearn.cli import calibrate, datasim, explain, llm, measure, sbi, surrogate, uncertainty
-from aalearn.cli._common import JsonOpt, user_errors
+from aalearn.cli._common import BootstrapOpt, JsonOpt, LevelOpt, user_errors
 from aalearn.cli._output import emit, print_table
-from aalearn.data.generate import GeneratorConfig
+from aalearn.data.generate import VARIATION_DESCRIPTIONS, VARIATIONS, GeneratorConfig
 from aalearn.data.generate import generate as run_generate
 from aalearn.data.presets import preset_config
+from aalearn.evaluation.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT
 from aalearn.physics.resolution import load_resolution
 from aalearn.reproduce import REGISTRY, run
 
@@ -57,17 +58,35 @@ def _root(
     """aalearn: how far to trust a machine-learning model trained on simulation."""
 
 
+def _list_variations(value: bool) -> None:
+    if value:
+        for name, text in VARIATION_DESCRIPTIONS.items():
+            typer.echo(f"{name}: {text}")
+        raise typer.Exit()
+
+
 @app.command()
 @_user_errors
 def generate(
     process: Annotated[str, typer.Option(help="Jet class: 'top' (t t̄) or 'w' (W W).")],
     n: Annotated[int, typer.Option("--n", help="Number of jets to generate.")],
-    out: Annotated[Path, typer.Option(help="Output HDF5 file.")],
+    out: Annotated[Path, typer.Option(help="Output file, aalearn HDF5 (name ending in .h5 or .hdf5).")],
     preset: Annotated[
         str | None,
         typer.Option(help="Bundle of settings, e.g. 'cms-challenge' (explicit options override it)."),
     ] = None,
-    variation: Annotated[str, typer.Option(help="Modelling variation (see --list-variations).")] = "nominal",
+    variation: Annotated[
+        str, typer.Option(help=f"Modelling variation: {', '.join(VARIATIONS)} (see --list-variations).")
+    ] = "nominal",
+    list_variations: Annotated[
+        bool,
+        typer.Option(
+            "--list-variations",
+            callback=_list_variations,
+            is_eager=True,
+            help="Describe the variations and exit.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Base seed; chunk seeds derive from (seed, chunk).")] = 1,
     workers: Annotated[int, typer.Option(help="Local Dask workers (1 = in-process).")] = 1,
     scheduler: Annotated[
@@ -117,6 +136,7 @@ def generate(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate top or W jets with Pythia 8 into a chunked, resumable HDF5 file."""
+    del list_variations  # handled by its callback
     options = {
         "variation": variation,
         "pt_min": pt_min,
@@ -252,10 +272,15 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="Also write report.html (ROC, score plots) and results.json here.")
     ] = None,
+    bootstrap: BootstrapOpt = DEFAULT_N_BOOT,
+    level: LevelOpt = DEFAULT_LEVEL,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Accuracy, ROC AUC and background rejection of a model on a data file."""
-    result = evaluate_file(model, data, columns=columns, tree=tree, out=out)
+    """Accuracy, ROC AUC and background rejection of a model on a data file, with intervals."""
+    result = evaluate_file(
+        model, data, columns=columns, tree=tree, out=out, n_boot=bootstrap, level=level, seed=seed
+    )
     emit(
         result.to_dict(),
         json_mode=json_out,
@@ -530,7 +555,9 @@ def challenge_task2(
         typer.Option(help="Adaptive attacks against the model, e.g. 'pgd:1,rdsa' ('none' to skip)."),
     ] = None,
     n_adaptive: Annotated[int, typer.Option(help="Jets attacked adaptively.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the adaptive attacks.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the adaptive attacks and of the bootstrap.")] = 0,
+    bootstrap: BootstrapOpt = DEFAULT_N_BOOT,
+    level: LevelOpt = DEFAULT_LEVEL,
     json_out: JsonOpt = False,
 ) -> None:
     """Task 2: mixed accuracy (clean + RDSA)/2 on the public pair, plus attacks run against the model."""
@@ -541,6 +568,8 @@ def challenge_task2(
         adaptive=parse_attacks(adaptive),
         n_adaptive=n_adaptive,
         seed=seed,
+        n_boot=bootstrap,
+        level=level,
     ).to_dict()
     title = f"challenge task 2 ({model}): mixed accuracy {result['mixed_accuracy']:.4f}"
     if json_out:
@@ -575,8 +604,10 @@ def compare(
         list[str] | None, typer.Option(help="Modelling variation as NAME=FILE (several allowed).")
     ] = None,
     n_attack: Annotated[int, typer.Option(help="Jets attacked per model.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the attacks.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the attacks and of the bootstrap.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write results.json and report.html here.")] = None,
+    bootstrap: BootstrapOpt = DEFAULT_N_BOOT,
+    level: LevelOpt = DEFAULT_LEVEL,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare trained models: clean AUC/accuracy, rejection, accuracy under attack, variation shift, cost."""
@@ -588,6 +619,8 @@ def compare(
         n_attack=n_attack,
         seed=seed,
         out=out,
+        n_boot=bootstrap,
+        level=level,
     )
     if json_out:
         emit(result.to_dict(), json_mode=True, title="")

@@ -116,6 +116,13 @@ def coverage(
     posterior_samples: Annotated[int, typer.Option(help="Posterior samples per test pair.")] = 1000,
     ensemble: Annotated[int, typer.Option(help="Ensemble members (different seeds).")] = 1,
     significance: Annotated[float, typer.Option(help="p-value threshold of the verdict.")] = 0.01,
+    calibration_simulations: Annotated[
+        int | None,
+        typer.Option(
+            help="Fresh pairs for the conformal recalibration of the HPD levels (0: none; default: "
+            "as many as --test-simulations for npe, 0 otherwise)."
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     out: OutOpt = None,
     cache: CacheOpt = None,
@@ -136,6 +143,7 @@ def coverage(
         seed=seed,
         n_samples=posterior_samples,
         significance=significance,
+        calibration_simulations=calibration_simulations,
         ensemble=ensemble,
         cache=cache,
         workers=workers,

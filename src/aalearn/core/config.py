@@ -24,6 +24,9 @@ from typing import Any
 
 __all__ = ["TrainConfig"]
 
+#: The validation quantities every run logs; a strategy may log more ``val_*`` quantities
+#: (``val_sigma_mu`` for the inference-aware strategies), which the training loop checks
+#: against what the strategy reports.
 _MONITORS = ("val_loss", "val_accuracy")
 
 
@@ -40,7 +43,8 @@ class TrainConfig:
         patience: Epochs without improvement of ``monitor`` before stopping early.
         seed: Seed of the initialisation, the shuffling and the strategies' draws.
         progress: Show a progress bar.
-        monitor: ``"val_loss"`` or ``"val_accuracy"``: the early-stopping quantity.
+        monitor: The early-stopping quantity: ``"val_loss"``, ``"val_accuracy"`` or another
+            ``val_*`` quantity the strategy logs (``"val_sigma_mu"`` for ``inferno``/``neos``).
     """
 
     epochs: int = 50
@@ -68,8 +72,13 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.monitor not in _MONITORS:
-            raise ValueError(f"monitor must be one of {', '.join(_MONITORS)}, got {self.monitor!r}")
+        if not isinstance(self.monitor, str) or not (
+            self.monitor in _MONITORS or (self.monitor.startswith("val_") and len(self.monitor) > 4)
+        ):
+            raise ValueError(
+                f"monitor must be one of {', '.join(_MONITORS)} or a strategy's val_* quantity, "
+                f"got {self.monitor!r}"
+            )
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied (validated again)."""

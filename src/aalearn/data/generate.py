@@ -98,6 +98,7 @@ from aalearn.data._lock import different_settings_error as _different_settings_e
 from aalearn.data._lock import output_lock
 from aalearn.data.dataset import LABEL_TOP, LABEL_W
 from aalearn.data.hdf5 import (
+    check_output_name,
     read_jets_hdf5,
     read_jets_metadata,
     software_versions,
@@ -826,7 +827,7 @@ def generate(
     Args:
         config: Generator configuration (process, variation, cuts, ...).
         n_jets: Number of jets (exactly this many are written).
-        out: Output file (``.h5``).
+        out: Output file, ending in ``.h5`` or ``.hdf5``.
         seed: Run seed; the output depends only on ``(config, seed, chunk_size, n_jets)``,
             not on ``workers``.
         chunk_size: Jets per chunk (resume granularity and unit of parallel work).
@@ -840,9 +841,10 @@ def generate(
         A :class:`GenerationSummary`.
 
     Raises:
-        ValueError: For invalid arguments, or when ``out`` or ``OUT.parts`` were
-            written with different settings (without ``overwrite``), or when another live
-            process holds the lock ``OUT.parts/.lock`` (that of a dead one is taken over).
+        ValueError: For invalid arguments (an ``out`` not ending in ``.h5``/``.hdf5`` included),
+            or when ``out`` or ``OUT.parts`` were written with different settings (without
+            ``overwrite``), or when another live process holds the lock ``OUT.parts/.lock``
+            (that of a dead one is taken over).
 
     Example:
         >>> s = generate(GeneratorConfig(process="w"), 2000, "w.h5", workers=2)  # doctest: +SKIP
@@ -857,9 +859,7 @@ def generate(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
-    out_path = Path(out)
-    if out_path.is_dir():
-        raise ValueError(f"output {out_path} is a directory; give a file name such as {out_path / 'jets.h5'}")
+    out_path = check_output_name(out)  # a directory or a non-HDF5 name (x.feather) is refused
     parts = out_path.with_name(out_path.name + ".parts")
     sizes = tuple(_chunk_sizes(n_jets, chunk_size))
     run_config = _run_config(config, seed, chunk_size, n_jets)

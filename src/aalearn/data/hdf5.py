@@ -19,6 +19,13 @@ Root attributes:
 Further scalar or JSON attributes may be present (the generator adds ``config_hash``,
 ``n_events`` and ``cpu_seconds``); readers keep them in the metadata.
 
+``content_sha256`` (written since issue 18; optional for older files): SHA-256 of every other
+root attribute and every dataset (name, dtype, shape and bytes), in a canonical order. The
+reader recomputes it from what it decoded, so a damaged file is detected whatever byte was hit:
+a flip either raises ``ValueError`` or changed nothing the reader returns. HDF5's own checks
+(fletcher32 per data chunk, checksummed object headers) miss about 40 % of single-byte flips,
+for example those inside attribute values or uncompressed metadata.
+
 Datasets (chunked, gzip-compressed):
 
 ======================  =================  ==============================================
@@ -64,6 +71,7 @@ References:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -81,10 +89,13 @@ from aalearn.core.validation import check_finite
 from aalearn.data.dataset import LABEL_NAMES, JetDataset
 
 __all__ = [
+    "DIGEST_ATTR",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "JET_COLUMNS",
     "REQUIRED_DATASETS",
+    "check_output_name",
+    "content_digest",
     "read_jets_hdf5",
     "read_jets_metadata",
     "software_versions",
@@ -126,6 +137,8 @@ _DTYPES: dict[str, type[np.generic]] = {
 _FLOAT_DATASETS = ("features", "features_truth", "constituents", "constituents_truth", "jets")
 _REQUIRED_ATTRS = ("feature_names", "label_names", "config", "versions", "pt_scale_gev", "n_jets")
 _WRITER_ATTRS = ("aalearn_format", "format_version", "n_jets")
+#: Root attribute holding the content digest (see the module docstring).
+DIGEST_ATTR = "content_sha256"
 _KERAS_MARKERS = ("keras_version", "layer_names", "model_config", "training_config", "backend")
 
 
@@ -228,6 +241,75 @@ def _check_values(arrays: Mapping[str, npt.NDArray[Any]], where: str) -> None:
         raise ValueError(f"{where}: dataset 'chunk_index' refers to chunks outside 0..{n_chunks - 1}")
 
 
+def _canonical_attr(value: Any) -> Any:
+    """An attribute value as written (str, int, float or bool), whether encoded or read back."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def content_digest(attrs: Mapping[str, Any], arrays: Mapping[str, npt.NDArray[Any]]) -> str:
+    """SHA-256 of a jet file's root attributes and datasets, the value of ``content_sha256``.
+
+    Args:
+        attrs: Root attributes as stored (the digest attribute itself is ignored).
+        arrays: The datasets, in their stored dtypes.
+
+    Returns:
+        The hexadecimal digest.
+
+    Example:
+        >>> a = {"labels": np.array([0, 1], dtype=np.int8)}
+        >>> content_digest({"n_jets": 2}, a) == content_digest({"n_jets": np.int64(2)}, a)
+        True
+    """
+    h = hashlib.sha256()
+    header = [[k, _canonical_attr(attrs[k])] for k in sorted(attrs) if k != DIGEST_ATTR]
+    h.update(json.dumps(header, sort_keys=True).encode())
+    for key in sorted(arrays):
+        arr = np.asarray(arrays[key])
+        little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        h.update(json.dumps([key, little.dtype.str, list(little.shape)]).encode())
+        h.update(little.tobytes())
+    return h.hexdigest()
+
+
+#: File name endings of aalearn jet files.
+SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
+
+
+def check_output_name(path: str | os.PathLike[str]) -> Path:
+    """Refuse an output name that is a directory or promises another format than HDF5.
+
+    Args:
+        path: Intended output file.
+
+    Returns:
+        The path.
+
+    Raises:
+        ValueError: If ``path`` is a directory or does not end in ``.h5`` or ``.hdf5``.
+
+    Example:
+        >>> check_output_name("jets.h5").name
+        'jets.h5'
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"output {p} is a directory; give a file name such as {p / 'jets.h5'}")
+    if p.suffix.lower() not in SUFFIXES:
+        got = f"'{p.suffix}'" if p.suffix else "no ending"
+        raise ValueError(
+            f"output {p}: generated jets are written in the aalearn HDF5 format, so the name must end in "
+            f"{' or '.join(SUFFIXES)} (got {got}); e.g. {p.with_suffix('.h5').name}"
+        )
+    return p
+
+
 # --------------------------------------------------------------------------- writer
 
 
@@ -308,14 +390,18 @@ def write_jets_hdf5(
     all_attrs["pt_scale_gev"] = pt_scale
     all_attrs["n_jets"] = n
 
+    # a content_sha256 copied from another file's metadata is replaced by this file's
+    encoded = {key: _encode_attr(key, value) for key, value in all_attrs.items() if key != DIGEST_ATTR}
+    stored = {key: data[key].astype(_DTYPES[key], copy=False) for key in data}
+    encoded[DIGEST_ATTR] = content_digest(encoded, stored)
+
     h5py = _h5py()
-    # libver "latest": object headers carry checksums; fletcher32: so does every data chunk,
-    # so that a damaged file is detected when it is read instead of giving wrong numbers
+    # libver "latest": object headers carry checksums; fletcher32: so does every data chunk;
+    # content_sha256 covers what these miss (attribute values, uncompressed metadata)
     with atomic_path(target) as tmp, h5py.File(tmp, "w", libver="latest") as f:
-        for key, value in all_attrs.items():
-            f.attrs[key] = _encode_attr(key, value)
-        for key in data:
-            arr = data[key].astype(_DTYPES[key], copy=False)
+        for key, value in encoded.items():
+            f.attrs[key] = value
+        for key, arr in stored.items():
             rows = max(1, min(arr.shape[0], 1024))
             f.create_dataset(
                 key,
@@ -415,13 +501,26 @@ def _header(f: Any, p: Path) -> dict[str, Any]:
 
 #: What h5py raises for damaged files: OSError (bad signature, truncation, checksum or filter
 #: failures), KeyError (corrupt object header: "Unable to open object"), RuntimeError (corrupt
-#: attribute messages).
-_H5_ERRORS = (OSError, KeyError, RuntimeError)
+#: attribute messages), UnicodeDecodeError (a damaged string attribute), and TypeError,
+#: IndexError or OverflowError for damaged datatype or dataspace messages.
+_H5_ERRORS = (OSError, KeyError, RuntimeError, UnicodeError, TypeError, IndexError, OverflowError)
 
 
 def _damaged(p: Path, what: str, exc: BaseException) -> ValueError:
     detail = str(exc).strip("'\"") or type(exc).__name__
     return ValueError(f"{p} is truncated or corrupt: {what} cannot be read ({detail})")
+
+
+def _verify_digest(p: Path, raw_attrs: Mapping[str, Any], arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Compare the stored ``content_sha256`` with the digest of what was read (files without one pass)."""
+    if DIGEST_ATTR not in raw_attrs:
+        return
+    stored = _canonical_attr(raw_attrs[DIGEST_ATTR])
+    if stored != content_digest(raw_attrs, arrays):
+        raise ValueError(
+            f"{p} is truncated or corrupt: its content does not match its {DIGEST_ATTR} checksum "
+            "(a damaged attribute or dataset)"
+        )
 
 
 def read_jets_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -481,8 +580,10 @@ def read_jets_hdf5(path: str | os.PathLike[str]) -> JetDataset:
                 what = f"dataset {k!r}"
                 if k in f:
                     arrays[k] = f[k][()]
+            raw_attrs = dict(f.attrs)
     except _H5_ERRORS as exc:
         raise _damaged(p, what, exc) from exc
+    _verify_digest(p, raw_attrs, arrays)
     _check_values(arrays, str(p))
     meta["chunk_seeds"] = [int(s) for s in arrays["chunk_seeds"]]
     extras = {

@@ -26,6 +26,12 @@ of :mod:`aalearn.data.reweight`) the accuracy is :math:`\sum_i w_i [\hat y_i = y
 ``sample_weight``: every count becomes a sum of weights. Without weights the unweighted
 code path runs unchanged.
 
+**Intervals.** With ``n_boot > 0`` every figure also gets a confidence interval
+(:mod:`aalearn.evaluation.bootstrap`): Clopper–Pearson for the unweighted accuracy, the
+label-stratified percentile bootstrap for the AUC, the rejections and a weighted
+accuracy. They appear under ``intervals`` in :meth:`EvaluationResult.to_dict` and as
+``"<figure> 68% CI"`` columns in :meth:`EvaluationResult.summary`.
+
 References:
     G. Kasieczka et al., "The Machine Learning Landscape of Top Taggers",
     SciPost Phys. 7, 014 (2019), arXiv:1902.09914.
@@ -46,6 +52,7 @@ from torch import nn
 from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array, check_labels, check_probability
 from aalearn.data.dataset import LABEL_TOP, JetDataset
+from aalearn.evaluation.bootstrap import DEFAULT_LEVEL, Interval, bootstrap_metrics
 from aalearn.models.predict import predict_proba
 
 __all__ = [
@@ -96,6 +103,8 @@ class EvaluationResult:
         notes: Human-readable remarks (for example why AUC is undefined).
         weighted: Whether the metrics are weighted by per-jet sample weights (the counts
             ``n``, ``n_signal``, ``n_background`` stay jet counts).
+        intervals: Figure (``accuracy``, ``auc``, ``rejection@0.3``, ...) → its
+            :class:`~aalearn.evaluation.bootstrap.Interval`; empty unless requested.
     """
 
     n: int
@@ -112,6 +121,7 @@ class EvaluationResult:
     scores_background: FloatArray = field(default_factory=lambda: np.empty(0))
     notes: list[str] = field(default_factory=list)
     weighted: bool = False
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
     def rejection_at(self, signal_efficiency: float) -> float | None:
         """Background rejection at one of the evaluated signal efficiencies.
@@ -131,7 +141,9 @@ class EvaluationResult:
         """JSON-serialisable summary.
 
         Infinite rejections become the string ``"inf"``; undefined values are ``None``.
-        Rejection keys are the efficiencies formatted as strings (``"0.3"``).
+        Rejection keys are the efficiencies formatted as strings (``"0.3"``). When
+        intervals were computed, ``intervals`` maps each figure to ``{"value", "low",
+        "high", "std", "level", "n", "n_boot", "method"}``.
 
         Args:
             include_curves: Also include ``fpr``, ``tpr``, ``scores_signal`` and
@@ -155,6 +167,11 @@ class EvaluationResult:
         }
         if self.weighted:
             out["weighted"] = True
+        if self.intervals:
+            out["intervals"] = {
+                k: {f: _json_float(v) if isinstance(v, float) else v for f, v in iv.to_dict().items()}
+                for k, iv in self.intervals.items()
+            }
         if include_curves:
             out["fpr"] = self.fpr.tolist()
             out["tpr"] = self.tpr.tolist()
@@ -165,6 +182,9 @@ class EvaluationResult:
     def summary(self) -> list[dict[str, Any]]:
         """One terminal row: ``n``, ``accuracy``, ``auc`` and ``rejection@EFF`` per signal efficiency.
 
+        With intervals, each figure is followed by a ``"<figure> 68% CI"`` column
+        ``"[low, high]"`` (level as computed) and the row ends with ``n_boot``.
+
         Example:
             >>> evaluate_scores([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]).summary()[0]["auc"]
             1.0
@@ -172,7 +192,18 @@ class EvaluationResult:
         row: dict[str, Any] = {"n": self.n, "accuracy": self.accuracy, "auc": self.auc}
         for eff, value in sorted(self.background_rejection.items()):
             row[f"rejection@{eff:g}"] = value
-        return [row]
+        if not self.intervals:
+            return [row]
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            out[key] = value
+            iv = self.intervals.get(key)
+            if iv is not None and math.isfinite(iv.low):
+                out[f"{key} {100 * iv.level:g}% CI"] = iv.bracket()
+        boots = [iv.n_boot for iv in self.intervals.values() if iv.method != "clopper-pearson"]
+        if boots:
+            out["n_boot"] = max(boots)
+        return [out]
 
     def add_to(self, report: ReportBuilder) -> None:
         """A performance section with the metrics table (the apps add ROC and score plots)."""
@@ -245,6 +276,9 @@ def evaluate_scores(
     threshold: float = 0.5,
     signal_efficiencies: Sequence[float] = DEFAULT_SIGNAL_EFFICIENCIES,
     sample_weight: npt.ArrayLike | None = None,
+    n_boot: int = 0,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
 ) -> EvaluationResult:
     r"""Accuracy, ROC AUC and background rejection of scores :math:`P(\text{label}=1)`.
 
@@ -258,6 +292,9 @@ def evaluate_scores(
         signal_efficiencies: :math:`\varepsilon_S` values for the background rejection.
         sample_weight: Optional non-negative per-jet weights ``(N,)``: weighted accuracy,
             ROC curve and AUC (module docstring). ``None``: unweighted.
+        n_boot: Bootstrap replicas of the intervals (``0``: no intervals; else ≥ 10).
+        level: Confidence level of the intervals.
+        seed: Seed of the bootstrap.
 
     Returns:
         The :class:`EvaluationResult`. With only one class present the accuracy is still
@@ -307,6 +344,8 @@ def evaluate_scores(
         scores_background=s[~is_signal],
         weighted=w is not None,
     )
+    if n_boot:
+        result.intervals = _intervals(y, s, w, signal_label, threshold, effs, n_boot, level, seed)
     if n_signal == 0 or n_background == 0:
         present = "signal" if n_background == 0 else "background"
         result.notes.append(
@@ -326,6 +365,39 @@ def evaluate_scores(
     return result
 
 
+def _intervals(
+    y: npt.NDArray[np.int64],
+    s: FloatArray,
+    w: FloatArray | None,
+    signal_label: int,
+    threshold: float,
+    effs: Sequence[float],
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> dict[str, Interval]:
+    """The intervals of :func:`evaluate_scores`, keyed like :meth:`EvaluationResult.summary`."""
+    if y.size < 2:
+        return {}
+    boot = bootstrap_metrics(
+        y,
+        s,
+        signal_label=signal_label,
+        signal_efficiencies=effs,
+        threshold=threshold,
+        sample_weight=w,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+    )
+    out = {"accuracy": boot["accuracy"]}
+    if math.isfinite(boot["auc"].value):
+        out["auc"] = boot["auc"]
+        for e in effs:
+            out[f"rejection@{e:g}"] = boot[f"rejection_at_{round(100 * e)}"]
+    return out
+
+
 def evaluate_model(
     model: nn.Module,
     dataset: JetDataset,
@@ -335,6 +407,9 @@ def evaluate_model(
     threshold: float = 0.5,
     signal_efficiencies: Sequence[float] = DEFAULT_SIGNAL_EFFICIENCIES,
     sample_weight: npt.ArrayLike | None = None,
+    n_boot: int = 0,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
 ) -> EvaluationResult:
     """Evaluate a binary logit model on a labelled :class:`~aalearn.data.JetDataset`.
 
@@ -349,6 +424,9 @@ def evaluate_model(
         threshold: Threshold on :math:`P(\\text{label}=1)` for the accuracy.
         signal_efficiencies: :math:`\\varepsilon_S` values for the background rejection.
         sample_weight: Optional per-jet weights (see :func:`evaluate_scores`).
+        n_boot: Bootstrap replicas of the intervals (``0``: none; see :func:`evaluate_scores`).
+        level: Confidence level of the intervals.
+        seed: Seed of the bootstrap.
 
     Returns:
         The :class:`EvaluationResult`.
@@ -372,4 +450,7 @@ def evaluate_model(
         threshold=threshold,
         signal_efficiencies=signal_efficiencies,
         sample_weight=sample_weight,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
     )

@@ -234,8 +234,13 @@ class Measurement:
         templates = self.templates
         self.poi = poi
         self._workspace = build_workspace(templates, poi=poi, poi_bounds=poi_bounds)
+        # The specification is built by build_workspace, not read from a user: pyhf's
+        # jsonschema validation (half of a construction's CPU time: 0.026 -> 0.014 s on a 2-bin
+        # model; `surrogate closure` builds dozens) is skipped here;
+        # tests/inference/test_measurement.py validates build_workspace's output against
+        # pyhf's schema instead.
         with _numpy_backend() as pyhf, _quiet_schema_validation():
-            self._model: Any = pyhf.Workspace(self._workspace).model()
+            self._model: Any = pyhf.Workspace(self._workspace, validate=False).model(validate=False)
         config = self._model.config
         self._poi_index = int(config.poi_index)
         self._labels: list[str] = list(config.par_names)

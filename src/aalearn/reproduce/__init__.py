@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import aalearn.reproduce.inferno  # noqa: F401  (registers "inferno", listed after the registry's own)
 from aalearn.reproduce.registry import REGISTRY, Reproduction, ReproductionResult, get, run
 
 __all__ = ["REGISTRY", "Reproduction", "ReproductionResult", "get", "run"]

@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import aalearn.training.inferno  # registers the "inferno" and "neos" strategies
+import aalearn.training.inferno_templates  # noqa: F401  (registers the "inferno-templates" strategy)
 from aalearn.training.configs import DETECTOR_CONFIG, ENSEMBLE_CONFIG, NUISANCE_CONFIG, TAGGER_CONFIG
 from aalearn.training.detector import (
     AdversarialDetector,

@@ -134,6 +134,25 @@ def _check_module(model: Any, *, name: str = "model") -> nn.Module:
     return model
 
 
+def _weights_key(model: nn.Module) -> tuple[tuple[str, tuple[int, ...], bytes], ...]:
+    return tuple(
+        (name, tuple(t.shape), t.detach().cpu().contiguous().numpy().tobytes())
+        for name, t in model.state_dict().items()
+    )
+
+
+def _check_distinct_weights(members: Sequence[nn.Module]) -> None:
+    """Refuse members with identical weights (the same file twice): their epistemic spread is 0."""
+    seen: dict[tuple[tuple[str, tuple[int, ...], bytes], ...], int] = {}
+    for i, m in enumerate(members):
+        j = seen.setdefault(_weights_key(m), i)
+        if j != i:
+            raise ValueError(
+                f"ensemble members {j} and {i} have identical weights (the same model file twice?); "
+                "identical members report an epistemic uncertainty of 0, so give distinct models"
+            )
+
+
 def _check_x(model: nn.Module, x: Any, *, name: str = "x") -> npt.NDArray[np.float32]:
     arr = check_array(x, name=name, ndim=2, dtype=np.float32)
     if arr.shape[0] == 0:
@@ -198,7 +217,8 @@ class DeepEnsemble:
 
     Raises:
         TypeError: If a member is not an ``nn.Module``.
-        ValueError: For fewer than two members, the same module twice or different input sizes.
+        ValueError: For fewer than two members, the same module twice, two members with
+            identical weights (the same file loaded twice) or different input sizes.
 
     Example:
         >>> import numpy as np
@@ -221,6 +241,7 @@ class DeepEnsemble:
         sizes = {n for n in (model_n_features(m) for m in members) if n is not None}
         if len(sizes) > 1:
             raise ValueError(f"all members must take the same number of input features, got {sorted(sizes)}")
+        _check_distinct_weights(members)
         self.models: list[nn.Module] = members
         self.histories: list[Any] | None = None
         self.seeds: list[int] | None = None

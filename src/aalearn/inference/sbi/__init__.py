@@ -6,7 +6,8 @@
 * :func:`train_posterior` -- NPE, NLE, NRE and BNRE through sbi, optionally as
   ensembles, returning a :class:`Posterior` with NumPy ``sample``/``log_prob``;
 * coverage diagnostics in :mod:`aalearn.inference.sbi.diagnostics` (SBC, expected HPD
-  coverage, TARP, a verdict);
+  coverage, TARP, a verdict), and the conformal recalibration of HPD levels
+  (:func:`calibrate_levels`) in :mod:`aalearn.inference.sbi.calibration`;
 * :func:`c2st` and the sbibm tasks ``two_moons``, ``slcp``, ``gaussian_linear``
   (:func:`sbibm_task`) with :func:`validate_task` and :func:`coverage_task`.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from aalearn.inference.sbi.c2st import c2st
 from aalearn.inference.sbi.cache import SimulationStats, chunk_seeds, last_run_stats, simulate
+from aalearn.inference.sbi.calibration import LevelCalibration, calibrate_levels
 from aalearn.inference.sbi.estimators import METHODS, Posterior, train_posterior
 from aalearn.inference.sbi.simulator import Simulator, run_simulator, sample_prior
 from aalearn.inference.sbi.tasks import (
@@ -43,11 +45,13 @@ __all__ = [
     "SBIBM_NPE_SETTINGS",
     "SBIBM_SETTINGS",
     "SBIBM_TASKS",
+    "LevelCalibration",
     "Posterior",
     "SbibmTask",
     "SimulationStats",
     "Simulator",
     "c2st",
+    "calibrate_levels",
     "chunk_seeds",
     "last_run_stats",
     "run_simulator",

@@ -53,6 +53,23 @@ cure it: 43 %/90 %, pull standard deviation 1.3. BNRE covered 83 %/97 % (pull st
 deviation 0.74): conservative, as designed, with posteriors about twice as wide as they
 could be.
 
+**Why** ``method="summary"`` **for** :math:`\alpha_s^{\rm FSR}` (issue 17). The per-jet
+networks' errors are multiplied by :math:`K` when the jets are combined. One jet carries
+little information on :math:`\alpha_s` (measured in Pythia at :math:`m_t` = 172.5 GeV,
+400 jets per point: mean multiplicity 62.0 ± 0.9, 66.6 ± 0.9, 74.0 ± 1.0 at
+:math:`\alpha_s` = 0.10, 0.12, 0.14 against a per-jet spread of about 18, i.e. a per-jet
+standard error of about 0.06 on :math:`\alpha_s`, more than the prior width), so the
+per-jet log ratio changes by a few hundredths over the prior and a network trained on
+:math:`10^4` jets cannot get that right to :math:`1/K`: the BNRE posteriors of 100 jets
+covered 33 %/60 % (mean pull −2.3, pull standard deviation 3.4). :class:`SummaryLikelihood`
+(:mod:`~aalearn.inference.sbi.physics.summary`) fits the mean of per-jet summaries as a
+polynomial in θ over all training jets and uses the central limit theorem for the set, so
+its fit error is averaged instead of multiplied; its leverage enters the covariance.
+Measured with only 1,760 training jets (176 Pythia runs) on 50 held-out sets of 100 jets:
+:math:`\alpha_s` 68 %/95 % coverage 0.60 ± 0.07 / 0.84 ± 0.05 (pull sd 1.22, mean pull
+0.08 ± 0.17, posterior sd 0.0046) and :math:`m_t` 0.78 ± 0.06 / 0.94 ± 0.03 with a posterior
+sd of 1.75 GeV in the joint fit (BNRE, :math:`m_t` alone, 10,000 jets: 4.1 GeV).
+
 Example:
     >>> from aalearn.inference.sbi.physics import PARAMETERS, OBSERVABLES
     >>> PARAMETERS["top_mass"].low, PARAMETERS["top_mass"].high
@@ -78,6 +95,7 @@ from aalearn.inference.sbi.physics.simulator import (
     simulate_jets,
     split_jets,
 )
+from aalearn.inference.sbi.physics.summary import SummaryLikelihood, jet_summaries
 
 __all__ = [
     "LEVEL_68",
@@ -88,9 +106,11 @@ __all__ = [
     "GridSummary",
     "ParameterSpec",
     "PhysicsInferenceResult",
+    "SummaryLikelihood",
     "add_report_section",
     "default_cache_dir",
     "infer_pythia_parameters",
+    "jet_summaries",
     "plot_coverage",
     "plot_observables",
     "plot_posterior",

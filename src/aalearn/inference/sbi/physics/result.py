@@ -30,7 +30,7 @@ class PhysicsInferenceResult:
 
     Attributes:
         parameters: Inferred parameters (names in :data:`PARAMETERS`).
-        method: ``"nle"``, ``"nre"`` or ``"bnre"``.
+        method: ``"nle"``, ``"nre"``, ``"bnre"`` or ``"summary"``.
         true_value: True parameter values of the observed set.
         posterior_mean: Posterior mean per parameter.
         posterior_std: Posterior standard deviation per parameter.
@@ -189,9 +189,15 @@ class PhysicsInferenceResult:
             "jet pT, mass, constituent multiplicity (dequantised), N-subjettiness ratios τ21 and τ32 "
             "(FastJet's Nsubjettiness contrib, one-pass kT axes, β = 1, R0 = 0.8; Thaler & Van Tilburg, "
             "arXiv:1011.2268). "
-            f"A per-jet {self.method.upper()} estimator (sbi) is combined over the {self.observed_jets} "
-            "i.i.d. jets "
-            "of a set, and the posterior is evaluated exactly on a grid over the prior. "
+            + (
+                "The Gaussian synthetic likelihood of the mean per-jet summaries of the "
+                f"{self.observed_jets} i.i.d. jets of a set (means fitted as polynomials in the "
+                "parameters over all training jets) "
+                if self.method == "summary"
+                else f"A per-jet {self.method.upper()} estimator (sbi) is combined over the "
+                f"{self.observed_jets} i.i.d. jets of a set, "
+            )
+            + "and the posterior is evaluated exactly on a grid over the prior. "
             f"Held-out coverage: {d['coverage'].get('n_sets', 0)} sets of {self.observed_jets} jets at "
             "parameters drawn from the prior; verdict of the expected HPD coverage: "
             f"{d['coverage'].get('verdict', 'not run')}."

@@ -1,0 +1,393 @@
+"""Benchmark (issue 20, item 4): INFERNO on jets against nominal, pivot and DisCo, in the measurement.
+
+Pipeline (small defaults; every stage cached under ``--workdir``):
+
+1. Jets: ``aalearn generate`` (13 TeV default setup) for the nominal sample and the
+   modelling variations fsr-up, fsr-down (FSR shower scale ×0.5 / ×2) and tune-a14 (another
+   tune, one-sided), top and W, ``--n-nominal`` / ``--n-varied`` jets per class. Each
+   sample is split per class into training rows (``--train-fraction``) and test rows.
+2. TopoDNN taggers, ``--seeds`` initialisations each (project defaults: TrainConfig's
+   Adam lr 1e-3, batch 256, patience 8, 80/20 train/validation split of the training rows):
+
+   * ``nominal``: BCE on the nominal training jets (:func:`aalearn.apps.train.train_model`);
+   * ``pivot``: learning to pivot against the FSR variation (nominal + fsr-down/up jets with
+     z = 0/−1/+1, the project's ``aalearn train --strategy pivot --nuisance-file`` setup);
+   * ``disco``: DisCo decorrelation from the same z (``-o aux_key=z``);
+   * ``inferno``: :class:`aalearn.training.inferno_templates.InfernoTemplateStrategy`
+     (``"inferno-templates"``): loss σ_μ of the Asimov profile likelihood of the binned
+     score (KDE histogram, ``--bins`` equal bins) with μ, FSR (histosys on both samples from
+     the fsr-down/up training jets), the tune (one-sided, mirrored) and the measurement's
+     normalisation uncertainties (normsys 5 % signal, 10 % background) — the nuisances of
+     step 3 except the MC statistical ones. Started from the seed's nominal weights
+     (``--inferno-init nominal``; ``scratch`` for random weights), early stopping on the
+     validation σ_μ.
+
+3. The measurement (:func:`aalearn.apps.measure.measure_files`, i.e. ``aalearn measure``)
+   of each model on the nominal test jets, 100 expected top and 1000 expected W jets,
+   normsys 5 %/10 %, staterror, histosys ``fsr`` (fsr-down:fsr-up test jets) and ``tune``
+   (nominal:tune-a14, mirrored by ``--histosys auto``): expected σ_μ with everything
+   profiled, Z_A, and Δμ̂/σ_μ with each variation's test jets and with attacked jets
+   (``--attack``) as pseudo-data. Then ``aalearn compare`` (:func:`aalearn.apps.challenge.compare_files`)
+   on all models: AUC, accuracy, accuracy under the attack, max KS of each variation.
+
+Printed: per strategy the mean ± standard deviation over the seeds, and σ_μ relative to the
+same seed's nominal tagger (mean ± std of the paired ratio).
+
+Usage::
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/bench_inferno_jets.py \\
+        --workdir /tmp/ijets --seeds 0,1 --jobs 4 --json /tmp/ijets/result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aalearn.apps.challenge import compare_files
+from aalearn.apps.measure import measure_files
+from aalearn.apps.train import train_model
+from aalearn.core.config import TrainConfig
+from aalearn.data.dataset import JetDataset
+from aalearn.data.io import load_datasets, save_dataset
+from aalearn.data.split import split_indices
+from aalearn.models import ARCHITECTURES, load_checkpoint, save_checkpoint
+from aalearn.training import train_classifier
+
+VARIATIONS = ("nominal", "fsr-up", "fsr-down", "tune-a14")
+#: z value of each sample's jets in the training set (pivot/DisCo see only the FSR ones).
+Z_VALUE = {"nominal": 0.0, "fsr-down": -1.0, "fsr-up": 1.0, "tune-a14": 2.0}
+STRATEGIES = ("nominal", "pivot", "disco", "inferno")
+EXPECTED_SIGNAL, EXPECTED_BACKGROUND = 100.0, 1000.0
+
+
+def _generate(workdir: Path, variation: str, process: str, n: int, seed: int) -> Path:
+    out = workdir / f"{variation}_{process}.h5"
+    if not out.exists():
+        cmd = [str(Path(sys.executable).parent / "aalearn"), "generate", "--process", process, "--n", str(n)]
+        cmd += ["--variation", variation, "--seed", str(seed), "--out", str(out), "--no-progress"]
+        subprocess.run(cmd, check=True)
+    return out
+
+
+def prepare(workdir: Path, n_nominal: int, n_varied: int, train_fraction: float) -> dict[str, Any]:
+    """Generate (if missing) and split the samples; write the test parts as Feather files."""
+    out: dict[str, Any] = {"train": {}, "test": {}, "sizes": {}}
+    for k, variation in enumerate(VARIATIONS):
+        n = n_nominal if variation == "nominal" else n_varied
+        files = [_generate(workdir, variation, p, n, seed=11 + 10 * k) for p in ("top", "w")]
+        ds = load_datasets(files, require_labels=True)
+        assert ds.labels is not None
+        parts = split_indices(ds.labels, fractions=(train_fraction, 1.0 - train_fraction, 0.0), seed=2024)
+        train, test = ds.subset(parts["train"]), ds.subset(parts["val"])
+        path = workdir / f"test_{variation}.feather"
+        if not path.exists():  # the features and labels only (the per-jet extras stay in the .h5)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="save_dataset: extras")
+                save_dataset(test, path)
+        out["train"][variation] = train
+        out["test"][variation] = str(path)
+        out["sizes"][variation] = {
+            "train_per_class": np.bincount(train.labels).tolist(),  # type: ignore[arg-type]
+            "test_per_class": np.bincount(test.labels).tolist(),  # type: ignore[arg-type]
+        }
+    return out
+
+
+def _training_set(train: dict[str, JetDataset], variations: tuple[str, ...]) -> tuple[JetDataset, np.ndarray]:
+    parts = [train[v] for v in variations]
+    z = np.concatenate([np.full(len(train[v]), Z_VALUE[v]) for v in variations])
+    return JetDataset.concatenate(parts), z
+
+
+def inferno_options(n_bins: int, bandwidth: float) -> dict[str, Any]:
+    """The inference-aware loss's settings: the measurement's nuisances except staterror."""
+    return {
+        "signal_expected": EXPECTED_SIGNAL,
+        "background_expected": EXPECTED_BACKGROUND,
+        "nuisances": [
+            {
+                "name": "fsr",
+                "kind": "histosys",
+                "sample": "both",
+                "up": Z_VALUE["fsr-up"],
+                "down": Z_VALUE["fsr-down"],
+            },
+            {
+                "name": "tune",
+                "kind": "histosys",
+                "sample": "both",
+                "up": Z_VALUE["tune-a14"],
+                "down": "mirror",
+            },
+            {"name": "signal_norm", "kind": "normsys", "sample": "signal", "up": 1.05, "down": 0.95},
+            {"name": "background_norm", "kind": "normsys", "sample": "background", "up": 1.10, "down": 0.90},
+        ],
+        "n_bins": n_bins,
+        "bandwidth": bandwidth,
+        "loss": "sigma",
+    }
+
+
+def train_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Train one (strategy, seed) model and save it; runs in a worker process."""
+    torch.set_num_threads(1)
+    strategy, seed, path = job["strategy"], job["seed"], Path(job["path"])
+    if path.exists():
+        return {"strategy": strategy, "seed": seed, "path": str(path), "cached": True}
+    train = job["train"]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    common = {"epochs": job["epochs"], "patience": job["patience"], "seed": seed, "progress": False}
+    if strategy == "nominal":
+        train_model(train["nominal"], out=path, **common)
+    elif strategy in ("pivot", "disco"):
+        ds, z = _training_set(train, ("nominal", "fsr-down", "fsr-up"))
+        opts = {"aux_key": "z"} if strategy == "disco" else {}
+        train_model(ds, out=path, strategy=strategy, strategy_options=opts, nuisance=z, **common)
+    else:
+        ds, z = _training_set(train, VARIATIONS)
+        assert ds.labels is not None
+        split = split_indices(ds.labels, fractions=(0.8, 0.2, 0.0), seed=seed)
+        torch.manual_seed(seed)
+        model = ARCHITECTURES["topodnn"](n_features=ds.features.shape[1], batchnorm_momentum=0.1)
+        model.fit_input_scaling(ds.features[split["train"]])  # type: ignore[operator]
+        if job["init"] == "nominal":
+            start, _ = load_checkpoint(job["nominal_path"])
+            model.load_state_dict(start.state_dict())
+        opts = inferno_options(job["bins"], job["bandwidth"])
+        config = TrainConfig(
+            epochs=job["epochs"], lr=job["lr"], patience=job["patience"], seed=seed, progress=False
+        )
+        hist = train_classifier(
+            model,
+            ds.features[split["train"]],
+            ds.labels[split["train"]],
+            ds.features[split["val"]],
+            ds.labels[split["val"]],
+            aux_train={"z": z[split["train"]]},
+            aux_val={"z": z[split["val"]]},
+            strategy="inferno-templates",
+            strategy_options=opts,
+            config=config,
+            monitor="val_sigma_mu",
+        )
+        meta = {
+            "architecture": "topodnn",
+            "strategy": "inferno-templates",
+            "strategy_options": opts,
+            "seed": seed,
+            "init": job["init"],
+            "history": hist.to_dict(),
+            "train_seconds": time.perf_counter() - t0,
+            "n_train": len(split["train"]),
+            "n_val": len(split["val"]),
+        }
+        save_checkpoint(model, path, metadata=meta)
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "path": str(path),
+        "cpu_seconds": time.process_time() - cpu0,
+        "wall_seconds": time.perf_counter() - t0,
+    }
+
+
+def _measure(job: dict[str, Any]) -> dict[str, Any]:
+    test = job["test"]
+    return measure_files(
+        job["path"],
+        test["nominal"],
+        test["nominal"],
+        variations={
+            "fsr": (Path(test["fsr-down"]), Path(test["fsr-up"])),
+            "tune": (Path(test["nominal"]), Path(test["tune-a14"])),
+        },
+        attacks=[job["attack"]],
+        bins=job["bins"],
+        binning=job["binning"],
+        expected_signal=EXPECTED_SIGNAL,
+        expected_background=EXPECTED_BACKGROUND,
+        seed=job["seed"],
+    )
+
+
+def measure_job(job: dict[str, Any]) -> dict[str, Any]:
+    """``aalearn measure`` of one model; runs in a worker process."""
+    torch.set_num_threads(1)
+    cpu0 = time.process_time()
+    head = {"strategy": job["strategy"], "seed": job["seed"], "binning": job["binning"]}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            res = _measure(job)
+    except Exception as exc:  # a failed pyhf fit (e.g. a bin without background jets) is reported
+        return {**head, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {
+        **head,
+        "sigma_mu": res["mu_err"],
+        "sigma_mu_stat": res["mu_err_stat"],
+        "z_asimov": res["z_asimov"],
+        "shifts": {k: v["delta_mu_over_sigma"] for k, v in res["shifts"].items()},
+        "histosys": {k: v.get("method") for k, v in res["histosys"].items()},
+        "warnings": res["warnings"],
+        "cpu_seconds": time.process_time() - cpu0,
+    }
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def table(rows: list[dict[str, Any]], binning: str) -> list[dict[str, Any]]:
+    """Per strategy: mean ± std over seeds of each figure, and σ_μ / σ_μ(nominal, same seed)."""
+    nominal = {
+        r["seed"]: r["sigma_mu"]
+        for r in rows
+        if r["strategy"] == "nominal" and r["binning"] == binning and "error" not in r
+    }
+    out = []
+    for strategy in STRATEGIES:
+        mine = [r for r in rows if r["strategy"] == strategy and r["binning"] == binning]
+        sel = [r for r in mine if "error" not in r]
+        if not sel:
+            continue
+        line: dict[str, Any] = {"strategy": strategy, "binning": binning, "n_seeds": len(sel)}
+        line["failed_fit_seeds"] = [r["seed"] for r in mine if "error" in r]
+        line["sigma_mu"] = _mean_std([r["sigma_mu"] for r in sel])
+        line["ratio_to_nominal"] = _mean_std(
+            [r["sigma_mu"] / nominal[r["seed"]] for r in sel if r["seed"] in nominal]
+        )
+        line["z_asimov"] = _mean_std([r["z_asimov"] for r in sel])
+        for key in sorted(sel[0]["shifts"]):
+            line[f"dmu/sigma {key}"] = _mean_std([r["shifts"][key] for r in sel])
+        out.append(line)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the pipeline and print the tables."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/ijets"))
+    ap.add_argument("--n-nominal", type=int, default=1600, help="nominal jets per class to generate")
+    ap.add_argument("--n-varied", type=int, default=1200, help="jets per class of each variation")
+    ap.add_argument("--train-fraction", type=float, default=0.6)
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--patience", type=int, default=8)
+    ap.add_argument("--inferno-lr", type=float, default=3e-4)
+    ap.add_argument("--inferno-init", choices=("nominal", "scratch"), default="nominal")
+    ap.add_argument("--bins", type=int, default=10)
+    ap.add_argument("--bandwidth", type=float, default=0.05)
+    ap.add_argument("--binnings", default="uniform,quantile", help="measurement binnings")
+    ap.add_argument("--attack", default="pgd")
+    ap.add_argument("--n-attack", type=int, default=500, help="jets attacked per model in compare")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--tag", default="", help="suffix of the model file names")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    strategies = [s for s in args.strategies.split(",") if s]
+    t0 = time.perf_counter()
+    data = prepare(args.workdir, args.n_nominal, args.n_varied, args.train_fraction)
+    print("jets per class (train, test):", json.dumps(data["sizes"]), flush=True)
+
+    def model_path(strategy: str, seed: int) -> str:
+        return str(args.workdir / f"model_{strategy}{args.tag}_s{seed}.safetensors")
+
+    base = {"train": data["train"], "epochs": args.epochs, "patience": args.patience}
+    jobs1 = [
+        {**base, "strategy": s, "seed": seed, "path": model_path(s, seed)}
+        for s in strategies
+        if s != "inferno"
+        for seed in seeds
+    ]
+    jobs2 = [
+        {
+            **base,
+            "strategy": "inferno",
+            "seed": seed,
+            "path": model_path("inferno", seed),
+            "nominal_path": str(args.workdir / f"model_nominal_s{seed}.safetensors"),
+            "init": args.inferno_init,
+            "lr": args.inferno_lr,
+            "bins": args.bins,
+            "bandwidth": args.bandwidth,
+        }
+        for seed in seeds
+        if "inferno" in strategies
+    ]
+    if args.inferno_init == "scratch":  # no dependency on the nominal models: one phase
+        jobs1, jobs2 = jobs1 + jobs2, []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        trained = list(pool.map(train_job, jobs1))
+        trained += list(pool.map(train_job, jobs2))
+        for t in trained:
+            print("trained", json.dumps(t), flush=True)
+        mjobs = [
+            {
+                "strategy": t["strategy"],
+                "seed": t["seed"],
+                "path": t["path"],
+                "test": data["test"],
+                "attack": args.attack,
+                "bins": args.bins,
+                "binning": b,
+            }
+            for t in trained
+            for b in args.binnings.split(",")
+        ]
+        rows = []
+        for fut in as_completed([pool.submit(measure_job, j) for j in mjobs]):
+            rows.append(fut.result())
+            print("measured", json.dumps(rows[-1]), flush=True)
+    tables = {b: table(rows, b) for b in args.binnings.split(",")}
+    for b, lines in tables.items():
+        print(f"\n== measurement, {b} binning ({args.bins} bins), mean ± std over seeds {seeds}")
+        for line in lines:
+            print(json.dumps(line, ensure_ascii=False))
+    comparison = compare_files(
+        [t["path"] for t in trained],
+        data["test"]["nominal"],
+        attacks=args.attack,
+        variations={v: data["test"][v] for v in VARIATIONS if v != "nominal"},
+        n_attack=args.n_attack,
+    )
+    comp_rows = comparison.summary()
+    print("\n== aalearn compare on the nominal test jets")
+    print(json.dumps(comp_rows, default=str)[:6000])
+    result = {
+        "sizes": data["sizes"],
+        "seeds": seeds,
+        "trained": trained,
+        "measured": rows,
+        "tables": tables,
+        "compare": comp_rows,
+        "wall_seconds": time.perf_counter() - t0,
+        "settings": {k: str(v) for k, v in vars(args).items()},
+    }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()

@@ -1,0 +1,428 @@
+r"""INFERNO with histosys templates from *separate* varied samples (``"inferno-templates"``).
+
+:class:`~aalearn.training.inferno.InfernoStrategy` (de Castro & Dorigo, arXiv:1806.04743)
+reads a histosys variation from row-paired copies of the batch (``Batch.aux[up]``): the
+same events with varied features. A Pythia modelling variation (``aalearn generate
+--variation fsr-up``) gives *different* jets, not varied copies of the nominal ones. This
+strategy therefore holds the varied samples themselves and, at every step, draws from each
+of them as many rows of each class as the batch has nominal rows of that class; the soft
+histograms of those rows are the up/down templates, interpolated with pyhf's ``code4p``
+exactly as in the base class (:func:`~aalearn.training.inferno.expected_counts`).
+
+Two more things the jets need:
+
+* **one nuisance acting on both samples**: a modelling variation moves the signal (top)
+  and the background (W) templates together. ``{"sample": "both"}`` makes one parameter
+  :math:`\alpha` whose ``code4p`` shifts are added to both samples (internally two
+  histosys terms, ``name@signal`` and ``name@background``, sharing :math:`\alpha`);
+* **a one-output tagger**: for a model without ``bin_logits`` (TopoDNN) the histogram is
+  the kernel-density relaxed histogram of the score :math:`\sigma(\text{logit})` in
+  ``n_bins`` equal bins of [0, 1] (neos, Simpson & Heinrich, arXiv:2203.05570), the
+  score ``aalearn measure`` bins. All rows of a step (nominal and varied) go through the
+  network in one forward pass, so batch normalisation sees one batch.
+
+Where the varied samples come from:
+
+* ``templates={"fsr-up": (X, y), ...}`` (arrays, for the library), or
+* the training data itself (``aalearn train --nuisance-file 1=fsr_up.h5 ...``): rows whose
+  auxiliary array ``source_key`` (default ``"z"``) equals ``nominal_source`` (0) are the
+  nominal rows; a histosys ``up``/``down`` given as a number names the rows with that
+  value of ``z`` (their validation rows likewise from ``aux_val``).
+
+A one-sided variation (a different tune) takes ``"down": "mirror"``: the down template is
+:math:`2\,\text{nominal} - \text{up}`, as ``aalearn measure --histosys auto`` treats it
+(not combined with ``shift``/``rate`` nuisances of the same sample).
+
+Example:
+    >>> s = InfernoTemplateStrategy(100, 1000, [
+    ...     {"name": "fsr", "kind": "histosys", "sample": "both", "up": 1, "down": -1}])
+    >>> s.parameter_names, s.sources
+    (['mu', 'fsr'], ('-1', '1'))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from aalearn.data.dataset import LABEL_TOP
+from aalearn.training.inferno import (
+    InfernoStrategy,
+    Nuisance,
+    asimov_nll,
+    expected_counts,
+    fisher_information,
+    kde_histogram,
+    soft_histogram,
+)
+from aalearn.training.strategy import TrainingData, logits_of, register_strategy
+
+__all__ = ["HISTOGRAMS", "InfernoTemplateStrategy"]
+
+#: Relaxed histograms: ``auto`` (softmax of ``bin_logits`` when the model has them, else
+#: KDE of the score), ``softmax`` (INFERNO), ``kde`` (neos).
+HISTOGRAMS = ("auto", "softmax", "kde")
+_SAMPLES = ("signal", "background")
+_BOTH = "both"
+_MIRROR = "mirror"
+
+#: Template rows of one call: source name → (features, labels).
+TemplateRows = Mapping[str, tuple[Tensor, Tensor]]
+
+
+def _source_name(value: Any) -> str:
+    """A histosys ``up``/``down`` as a source name (numbers: the ``z`` value, as a string)."""
+    if isinstance(value, bool):
+        raise ValueError(f"a histosys up/down must name a varied sample, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError(f"a histosys up/down value must be finite, got {value!r}")
+        return f"{v:g}"
+    if isinstance(value, str) and value:
+        return value
+    raise ValueError(f"a histosys up/down must name a varied sample, got {value!r}")
+
+
+class InfernoTemplateStrategy(InfernoStrategy):
+    r"""INFERNO whose histosys templates come from separate varied samples (arXiv:1806.04743).
+
+    The loss is the base class's :math:`[I^{-1}]_{\mu\mu}` (or :math:`\sigma_\mu`) of the
+    Asimov likelihood :math:`n_i = \mu S_i(\nu) + B_i(\nu)`, with each histosys template the
+    relaxed histogram of a batch drawn from its varied sample (as many rows per class as the
+    batch's nominal rows, so the base class's normalisation applies unchanged).
+
+    Args:
+        signal_expected: Expected signal events :math:`N_s` at :math:`\mu = 1`.
+        background_expected: Expected background events :math:`N_b`.
+        nuisances: As :class:`~aalearn.training.inferno.Nuisance` dicts; a histosys
+            ``up``/``down`` names a varied sample (a key of ``templates``, or a number: the
+            value of ``source_key`` of its rows), and ``"sample": "both"`` makes one
+            parameter act on signal and background.
+        templates: Varied samples as ``name -> (X, y)`` arrays (default: from the training
+            data's ``source_key`` array).
+        source_key: Auxiliary array that tells nominal and varied rows apart.
+        nominal_source: Value of ``source_key`` of the nominal rows.
+        histogram: One of :data:`HISTOGRAMS`.
+        n_bins: Bins of the KDE histogram (equal width on [0, 1]).
+        bandwidth: KDE bandwidth.
+        tau: Softmax temperature of the softmax histogram.
+        signal_label: Label of the signal rows (default top = 0).
+        loss: ``"variance"`` or ``"sigma"``.
+
+    Example:
+        >>> InfernoTemplateStrategy(templates={"up": (np.zeros((2, 3)), np.array([0, 1]))}).sources
+        ()
+    """
+
+    name: ClassVar[str] = "inferno-templates"
+
+    def __init__(
+        self,
+        signal_expected: float = 100.0,
+        background_expected: float = 1000.0,
+        nuisances: Sequence[Mapping[str, Any] | Nuisance] = (),
+        *,
+        templates: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]] | None = None,
+        source_key: str = "z",
+        nominal_source: float = 0.0,
+        histogram: str = "auto",
+        n_bins: int = 10,
+        bandwidth: float = 0.05,
+        tau: float = 0.1,
+        signal_label: int = LABEL_TOP,
+        loss: str = "sigma",
+    ) -> None:
+        specs, internal, index = self._expand(nuisances)
+        super().__init__(
+            signal_expected, background_expected, internal, tau=tau, signal_label=signal_label, loss=loss
+        )
+        if histogram not in HISTOGRAMS:
+            raise ValueError(f"histogram must be one of {', '.join(HISTOGRAMS)}, got {histogram!r}")
+        if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
+            raise ValueError(f"n_bins must be an integer ≥ 2, got {n_bins!r}")
+        if not (isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool) and bandwidth > 0):
+            raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
+        if not isinstance(source_key, str) or not source_key:
+            raise ValueError(f"source_key must be a non-empty string, got {source_key!r}")
+        self.histogram_kind = histogram
+        self.n_bins = n_bins
+        self.bandwidth = float(bandwidth)
+        self.source_key = source_key
+        self.nominal_source = float(nominal_source)
+        self.specs = specs
+        self.parameters = [Nuisance.from_dict({**s, "sample": "background"}) for s in specs]
+        self.parameter_names = ["mu", *(p.name for p in self.parameters)]
+        self._index = torch.tensor(index, dtype=torch.long)
+        named = {str(v) for n in internal if n.kind == "histosys" for v in (n.up, n.down)}
+        self.sources = tuple(sorted(v for v in named if not v.startswith(f"{_MIRROR}:")))
+        self._mirrors = tuple(sorted(v for v in named if v.startswith(f"{_MIRROR}:")))
+        self._arrays: dict[str, tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]] | None = None
+        if templates is not None:
+            self._arrays = {}
+            for key, pair in templates.items():
+                x_arr = np.asarray(pair[0], dtype=np.float32)
+                y_arr = np.asarray(pair[1]).astype(np.int64)
+                if x_arr.ndim != 2 or y_arr.shape != (x_arr.shape[0],):
+                    raise ValueError(f"template {key!r} must be (X of shape (N, F), y of shape (N,))")
+                self._arrays[str(key)] = (x_arr, y_arr)
+            missing = [s for s in self.sources if s not in self._arrays]
+            if missing:
+                raise ValueError(
+                    f"histosys sample(s) {missing} not among the templates {sorted(self._arrays)}"
+                )
+        self.requires_aux = () if self._arrays is not None or not self.sources else (source_key,)  # type: ignore[misc]
+        self._pools: dict[str, dict[str, Tensor]] = {}
+        self._val_pools: dict[str, dict[str, Tensor]] = {}
+        self._gen = torch.Generator().manual_seed(0)
+
+    @staticmethod
+    def _expand(
+        nuisances: Sequence[Mapping[str, Any] | Nuisance],
+    ) -> tuple[list[dict[str, Any]], list[Nuisance], list[int]]:
+        """(JSON specs, per-sample nuisances, parameter index of each) from the user's nuisances."""
+        specs: list[dict[str, Any]] = []
+        internal: list[Nuisance] = []
+        index = [0]
+        for k, raw in enumerate(nuisances):
+            spec = (
+                raw.to_dict()
+                if isinstance(raw, Nuisance)
+                else dict(raw)
+                if isinstance(raw, Mapping)
+                else None
+            )
+            if spec is None:
+                raise ValueError(
+                    f"a nuisance must be a mapping such as {{'name': ..., 'kind': ...}}, got {raw!r}"
+                )
+            if spec.get("kind") == "histosys":
+                spec["up"], spec["down"] = _source_name(spec.get("up")), _source_name(spec.get("down"))
+                if spec["down"] == _MIRROR:
+                    spec["down"] = f"{_MIRROR}:{spec['up']}"
+            specs.append(spec)
+            samples = _SAMPLES if spec.get("sample") == _BOTH else (spec.get("sample", "background"),)
+            for sample in samples:
+                name = f"{spec.get('name')}@{sample}" if len(samples) > 1 else spec.get("name")
+                internal.append(Nuisance.from_dict({**spec, "name": name, "sample": sample}))
+                index.append(k + 1)
+        return specs, internal, index
+
+    # ---- histograms
+    def outputs(self, model: nn.Module, x: Tensor) -> Tensor:
+        """Bin logits ``(B, n)`` (softmax histogram) or scores :math:`\\sigma(z)` ``(B,)`` (KDE)."""
+        bins = getattr(model, "bin_logits", None)
+        if self.histogram_kind == "softmax" or (self.histogram_kind == "auto" and callable(bins)):
+            out: Tensor = bins(x) if callable(bins) else model(x)
+            return out
+        return torch.sigmoid(logits_of(model, x))
+
+    def histogram_of(self, out: Tensor) -> Tensor:
+        """Relaxed histogram of :meth:`outputs` (sums to the rows)."""
+        if out.ndim == 2:
+            return soft_histogram(out, self.tau)
+        edges = torch.linspace(0.0, 1.0, self.n_bins + 1, dtype=out.dtype, device=out.device)
+        return kde_histogram(out, edges, self.bandwidth)
+
+    def histogram(self, model: nn.Module, x: Tensor) -> Tensor:
+        """Relaxed histogram of the model's outputs on ``x``."""
+        return self.histogram_of(self.outputs(model, x))
+
+    def p0(self, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
+        """Nominal parameters :math:`(\\mu_0 = 1, \\nu_0)` (one per parameter, not per sample)."""
+        return torch.tensor([1.0] + [float(p.nominal) for p in self.parameters], dtype=dtype, device=device)  # type: ignore[arg-type]
+
+    def _constraints(self, p: Tensor) -> Tensor:
+        total = p.sum() * 0.0
+        for j, nu in enumerate(self.parameters):
+            if nu.sigma is not None:
+                total = total + 0.5 * ((p[j + 1] - float(nu.nominal)) / nu.sigma) ** 2  # type: ignore[arg-type]
+        return total
+
+    # ---- the template rows
+    def _draw(self, source: str, sample: str, n: int) -> Tensor:
+        pool = self._pools[source][sample]
+        if n <= pool.shape[0]:
+            idx = torch.randperm(pool.shape[0], generator=self._gen)[:n]
+        else:
+            idx = torch.randint(pool.shape[0], (n,), generator=self._gen)
+        return pool[idx.to(pool.device)]
+
+    def fisher(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        aux: Mapping[str, Tensor],
+        *,
+        update_log_odds: bool = False,
+        create_graph: bool | None = None,
+        templates: TemplateRows | None = None,
+    ) -> Tensor | None:
+        r"""Fisher information of the Asimov likelihood (``None`` if a class is missing).
+
+        The nominal rows are ``x`` (those whose ``aux[source_key]`` is ``nominal_source``
+        when that array is given); each varied sample contributes as many rows per class as
+        there are nominal rows: ``templates[name]`` rows when given (all of them; then each
+        class must have exactly the nominal count), else the fixed validation draw when
+        ``x`` is the validation set, else a fresh random draw from the training pools.
+        """
+        if self.source_key in aux and x.shape[0] == aux[self.source_key].shape[0]:
+            keep = aux[self.source_key] == self.nominal_source
+            x, y = x[keep], y[keep]
+        is_val = self._val is not None and x is self._val[0]
+        samples: dict[str, dict[str, Tensor]] = {}
+        for sample in _SAMPLES:
+            mask = (y == self.signal_label) if sample == "signal" else (y != self.signal_label)
+            n = int(mask.sum())
+            if n == 0:
+                return None
+            rows = {"x": x[mask]}
+            for src in self.sources:
+                if templates is not None:
+                    tx, ty = templates[src]
+                    tmask = (ty == self.signal_label) if sample == "signal" else (ty != self.signal_label)
+                    rows[src] = tx[tmask]
+                    if rows[src].shape[0] != n:
+                        raise ValueError(
+                            f"template {src!r} must have {n} {sample} rows, got {rows[src].shape[0]}"
+                        )
+                elif is_val:
+                    rows[src] = self._val_pools[src][sample]
+                else:
+                    rows[src] = self._draw(src, sample, n).to(x.dtype)
+            samples[sample] = rows
+
+        # One forward pass over every row of the step (batch normalisation sees one batch).
+        tensors = [t for rows in samples.values() for t in rows.values()]
+        out = self.outputs(model, torch.cat(tensors))
+        memo: dict[int, Tensor] = {}
+        start = 0
+        for t in tensors:
+            memo[id(t)] = self.histogram_of(out[start : start + t.shape[0]])
+            start += t.shape[0]
+
+        for rows in samples.values():  # one-sided variations: down = 2·nominal − up
+            for mirror in self._mirrors:
+                sentinel = x.new_empty((0, x.shape[1]))
+                rows[mirror] = sentinel
+                up = rows[mirror.split(":", 1)[1]]
+                memo[id(sentinel)] = 2.0 * memo[id(rows["x"])] - memo[id(up)]
+
+        def hist(rows: Tensor) -> Tensor:
+            cached = memo.get(id(rows))
+            return cached if cached is not None else self.histogram(model, rows)
+
+        if update_log_odds:
+            self._update_log_odds(model, samples)
+        index = self._index.to(x.device)
+
+        def counts(p: Tensor) -> Tensor:
+            return expected_counts(p[index], self.nuisances, hist, samples, self.totals)
+
+        p0 = self.p0(x.dtype, x.device)
+        asimov = counts(p0)
+
+        def nll(p: Tensor) -> Tensor:
+            return asimov_nll(counts(p), asimov) + self._constraints(p)
+
+        keep_graph = torch.is_grad_enabled() if create_graph is None else create_graph
+        return fisher_information(nll, p0, create_graph=keep_graph)
+
+    # ---- loop hooks
+    def _split(
+        self, x: npt.NDArray[Any], y: npt.NDArray[Any], z: npt.NDArray[Any] | None, source: str
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        if self._arrays is not None:
+            return self._arrays[source]
+        assert z is not None
+        rows = np.isclose(z, float(source))
+        return x[rows], y[rows]
+
+    def setup(self, model: nn.Module, data: TrainingData) -> None:
+        """Hold the varied samples (per class) on the model's device and fix the validation draw."""
+        if set(np.unique(data.y).tolist()) != {0, 1}:
+            raise ValueError("the inferno-templates strategy needs training rows of both classes")
+        device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
+        self._gen = torch.Generator().manual_seed(int(data.seed) + 7919)
+        z_tr = data.aux.get(self.source_key)
+        z_va = data.aux_val.get(self.source_key)
+        if self.sources and self._arrays is None and z_tr is None:
+            raise ValueError(f"the varied samples need the auxiliary array {self.source_key!r} or templates=")
+        self._pools, self._val_pools = {}, {}
+        val_nominal = (
+            np.ones(len(data.y_val), bool) if z_va is None else np.isclose(z_va, self.nominal_source)
+        )
+        x_val, y_val = data.X_val[val_nominal], data.y_val[val_nominal]
+        val_src: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]] = {}
+        for src in self.sources:
+            x_s, y_s = self._split(data.X, data.y, None if z_tr is None else np.asarray(z_tr), src)
+            pools = {}
+            for sample in _SAMPLES:
+                rows = (y_s == self.signal_label) if sample == "signal" else (y_s != self.signal_label)
+                if not rows.any():
+                    raise ValueError(f"the varied sample {src!r} has no {sample} rows")
+                pools[sample] = torch.as_tensor(x_s[rows], device=device, dtype=dtype)
+            self._pools[src] = pools
+            if self._arrays is None and z_va is not None:
+                val_src[src] = self._split(data.X_val, data.y_val, np.asarray(z_va), src)
+            else:
+                val_src[src] = (x_s, y_s)
+        self._model = model
+        self._val = None
+        if set(np.unique(y_val).tolist()) != {0, 1}:
+            return
+        rng = np.random.default_rng(int(data.seed) + 104729)
+        keep: list[npt.NDArray[np.int64]] = []
+        for sample in _SAMPLES:
+            rows = np.flatnonzero(
+                (y_val == self.signal_label) if sample == "signal" else (y_val != self.signal_label)
+            )
+            sizes = [
+                int(np.sum((ys == self.signal_label) if sample == "signal" else (ys != self.signal_label)))
+                for _, ys in val_src.values()
+            ]
+            n = min([len(rows), *sizes])
+            if n == 0:
+                return
+            keep.append(rng.permutation(rows)[:n])
+            for src, (xs, ys) in val_src.items():
+                cls = np.flatnonzero(
+                    (ys == self.signal_label) if sample == "signal" else (ys != self.signal_label)
+                )
+                chosen = xs[rng.permutation(cls)[:n]]
+                self._val_pools.setdefault(src, {})[sample] = torch.as_tensor(
+                    chosen, device=device, dtype=dtype
+                )
+        idx = np.concatenate(keep)
+        self._val = (
+            torch.as_tensor(x_val[idx], device=device, dtype=dtype),
+            torch.as_tensor(y_val[idx], device=device),
+            {},
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The settings (JSON-serialisable)."""
+        out = super().config()
+        out.update(
+            {
+                "nuisances": self.specs,
+                "templates": None if self._arrays is None else sorted(self._arrays),
+                "source_key": self.source_key,
+                "nominal_source": self.nominal_source,
+                "histogram": self.histogram_kind,
+                "n_bins": self.n_bins,
+                "bandwidth": self.bandwidth,
+            }
+        )
+        return out
+
+
+register_strategy(InfernoTemplateStrategy)
