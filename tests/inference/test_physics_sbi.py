@@ -236,7 +236,7 @@ def _cli() -> Any:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--method", "npe"], "--method must be nle, nre or bnre"),
+        (["--method", "npe"], "--method must be summary, bnre, nle or nre"),
         (["--true-mass", "190"], "outside its prior"),
         (["--true-alpha-s", "0.12"], "needs --alpha-s"),
     ],

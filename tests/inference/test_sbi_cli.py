@@ -33,7 +33,6 @@ def _json(result) -> dict:  # type: ignore[no-untyped-def,type-arg]
         (["validate", "--task", "two_moons", "--simulations", "1"], "simulations"),
         (["coverage", "--task", "slcp", "--test-simulations", "1"], "test_simulations"),
         (["coverage", "--task", "slcp", "--calibration-simulations", "1"], "calibration_simulations"),
-        (["physics", "--method", "npe"], "--method must be summary, bnre, nle or nre"),
     ],
 )
 def test_user_errors_exit_2(args: list[str], message: str) -> None:
