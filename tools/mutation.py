@@ -36,6 +36,7 @@ Outputs in ``--out``: ``mutation.md`` (table per module, survivors with their di
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -467,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max-children must be at least 1")
     if args.sample is not None and args.sample < 1:
         parser.error("--sample must be at least 1")
+    if not args.report_only and importlib.util.find_spec("mutmut") is None:
+        parser.error("mutmut is not installed: run `make mutation` (installs mutmut==3.8.1 into .venv)")
     workdir = args.workdir.resolve()
     if workdir == ROOT or ROOT in workdir.parents:
         parser.error("--workdir must lie outside the checkout (mutmut writes a mutated copy there)")
