@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from scipy.stats import binomtest
 from typer.testing import CliRunner
 
 from aalearn.cli.main import app
@@ -62,6 +63,17 @@ def test_uncertainty_keys(challenge_dir: Path, method: str, extra: list[str], tm
     assert fgsm["accuracy"] < 0.1  # only jets fooled by the attack are kept
     # the attacked jets are more uncertain than the clean ones
     assert fgsm["mean_total"] > payload["mean_total"]
+    # intervals (issue 17): the accuracy's is scipy's exact binomial interval at the default 0.68;
+    # the ECE's brackets the ECE, from 200 replicas over the 300 evaluation jets
+    acc = payload["intervals"]["accuracy"]
+    k = round(payload["accuracy"] * 300)
+    ci = binomtest(k, 300).proportion_ci(0.68, method="exact")
+    assert (acc["low"], acc["high"]) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    for key in ("ece", "ece_temperature_scaled"):
+        iv = payload["intervals"][key]
+        assert iv["value"] == pytest.approx(payload[key], abs=1e-12)
+        assert (iv["n"], iv["n_boot"], iv["level"]) == (300, 200, 0.68)
+        assert iv["low"] <= iv["value"] <= iv["high"]
     assert (tmp_path / "u" / "report.html").is_file()
 
 

@@ -32,8 +32,8 @@ import numpy.typing as npt
 from aalearn.core.result import ReportBuilder
 from aalearn.inference.sbi.c2st import c2st
 from aalearn.inference.sbi.cache import simulate
-from aalearn.inference.sbi.calibration import calibrate_levels
-from aalearn.inference.sbi.diagnostics import CoverageReport, coverage_verdict, run_coverage
+from aalearn.inference.sbi.calibration import calibrate_levels, calibrated_verdict
+from aalearn.inference.sbi.diagnostics import CoverageReport, run_coverage
 from aalearn.inference.sbi.estimators import METHODS, Method, train_posterior
 from aalearn.inference.sbi.results import CoverageTaskResult, ValidationResult
 from aalearn.inference.sbi.tasks import PUBLISHED_C2ST, PUBLISHED_SOURCE, SbibmTask, sbibm_task
@@ -369,7 +369,7 @@ def coverage_task(
             )
             cal = calibrate_levels(post, th_cal, x_cal, n_samples=n_samples, seed=seed + 3)
             recal = cal.apply(rep.expected_coverage)
-            verdict = coverage_verdict(recal, significance=significance)
+            verdict = calibrated_verdict(cal, rep.expected_coverage, significance=significance)
             calibration = {
                 **cal.to_dict(),
                 "verdict": verdict.verdict,

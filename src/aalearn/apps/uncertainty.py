@@ -37,12 +37,19 @@ from aalearn.attacks import get_attack
 from aalearn.core.result import ReportBuilder
 from aalearn.data.dataset import JetDataset
 from aalearn.data.split import split_indices
+from aalearn.evaluation.bootstrap import (
+    DEFAULT_LEVEL,
+    bootstrap_metric,
+    check_interval_options,
+    proportion_interval,
+)
 from aalearn.report import write_run
 from aalearn.training import ENSEMBLE_CONFIG, train_topodnn_ensemble
 from aalearn.uncertainty.calibration import (
     ReliabilityCurve,
     TemperatureScaling,
     calibration_summary,
+    expected_calibration_error,
     reliability_curve,
 )
 from aalearn.uncertainty.decomposition import UncertaintyDecomposition
@@ -220,6 +227,8 @@ def uncertainty_file(
     n_max: int | None = None,
     seed: int = 0,
     out: str | Path | None = None,
+    n_boot: int = 200,
+    level: float = DEFAULT_LEVEL,
 ) -> UncertaintyRun:
     """Uncertainty, calibration and shift detection of a classifier on a labelled file.
 
@@ -238,9 +247,14 @@ def uncertainty_file(
         n_max: Use only the first ``n_max`` jets of ``data``.
         seed: Seed of the split, the ensemble, MC dropout and the attacks.
         out: Directory for ``results.json`` and ``report.html`` (``None``: write nothing).
+        n_boot: Bootstrap replicas of the ECE intervals (percentile bootstrap over the
+            evaluation jets); ``0``: no intervals.
+        level: Confidence level of the intervals (the accuracy's is Clopper–Pearson).
 
     Returns:
-        The :class:`UncertaintyRun`; its JSON object has at least ``ece``, ``brier``,
+        The :class:`UncertaintyRun`; its JSON object has ``intervals`` (``accuracy``,
+        ``ece``, ``ece_temperature_scaled``: value, low, high, level, n) unless ``n_boot``
+        is 0, and at least ``ece``, ``brier``,
         ``nll``, ``mean_epistemic``, ``mean_aleatoric`` (evaluation half), the
         temperature-scaled versions, and ``shifts`` (per shifted set: mean uncertainties
         and the epistemic AUROC), and ``files`` when ``out`` is given.
@@ -249,6 +263,7 @@ def uncertainty_file(
         ValueError: For no model, the same model file twice (or two with identical weights),
             unlabelled data, too few jets, an unknown method or a malformed ``NAME=FILE``.
     """
+    check_interval_options(n_boot, level)
     t0 = time.perf_counter()
     shifted_files = parse_shifted(shifted)
     files = [Path(m).resolve() for m in models if isinstance(m, str | Path)]
@@ -308,6 +323,20 @@ def uncertainty_file(
         "accuracy": float(((d_ev.mean >= 0.5).astype(np.int64) == y_ev).mean()),
         **{k: v for k, v in d_ev.summary().items() if k.startswith("mean_")},
     }
+    if n_boot:
+
+        def _ece(y: npt.NDArray[Any], p: npt.NDArray[Any]) -> float:
+            return expected_calibration_error(y, p, n_bins=n_bins, norm=norm)
+
+        hits = int(((d_ev.mean >= 0.5).astype(np.int64) == y_ev).sum())
+        ivs = {
+            "accuracy": proportion_interval(hits, len(y_ev), level=level),
+            "ece": bootstrap_metric(_ece, y_ev, d_ev.mean, n_boot=n_boot, level=level, seed=seed),
+            "ece_temperature_scaled": bootstrap_metric(
+                _ece, y_ev, p_after, n_boot=n_boot, level=level, seed=seed
+            ),
+        }
+        result["intervals"] = {k: iv.to_dict() for k, iv in ivs.items()}
     decomps = {"clean": d_ev}
     shifts: dict[str, dict[str, float]] = {}
 

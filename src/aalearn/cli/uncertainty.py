@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from aalearn.apps.uncertainty import uncertainty_file
-from aalearn.cli._common import JsonOpt, user_errors
+from aalearn.cli._common import JsonOpt, LevelOpt, user_errors
 from aalearn.cli._output import emit, print_table
+from aalearn.evaluation.bootstrap import DEFAULT_LEVEL
 
 __all__ = ["uncertainty"]
 
@@ -41,6 +42,10 @@ def uncertainty(
     n_max: Annotated[int | None, typer.Option(help="Use only the first N jets.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Directory for report.html and results.json.")] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap replicas of the ECE intervals (0: no intervals).")
+    ] = 200,
+    level: LevelOpt = DEFAULT_LEVEL,
     json_out: JsonOpt = False,
 ) -> None:
     """Predictive uncertainty (epistemic/aleatoric), calibration and shift detection of a classifier."""
@@ -59,6 +64,8 @@ def uncertainty(
         n_max=n_max,
         seed=seed,
         out=out,
+        n_boot=bootstrap,
+        level=level,
     )
     title = f"uncertainty ({method}) on {data.name}"
     emit(run.to_dict(), json_mode=json_out, title=title, rows=run.summary()[0])

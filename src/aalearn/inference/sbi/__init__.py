@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from aalearn.inference.sbi.c2st import c2st
 from aalearn.inference.sbi.cache import SimulationStats, chunk_seeds, last_run_stats, simulate
-from aalearn.inference.sbi.calibration import LevelCalibration, calibrate_levels
+from aalearn.inference.sbi.calibration import LevelCalibration, calibrate_levels, calibrated_verdict
 from aalearn.inference.sbi.estimators import METHODS, Posterior, train_posterior
 from aalearn.inference.sbi.simulator import Simulator, run_simulator, sample_prior
 from aalearn.inference.sbi.tasks import (
@@ -52,6 +52,7 @@ __all__ = [
     "Simulator",
     "c2st",
     "calibrate_levels",
+    "calibrated_verdict",
     "chunk_seeds",
     "last_run_stats",
     "run_simulator",
