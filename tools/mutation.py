@@ -145,6 +145,9 @@ DESELECT: dict[str, list[str]] = {
         "tests/inference/test_measurement.py::test_coverage_is_68_percent",
         "tests/inference/test_measurement.py::test_coverage_with_systematic_comparable_to_statistics",
     ],
+    # isinstance(obj, runtime_checkable Protocol) is False for mutmut's trampolined classes, so
+    # this test fails on the unmutated copy and mutmut stops ("failed to collect stats")
+    "uncertainty": ["tests/uncertainty/test_predictors.py::test_predictors_satisfy_the_protocol"],
 }
 
 # mutmut's exit-code vocabulary (mutmut/stats.py, version 3.8.1).
