@@ -103,7 +103,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "src/aalearn/constraints/physics.py",
             "src/aalearn/constraints/tabular.py",
         ],
-        ["tests/constraints/", "tests/constraints/test_mutants_constraints.py"],
+        [
+            "tests/constraints/",
+            # SpecBounds (tabular.py) is tested with the feature specifications of the trust audit
+            "tests/apps/test_trust.py::test_spec_bounds_constraint_clamps_and_wraps",
+            "tests/apps/test_trust.py::test_feature_spec_reads_sigma_bounds_period",
+        ],
     ),
     "uncertainty": (
         ["src/aalearn/uncertainty/predictors.py", "src/aalearn/uncertainty/decomposition.py"],

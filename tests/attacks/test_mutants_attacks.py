@@ -201,3 +201,13 @@ def test_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str]) -> Non
     model, x, sigma, labels = _case()
     _attack().run(model, x, labels, sigma=sigma, constraints="none", progress=True)
     assert "pgd-test" in capsys.readouterr().err
+
+
+def test_empty_input_reports_every_row_feasible() -> None:
+    """No rows: nothing is infeasible, so the feasible fraction is 1 (not NaN)."""
+    model, x, sigma, labels = _case()
+    res = _attack().run(model, x[:0], labels[:0], sigma=sigma[:0], constraints="none")
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        m = res.metrics()
+    assert m["n"] == 0
+    assert m["feasible_fraction"] == 1.0
