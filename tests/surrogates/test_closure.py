@@ -75,6 +75,9 @@ def test_biased_surrogate_fails_closure() -> None:
     assert not checks["closure:coverage"].passed
     assert checks["closure:bias"].value == pytest.approx(v.bias)
     assert "μ0 = 1" in checks["closure:bias"].detail
+    # the coverage threshold: nominal minus 3 binomial σ of the toys' coverage (at least 0.03)
+    tol = max(0.03, 3 * v.coverage_error)
+    assert checks["closure:coverage"].threshold == pytest.approx(NOMINAL_COVERAGE - tol, abs=1e-12)
 
 
 @pytest.mark.slow
