@@ -81,7 +81,7 @@ class _Report:
 def test_report_section_carries_the_summary_table() -> None:
     res = _perfect()
     report = _Report()
-    res.add_to(report)  # type: ignore[arg-type]
+    res.add_to(report)
     (section,) = report.sections
     assert section["title"] == "Amplification (x)"
     assert section["table"] == res.summary()[0]
