@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from aalearn.surrogates.amplification import amplification_from_samples
-from aalearn.surrogates.closure import _yields
+from aalearn.surrogates.closure import _yields, closure_test
 
 matplotlib.use("Agg")
 
@@ -93,3 +93,17 @@ def test_template_yields_and_their_squared_weights() -> None:
     yields, sumw2 = _yields(np.full(10, 0.3), np.array([0.0, 0.5, 1.0]), 50.0)
     np.testing.assert_allclose(yields, [50.0, 0.0], rtol=1e-12)
     np.testing.assert_allclose(sumw2, [250.0, 0.0], rtol=1e-12)
+
+
+def test_closure_input_errors_name_the_argument() -> None:
+    rng = np.random.default_rng(0)
+    good = rng.random(50)
+    with pytest.raises(ValueError, match=r"^real_signal must have 1 dimensions, got shape \(50, 2\)"):
+        closure_test(good, good, rng.random((50, 2)), good)
+    # one 2-D array is one (bad) sample, named without a member index
+    with pytest.raises(ValueError, match=r"^surrogate_background must have 1 dimensions"):
+        closure_test(good, rng.random((50, 2)), good, good)
+    with pytest.raises(ValueError, match=r"all observable values are equal \(0\.5\)"):
+        closure_test(
+            np.full(50, 0.5), np.full(50, 0.5), np.full(50, 0.5), np.full(50, 0.5), model_nuisance=False
+        )
