@@ -74,7 +74,9 @@ def test_uncertainty_keys(challenge_dir: Path, method: str, extra: list[str], tm
         assert iv["value"] == pytest.approx(payload[key], abs=1e-12)
         assert (iv["n"], iv["n_boot"], iv["level"]) == (300, 200, 0.68)
         assert iv["low"] <= iv["value"] <= iv["high"]
-    assert (tmp_path / "u" / "report.html").is_file()
+    page = (tmp_path / "u" / "report.html").read_text(encoding="utf-8")
+    ece = payload["intervals"]["ece"]
+    assert f"[{ece['low']:.4g}, {ece['high']:.4g}]" in page  # the interval is in the report's table
 
 
 def test_uncertainty_bad_method(challenge_dir: Path) -> None:

@@ -104,6 +104,9 @@ class UncertaintyRun:
         >>> run = UncertaintyRun({"method": "laplace", "ece": 0.01, "shifts": {}})
         >>> run.summary()[0]["ece"], run.shift_rows()
         (0.01, [])
+        >>> iv = {"ece": {"low": 0.008, "high": 0.013, "level": 0.68}}
+        >>> UncertaintyRun({"ece": 0.01, "intervals": iv}).summary()[0]["ece 68% CI"]
+        '[0.008, 0.013]'
     """
 
     values: dict[str, Any]
@@ -116,8 +119,19 @@ class UncertaintyRun:
         return dict(self.values)
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row: the headline numbers (:data:`SUMMARY_KEYS`)."""
-        return [{k: self.values.get(k) for k in SUMMARY_KEYS}]
+        """One row: the headline numbers (:data:`SUMMARY_KEYS`), each interval beside its figure."""
+        row: dict[str, Any] = {}
+        for k in SUMMARY_KEYS:
+            row[k] = self.values.get(k)
+            row.update(self._interval_column(k))
+        return [row]
+
+    def _interval_column(self, key: str) -> dict[str, str]:
+        """``{"<key> 68% CI": "[low, high]"}`` when ``key`` has an interval, else nothing."""
+        iv = self.values.get("intervals", {}).get(key)
+        if not iv:
+            return {}
+        return {f"{key} {100 * iv['level']:g}% CI": f"[{iv['low']:.4g}, {iv['high']:.4g}]"}
 
     def shift_rows(self) -> list[dict[str, Any]]:
         """One row per shifted set."""
@@ -133,7 +147,11 @@ class UncertaintyRun:
                 f"and the {v['norm']} norm (top-label), Brier score, NLL; temperature scaling fitted on "
                 "the calibration half."
             ),
-            table={k: v[k] for k in _CALIBRATION_KEYS},
+            table={
+                col: val
+                for k in _CALIBRATION_KEYS
+                for col, val in ({k: v[k]} | self._interval_column(k)).items()
+            },
             figures=[plot_reliability(self.reliability)] if self.reliability else [],
         )
         report.add_section(
