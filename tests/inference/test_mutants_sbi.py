@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from aalearn.inference.sbi.diagnostics import run_coverage, tarp
+from aalearn.inference.sbi.estimators import train_posterior
 
 
 class _Exact:
@@ -65,3 +67,28 @@ def test_tarp_defaults_are_1000_samples_and_seed_0() -> None:
     explicit = tarp(_Exact(), theta, x, n_samples=1000, seed=0)
     assert default.atc == explicit.atc
     assert tarp(_Exact(), theta, x, n_samples=1000, seed=1).atc != default.atc
+
+
+# ----------------------------------------------------------------- estimators.py
+def _conjugate_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    theta = rng.normal(size=(n, 1))
+    return theta, theta + 0.5 * rng.normal(size=(n, 1))
+
+
+def _prior() -> Any:
+    return torch.distributions.MultivariateNormal(torch.zeros(1), torch.eye(1))
+
+
+def test_estimator_input_errors_name_what_to_pass() -> None:
+    theta, x = _conjugate_pairs(300)
+    post = train_posterior(theta, x, prior=_prior(), seed=0, density_estimator="mdn", max_epochs=3)
+    with pytest.raises(ValueError, match=r"^xs must have shape \(B, 1\), got \(3,\)$"):
+        post.sample_batched(10, np.zeros(3), seed=0)
+    with pytest.raises(ValueError, match="unknown classifier 'bogus' for nre"):
+        train_posterior(theta, x, prior=_prior(), method="nre", density_estimator="bogus")
+    with pytest.raises(TypeError, match="unknown sbi option 'learnin_rate'") as err:
+        train_posterior(theta, x, prior=_prior(), learnin_rate=1e-3)
+    listed = str(err.value).split(": ", 1)[1].split(", ")
+    assert "learning_rate" in listed
+    assert not {"prior", "density_estimator", "classifier"} & set(listed)  # set by aalearn, not options
