@@ -39,6 +39,7 @@ from aalearn.data.dataset import JetDataset
 from aalearn.data.split import split_indices
 from aalearn.evaluation.bootstrap import (
     DEFAULT_LEVEL,
+    Interval,
     bootstrap_metric,
     check_interval_options,
     proportion_interval,
@@ -104,7 +105,7 @@ class UncertaintyRun:
         >>> run = UncertaintyRun({"method": "laplace", "ece": 0.01, "shifts": {}})
         >>> run.summary()[0]["ece"], run.shift_rows()
         (0.01, [])
-        >>> iv = {"ece": {"low": 0.008, "high": 0.013, "level": 0.68}}
+        >>> iv = {"ece": Interval(0.01, 0.008, 0.013, 0.002, 0.68, 300, 200).to_dict()}
         >>> UncertaintyRun({"ece": 0.01, "intervals": iv}).summary()[0]["ece 68% CI"]
         '[0.008, 0.013]'
     """
@@ -131,7 +132,8 @@ class UncertaintyRun:
         iv = self.values.get("intervals", {}).get(key)
         if not iv:
             return {}
-        return {f"{key} {100 * iv['level']:g}% CI": f"[{iv['low']:.4g}, {iv['high']:.4g}]"}
+        interval = Interval(**iv)
+        return {f"{key} {100 * interval.level:g}% CI": interval.bracket()}
 
     def shift_rows(self) -> list[dict[str, Any]]:
         """One row per shifted set."""
