@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from aalearn.core.paths import find_challenge_data
+from aalearn.data import JetDataset
+from aalearn.data.io import save_dataset
+from aalearn.physics import challenge_features
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +95,6 @@ def _challenge_jets(
     zero-padded constituents; ``n_padded`` pads the last constituents of every jet. With
     ``float32_exact`` the values are representable in float32, like the challenge's files.
     """
-    from aalearn.physics import challenge_features
 
     rng = np.random.default_rng(seed)
     lead = rng.uniform(0.05, 0.1, n)
@@ -114,3 +118,44 @@ def _challenge_jets(
 def challenge_jets() -> Callable[..., np.ndarray]:
     """Factory of synthetic challenge-layout jets (see :func:`_challenge_jets`)."""
     return _challenge_jets
+
+
+class _SignOfFirst(torch.nn.Module):
+    """Predicts label 1 exactly where feature 0 exceeds 0.075 (a known answer)."""
+
+    n_features = 87
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 0] - 0.075) * 1000.0
+
+
+@dataclass
+class SignRule:
+    """A model with a known answer and row-paired files on which every jet flips it.
+
+    ``model`` labels a jet 1 exactly where feature 0 exceeds 0.075; :meth:`files` writes
+    ``clean.feather`` (synthetic challenge jets labelled by that rule) and ``adv.feather``
+    (feature 0 reflected about 0.075, which flips the rule for every jet).
+    """
+
+    directory: Path
+    model: torch.nn.Module
+
+    def files(self, n: int, seed: int) -> tuple[Path, Path, JetDataset]:
+        """``(clean path, adversarial path, clean data set)`` for ``n`` jets drawn with ``seed``."""
+        x = _challenge_jets(n, seed=seed)
+        y = (x[:, 0] > 0.075).astype(np.int64)
+        names = tuple(s.name for s in challenge_features())
+        clean = JetDataset(features=x.astype(np.float32), labels=y, feature_names=names, source="clean")
+        adv_x = x.copy()
+        adv_x[:, 0] = 0.15 - adv_x[:, 0]  # flips the rule of the model for every jet
+        adv = JetDataset(features=adv_x.astype(np.float32), labels=y, feature_names=names, source="adv")
+        save_dataset(clean, self.directory / "clean.feather")
+        save_dataset(adv, self.directory / "adv.feather")
+        return self.directory / "clean.feather", self.directory / "adv.feather", clean
+
+
+@pytest.fixture
+def sign_rule(tmp_path: Path) -> SignRule:
+    """The known-answer model and its files in this test's temporary folder (see :class:`SignRule`)."""
+    return SignRule(tmp_path, _SignOfFirst())

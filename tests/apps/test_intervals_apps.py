@@ -10,51 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 from aalearn.apps.challenge import Comparison, challenge_task2, compare_models
 from aalearn.apps.evaluate import evaluate_file, metric_row
 from aalearn.core.jsonutil import dumps
-from aalearn.data import JetDataset
-from aalearn.data.io import save_dataset
 from aalearn.evaluation import evaluate_scores
 from aalearn.evaluation.bootstrap import bootstrap_metrics, proportion_interval
 from aalearn.models import TopoDNN, save_checkpoint
-from aalearn.physics import challenge_features
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-class _SignOfFirst(torch.nn.Module):
-    """Predicts label 1 exactly where feature 0 exceeds 0.075 (a known answer)."""
-
-    n_features = 87
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x[:, 0] - 0.075) * 1000.0
-
-
-def _files(tmp_path: Path, challenge_jets: Any, n: int = 80) -> tuple[Path, Path, JetDataset]:
-    x = challenge_jets(n, seed=4)
-    y = (x[:, 0] > 0.075).astype(np.int64)
-    names = tuple(s.name for s in challenge_features())
-    clean = JetDataset(features=x.astype(np.float32), labels=y, feature_names=names, source="clean")
-    adv_x = x.copy()
-    adv_x[:, 0] = 0.15 - adv_x[:, 0]  # flips the rule of _SignOfFirst for every jet
-    adv = JetDataset(features=adv_x.astype(np.float32), labels=y, feature_names=names, source="adv")
-    save_dataset(clean, tmp_path / "clean.feather")
-    save_dataset(adv, tmp_path / "adv.feather")
-    return tmp_path / "clean.feather", tmp_path / "adv.feather", clean
-
-
-def test_evaluate_file_reports_every_figure_with_interval_level_and_n(
-    tmp_path: Path, challenge_jets: Any
-) -> None:
-    clean, adv, ds = _files(tmp_path, challenge_jets)
+def test_evaluate_file_reports_every_figure_with_interval_level_and_n(sign_rule: Any) -> None:
+    clean, adv, ds = sign_rule.files(80, 4)
     assert ds.labels is not None
-    run = evaluate_file(_SignOfFirst(), adv, n_boot=200, seed=3)  # type: ignore[arg-type]
+    run = evaluate_file(sign_rule.model, adv, n_boot=200, seed=3)  # type: ignore[arg-type]
     out = run.to_dict()
     n = len(ds)
     # every adversarial jet is misclassified: accuracy 0 with the closed-form upper end 1 - 0.16^(1/n)
@@ -79,14 +51,14 @@ def test_evaluate_file_reports_every_figure_with_interval_level_and_n(
         "rejection@0.3",
         "rejection@0.5",
     }
-    assert "intervals" not in evaluate_file(_SignOfFirst(), clean, n_boot=0).to_dict()  # type: ignore[arg-type]
+    assert "intervals" not in evaluate_file(sign_rule.model, clean, n_boot=0).to_dict()  # type: ignore[arg-type]
 
 
-def test_task2_intervals_on_a_known_answer(tmp_path: Path, challenge_jets: Any) -> None:
+def test_task2_intervals_on_a_known_answer(sign_rule: Any) -> None:
     """Clean accuracy 1 and adversarial accuracy 0 on every jet: each jet contributes exactly ½."""
-    clean, adv, ds = _files(tmp_path, challenge_jets)
+    clean, adv, ds = sign_rule.files(80, 4)
     n = len(ds)
-    res = challenge_task2(_SignOfFirst(), clean=clean, adversarial=adv, adaptive=(), n_boot=100).to_dict()
+    res = challenge_task2(sign_rule.model, clean=clean, adversarial=adv, adaptive=(), n_boot=100).to_dict()
     assert res["mixed_accuracy"] == 0.5
     assert (res["mixed_accuracy_low"], res["mixed_accuracy_high"]) == (0.5, 0.5)  # paired: no spread
     assert res["clean_accuracy_high"] == 1.0
@@ -97,8 +69,8 @@ def test_task2_intervals_on_a_known_answer(tmp_path: Path, challenge_jets: Any) 
     assert res["interval_level"] == 0.68
 
 
-def test_task2_adaptive_rows_carry_attack_intervals(tmp_path: Path, challenge_jets: Any) -> None:
-    clean, adv, _ = _files(tmp_path, challenge_jets)
+def test_task2_adaptive_rows_carry_attack_intervals(sign_rule: Any) -> None:
+    clean, adv, _ = sign_rule.files(80, 4)
     torch.manual_seed(0)
     model = TopoDNN(hidden=(8,), batchnorm=False)
     res = challenge_task2(
@@ -115,9 +87,9 @@ def test_task2_adaptive_rows_carry_attack_intervals(tmp_path: Path, challenge_je
     assert ivs["challenge_score"]["value"] == pytest.approx(row["challenge_score"], rel=1e-9)
 
 
-def test_compare_models_paired_auc_difference(tmp_path: Path, challenge_jets: Any) -> None:
+def test_compare_models_paired_auc_difference(tmp_path: Path, sign_rule: Any) -> None:
     """The same checkpoint twice: the paired AUC difference is exactly 0 with zero width."""
-    clean, _, _ = _files(tmp_path, challenge_jets)
+    clean, _, _ = sign_rule.files(80, 4)
     torch.manual_seed(0)
     path = tmp_path / "m.safetensors"
     save_checkpoint(TopoDNN(hidden=(8,), batchnorm=False), path)

@@ -16,18 +16,8 @@ from aalearn.attacks import get_attack
 from aalearn.data import JetDataset
 from aalearn.data.io import load_dataset, save_dataset
 from aalearn.models import TopoDNN, load_model, predict_proba, save_checkpoint
-from aalearn.physics import challenge_features
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-class _SignOfFirst(torch.nn.Module):
-    """Predicts label 1 exactly where feature 0 exceeds 0.075 (a known answer)."""
-
-    n_features = 87
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x[:, 0] - 0.075) * 1000.0
 
 
 def _decisions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
@@ -36,52 +26,39 @@ def _decisions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         return (model(torch.as_tensor(x, dtype=torch.float32)).reshape(-1) >= 0).long().numpy()
 
 
-def test_mixed_accuracy_known_answer() -> None:
+def test_mixed_accuracy_known_answer(sign_rule: Any) -> None:
     x = np.zeros((4, 87), dtype=np.float32)
     x[:, 0] = [0.06, 0.09, 0.06, 0.09]
     y = np.array([0, 1, 0, 1])
     adv = x.copy()
     adv[:2, 0] = [0.09, 0.06]  # the first two rows flipped, the last two unchanged
-    res = mixed_accuracy(_SignOfFirst(), x, adv, y)
+    res = mixed_accuracy(sign_rule.model, x, adv, y)
     assert res == {"clean_accuracy": 1.0, "adversarial_accuracy": 0.5, "mixed_accuracy": 0.75, "n": 4}
 
 
-def test_mixed_accuracy_rejects_unpaired_and_bad_input() -> None:
+def test_mixed_accuracy_rejects_unpaired_and_bad_input(sign_rule: Any) -> None:
     x = np.zeros((4, 87), dtype=np.float32)
     with pytest.raises(ValueError, match="row-paired"):
-        mixed_accuracy(_SignOfFirst(), x, x[:3], [0, 1, 0, 1])
+        mixed_accuracy(sign_rule.model, x, x[:3], [0, 1, 0, 1])
     bad = x.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match=r"NaN|finite"):
-        mixed_accuracy(_SignOfFirst(), x, bad, [0, 1, 0, 1])
+        mixed_accuracy(sign_rule.model, x, bad, [0, 1, 0, 1])
     with pytest.raises(ValueError, match="label"):
-        mixed_accuracy(_SignOfFirst(), x, x, [0, 2, 0, 1])
+        mixed_accuracy(sign_rule.model, x, x, [0, 2, 0, 1])
 
 
-def _files(tmp_path: Path, challenge_jets: Any, n: int = 60) -> tuple[Path, Path, JetDataset]:
-    x = challenge_jets(n, seed=3)
-    y = (x[:, 0] > 0.075).astype(np.int64)
-    names = tuple(s.name for s in challenge_features())
-    clean = JetDataset(features=x.astype(np.float32), labels=y, feature_names=names, source="clean")
-    adv_x = x.copy()
-    adv_x[:, 0] = 0.15 - adv_x[:, 0]  # flips the rule of _SignOfFirst for every jet
-    adv = JetDataset(features=adv_x.astype(np.float32), labels=y, feature_names=names, source="adv")
-    save_dataset(clean, tmp_path / "clean.feather")
-    save_dataset(adv, tmp_path / "adv.feather")
-    return tmp_path / "clean.feather", tmp_path / "adv.feather", clean
-
-
-def test_challenge_task2_on_files(tmp_path: Path, challenge_jets: Any) -> None:
-    clean, adv, _ = _files(tmp_path, challenge_jets)
-    res = challenge_task2(_SignOfFirst(), clean=clean, adversarial=adv, adaptive=()).to_dict()
+def test_challenge_task2_on_files(sign_rule: Any) -> None:
+    clean, adv, _ = sign_rule.files(60, 3)
+    res = challenge_task2(sign_rule.model, clean=clean, adversarial=adv, adaptive=()).to_dict()
     assert res["clean_accuracy"] == 1.0
     assert res["adversarial_accuracy"] == 0.0
     assert res["mixed_accuracy"] == 0.5
     assert res["adaptive"] == []
 
 
-def test_challenge_task2_adaptive_attack_rows(tmp_path: Path, challenge_jets: Any) -> None:
-    clean, adv, ds = _files(tmp_path, challenge_jets)
+def test_challenge_task2_adaptive_attack_rows(sign_rule: Any) -> None:
+    clean, adv, ds = sign_rule.files(60, 3)
     torch.manual_seed(0)
     # scaled inputs and the bias at the median logit: decisions near the boundary, so PGD fools some jets
     model = TopoDNN(hidden=(8,), batchnorm=False).fit_input_scaling(ds.features).eval()
@@ -107,8 +84,8 @@ def test_challenge_task2_adaptive_attack_rows(tmp_path: Path, challenge_jets: An
         challenge_task2(model, clean=clean, adversarial=adv, adaptive=(("nope", None),))
 
 
-def test_compare_models_and_variation_shift(tmp_path: Path, challenge_jets: Any) -> None:
-    clean, _, ds = _files(tmp_path, challenge_jets)
+def test_compare_models_and_variation_shift(tmp_path: Path, sign_rule: Any) -> None:
+    clean, _, ds = sign_rule.files(60, 3)
     specs = []
     for seed in (0, 1):
         torch.manual_seed(seed)
@@ -145,8 +122,8 @@ def test_compare_models_and_variation_shift(tmp_path: Path, challenge_jets: Any)
         acc = float(np.mean(_decisions(saved, ref.x_adv) == y[:20]))
         assert r["acc_fgsm(eps=1)"] == pytest.approx(acc, abs=1e-12)
     assert rows[0]["auc"] != rows[1]["auc"]  # two different models were compared
-    # identical inputs give no shift; a known shift of one feature moves the score of _SignOfFirst
-    same = variation_shift(_SignOfFirst(), ds, {"same": ds})[0]
+    # identical inputs give no shift; a known shift of one feature moves the score of the sign-rule model
+    same = variation_shift(sign_rule.model, ds, {"same": ds})[0]
     assert same["ks_label0"] == 0.0
     assert same["accuracy_change"] == 0.0
     with pytest.raises(ValueError, match="at least one model"):
