@@ -32,10 +32,10 @@ from torch import nn
 
 from aalearn.attacks import ATTACKS, AttackResult, GradientAttack, get_attack
 from aalearn.attacks.base import Attack
-from aalearn.attacks.components import CrossEntropyObjective, SignStep, ZeroInit
-from aalearn.constraints import CONSTRAINTS, Budget, ConstraintSet, scaled_delta
+from aalearn.constraints import CONSTRAINTS, ConstraintSet, scaled_delta
 from aalearn.models import TopoDNN
 from aalearn.physics import challenge_features
+from aalearn.reproduce.attacks import pgd_and_art_pgd
 
 try:  # the CONSERVAttack search may still be in progress
     import aalearn.attacks.conservattack  # noqa: F401
@@ -262,55 +262,12 @@ def test_deterministic_pgd_equals_art_on_synthetic_jets(problem: Problem) -> Non
     Tolerance: 1e-3 σ per entry (measured max 3e-5 σ, float32 round-off) and equal fooling ratios
     up to one jet (a jet may sit on the decision boundary).
     """
-    art_attacks = pytest.importorskip("art.attacks.evasion", reason="ART comes with the bench/dev extra")
-    art_estimators = pytest.importorskip("art.estimators.classification")
-    eps, steps, alpha = 1.0, 10, 0.25
-    atk = GradientAttack(
-        "pgd-deterministic",
-        CrossEntropyObjective(),
-        SignStep(alpha),
-        steps=steps,
-        init=ZeroInit(),
-        budget=Budget("linf", eps),
-        select="last",
-    )
-    ours = atk.run(problem.model, problem.x, problem.labels, constraints="none")
-    sigma = np.asarray(ours.extra["sigma"], dtype=np.float32)
-
-    class TwoLogits(nn.Module):
-        """softmax([-z/2, z/2]) = [1 - sigmoid(z), sigmoid(z)]: ART's two-class view of a logit model."""
-
-        def __init__(self, net: nn.Module) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, inp: torch.Tensor) -> torch.Tensor:
-            z = self.net(inp)
-            return torch.stack([-z / 2, z / 2], dim=1)
-
-    clf = art_estimators.PyTorchClassifier(
-        model=TwoLogits(problem.model).eval(),
-        loss=nn.CrossEntropyLoss(),
-        input_shape=(problem.x.shape[1],),
-        nb_classes=2,
-        clip_values=None,
-        device_type="cpu",
-    )
-    art_pgd = art_attacks.ProjectedGradientDescent(
-        clf,
-        norm=np.inf,
-        eps=eps * sigma,
-        eps_step=alpha * sigma,
-        max_iter=steps,
-        num_random_init=0,
-        batch_size=len(problem.x),
-        verbose=False,
-    )
-    art_adv = art_pgd.generate(problem.x.astype(np.float32), problem.labels.astype(np.int64))
+    pytest.importorskip("art", reason="ART comes with the bench/dev extra")
+    ours, art_adv, sigma = pgd_and_art_pgd(problem.model, problem.x, problem.labels)
     art_fooled = decisions(problem.model, art_adv) != problem.labels
     rows = ours.attacked
     assert rows.sum() == 160
-    diff = np.abs(ours.x_adv[rows] - art_adv[rows].astype(np.float64)) / sigma[rows]
+    diff = np.abs(ours.x_adv[rows] - art_adv[rows]) / sigma[rows]
     assert diff.max() < 1e-3, f"largest difference from ART {diff.max():.3g} σ"
     assert abs(ours.fooling_ratio - art_fooled[rows].mean()) <= 1 / 160
     assert ours.fooling_ratio > 0.9  # both fool most jets: the comparison is not between two no-ops

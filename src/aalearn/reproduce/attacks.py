@@ -18,7 +18,7 @@ import numpy as np
 
 from aalearn.attacks.components import CrossEntropyObjective, SignStep, ZeroInit
 from aalearn.attacks.loop import GradientAttack
-from aalearn.attacks.result import challenge_score, mean_absolute_deviation
+from aalearn.attacks.result import AttackResult, challenge_score, mean_absolute_deviation
 from aalearn.constraints import Budget
 from aalearn.core.optional import require
 from aalearn.core.paths import CHALLENGE_FILES, require_challenge_data
@@ -66,18 +66,24 @@ register(
 )
 
 
-def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any]]:
-    """aalearn's PGD loop versus ART's ``ProjectedGradientDescent`` on the challenge model.
+def pgd_and_art_pgd(model: Any, x: np.ndarray, y: np.ndarray) -> tuple[AttackResult, np.ndarray, np.ndarray]:
+    """The same deterministic PGD run by aalearn's loop and by ART's ``ProjectedGradientDescent``.
 
-    Both run the same deterministic attack (no random start, L∞ ball of 1 σ per entry
-    with aalearn's σ, 10 steps of 0.25 σ, BCE ≡ two-logit cross-entropy, last iterate) on
-    the first ``n_jets`` public clean jets; the reproduction compares the adversarial
-    jets entry by entry (in σ units) and the fooling ratios. ART needs the ``bench``
+    No random start, L∞ ball of 1 σ per entry with aalearn's σ, 10 steps of 0.25 σ, BCE ≡
+    two-logit cross-entropy, last iterate, no physics constraints. ART needs the ``bench``
     extra (``pip install aalearn[bench]``).
+
+    Args:
+        model: A binary classifier returning one logit per row.
+        x: Jets ``(N, F)``.
+        y: Their labels ``(N,)``.
+
+    Returns:
+        aalearn's :class:`~aalearn.attacks.result.AttackResult`, ART's adversarial jets
+        ``(N, F)`` (float64) and the σ ``(N, F)`` both used.
 
     Raises:
         ImportError: When ART is not installed.
-        FileNotFoundError: When the public files cannot be found.
     """
     import torch
 
@@ -85,11 +91,6 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
     from art.attacks.evasion import ProjectedGradientDescent  # type: ignore[import-untyped]
     from art.estimators.classification import PyTorchClassifier  # type: ignore[import-untyped]
 
-    root = require_challenge_data()
-    model = load_model(root / CHALLENGE_FILES["model"]).eval()
-    ds = load_dataset(root / CHALLENGE_FILES["clean"], require_labels=True)
-    assert ds.labels is not None
-    x, y = ds.features[:n_jets], ds.labels[:n_jets]
     eps, steps, alpha = 1.0, 10, 0.25
     atk = GradientAttack(
         "pgd-deterministic",
@@ -133,11 +134,33 @@ def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any
         verbose=False,
     )
     art_adv = art_attack.generate(x.astype(np.float32), y.astype(np.int64))
+    return ours, np.asarray(art_adv, dtype=np.float64), sigma
+
+
+def pgd_matches_art(n_jets: int = 1000) -> tuple[dict[str, float], dict[str, Any]]:
+    """aalearn's PGD loop versus ART's ``ProjectedGradientDescent`` on the challenge model.
+
+    Both run the same deterministic attack (:func:`pgd_and_art_pgd`) on the first
+    ``n_jets`` public clean jets; the reproduction compares the adversarial jets entry by
+    entry (in σ units) and the fooling ratios.
+
+    Raises:
+        ImportError: When ART is not installed.
+        FileNotFoundError: When the public files cannot be found.
+    """
+    import torch
+
+    root = require_challenge_data()
+    model = load_model(root / CHALLENGE_FILES["model"]).eval()
+    ds = load_dataset(root / CHALLENGE_FILES["clean"], require_labels=True)
+    assert ds.labels is not None
+    x, y = ds.features[:n_jets], ds.labels[:n_jets]
+    ours, art_adv, sigma = pgd_and_art_pgd(model, x, y)
     with torch.no_grad():
         art_logit = model(torch.from_numpy(art_adv.astype(np.float32))).numpy()
     art_fooled = (art_logit >= 0).astype(np.int64) != y
     ours_attacked = ours.attacked
-    diff = np.abs(ours.x_adv - art_adv.astype(np.float64)) / sigma
+    diff = np.abs(ours.x_adv - art_adv) / sigma
     return (
         {
             "fooling_ratio_difference": float(ours.fooling_ratio - art_fooled[ours_attacked].mean()),
