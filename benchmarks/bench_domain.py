@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.pileup_density is None
         else PileupModel(mu=21.0, density=args.pileup_density, mean_excess=args.pileup_mean_excess)
     )
-    if args.resolution is None and pileup is None:
+    if args.resolution is None and pileup is None and not args.min_sum_pt:
         top = load_datasets(_files(args.top), require_labels=True, n_max=args.n_max)
         w = load_datasets(_files(args.w), require_labels=True, n_max=args.n_max)
     else:
@@ -314,7 +314,8 @@ def main() -> None:
         "--min-sum-pt",
         type=float,
         default=0.0,
-        help="drop jets whose 30-object sum pT (GeV) after the overlay is below this",
+        help="drop jets whose 30-object sum pT (GeV) after the overlay is below this (files without "
+        "an overlay option are then re-smeared with the preset's resolution, the same model)",
     )
     parser.add_argument("--c2st-only", action="store_true", help="skip the training (C2ST and shapes only)")
     parser.add_argument("--skip-baseline", action="store_true", help="do not train the unweighted baseline")

@@ -91,3 +91,50 @@ def test_two_generate_processes_on_one_output(tmp_path: Path) -> None:
     cached = runner.invoke(app, ["generate", "--process", "w", *common, "--json"])
     assert cached.exit_code == 0
     assert json.loads(cached.stdout)["cached"] is True
+
+
+def test_preset_overlay_all_jets_and_leptonic_decays_on_the_command_line(tmp_path: Path) -> None:
+    """The preset's overlay and jet collection reach the file; ``--pileup none`` switches it off."""
+    pytest.importorskip("pythia8mc")
+    common = ["generate", "--preset", "cms-challenge", "--process", "w", "--n", "6", "--chunk-size", "6"]
+    common += ["--no-mpi", "--no-progress", "--json", "--seed", "3"]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "w.h5")])
+    assert res.exit_code == 0, res.output
+    cfg = read_jets_hdf5(tmp_path / "w.h5").metadata["config"]
+    assert cfg["pileup"] == {"mu": 21.0, "density": 1.5, "pt_min": 0.4, "mean_excess": 3.0, "radius": 0.5}
+    assert cfg["jets_per_event"] == "all"
+    args = [*common, "--pileup", "none", "--jets-per-event", "leading", "--w-decays", "leptonic"]
+    res = runner.invoke(app, [*args, "--pt-min", "100", "--out", str(tmp_path / "lep.h5")])
+    assert res.exit_code == 0, res.output
+    ds = read_jets_hdf5(tmp_path / "lep.h5")
+    assert "pileup" not in ds.metadata["config"]
+    assert "jets_per_event" not in ds.metadata["config"]
+    assert "24:onIfAny = 11 13 15" in ds.metadata["pythia_settings"]
+    assert np.all(np.asarray(ds.labels) == LABEL_W)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pileup", "lots"], "unknown pile-up 'lots'"),
+        (["--jets-per-event", "two"], "jets_per_event must be 'leading' or 'all'"),
+        (["--w-decays", "dileptonic"], "w_decays must be 'hadronic', 'inclusive' or 'leptonic'"),
+    ],
+)
+def test_bad_generator_options_give_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "x.h5"
+    base = ["generate", "--process", "w", "--n", "4", "--out", str(out), "--no-progress"]
+    res = runner.invoke(app, [*base, *args])
+    assert res.exit_code == 2
+    assert res.output.count("\n") == 1, res.output
+    assert message in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pileup_json_file(tmp_path: Path) -> None:
+    spec = tmp_path / "pu.json"
+    spec.write_text(json.dumps({"mu": 5, "bogus": 1}))
+    res = runner.invoke(app, ["generate", "--process", "w", "--n", "4", "--out", str(tmp_path / "x.h5"),
+                              "--pileup", str(spec)])  # fmt: skip
+    assert res.exit_code == 2
+    assert "keys among" in res.output

@@ -30,6 +30,7 @@ from aalearn.data.generate import (
     sort_by_pt,
 )
 from aalearn.data.hdf5 import read_jets_hdf5
+from aalearn.data.pileup import PileupModel
 from aalearn.physics import CHALLENGE_PT_SCALE_GEV, challenge_feature_names
 
 # A cheap configuration (no MPI: ~5x faster) for the bookkeeping tests.
@@ -424,12 +425,23 @@ def test_new_options_keep_the_default_configuration_and_round_trip() -> None:
     inclusive = pythia_settings(GeneratorConfig(w_decays="inclusive"), 3)
     assert [s for s in hadronic if not s.startswith("24:")] == inclusive
     assert {"24:onMode = off", "24:onIfAny = 1 2 3 4 5"} <= set(hadronic)
+    leptonic = pythia_settings(GeneratorConfig(w_decays="leptonic"), 3)
+    assert [s for s in leptonic if s.startswith("24:")] == ["24:onMode = off", "24:onIfAny = 11 13 15"]
+    # the later options round-trip through the file configuration, the overlay as a dict
+    later = GeneratorConfig(jets_per_event="all", pileup=PileupModel(mu=5.0, density=0.3))
+    assert later.to_dict()["pileup"] == {
+        "mu": 5.0, "density": 0.3, "pt_min": 0.4, "mean_excess": 0.45, "radius": 0.5,
+    }  # fmt: skip
+    assert later.to_dict()["jets_per_event"] == "all"
+    assert GeneratorConfig.from_dict(later.to_dict()) == later
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"w_decays": "leptonic"}, "w_decays"),
+        ({"w_decays": "dileptonic"}, "w_decays"),
+        ({"jets_per_event": "two"}, "jets_per_event"),
+        ({"pileup": {"mu": 21.0}}, "pileup"),
         ({"constituent_pt_min": -1.0}, "constituent_pt_min"),
         ({"min_constituents": -2}, "min_constituents"),
         ({"resort": "yes"}, "resort"),
@@ -494,3 +506,60 @@ def test_acceptance_threshold_min_constituents_and_resort() -> None:
     rpt = resorted["constituents"][..., 0]
     assert np.all(np.diff(rpt, axis=1) <= 0)
     np.testing.assert_allclose(np.sort(rpt, axis=1), np.sort(pt, axis=1), rtol=1e-6)
+
+
+def _event_keys(out: dict[str, np.ndarray]) -> set[tuple[float, float, float]]:
+    return {tuple(np.round(row[:3], 6)) for row in out["jets"]}
+
+
+def test_all_jets_per_event_contains_the_leading_jets_of_the_same_events() -> None:
+    # Same seed, same Pythia events: keeping every jet must keep each event's leading jet too,
+    # in event order, and add the others (two hard tops give events with two jets).
+    cfg = GeneratorConfig(process="top", mpi=False, pt_min=200.0, pthat_min=250.0, massless_clustering=True)
+    lead = generate_chunk(cfg, 3, 0, 20)
+    every = generate_chunk(replace(cfg, jets_per_event="all"), 3, 0, 20)
+    assert int(every["n_events"]) < int(lead["n_events"])  # more than one jet per event
+    pts = every["jets"][:, 0]
+    assert np.all(pts >= 200.0)
+    assert np.all(np.abs(every["jets"][:, 1]) < cfg.eta_max)
+    # the leading jets of the events the "all" run used are the first ones of the leading run
+    common = _event_keys(every) & _event_keys(lead)
+    assert 5 <= len(common) < 20  # leading jets of the same events, plus the events' other jets
+    first = {tuple(np.round(r[:3], 6)) for r in lead["jets"][: len(common)]}
+    assert first == common
+
+
+def test_pileup_overlay_in_the_generator_adds_poisson_particles_in_the_disc() -> None:
+    # No truncation (n_constituents 200): the overlaid objects are exactly the extra rows; their
+    # number is Poisson(mu * density * pi R^2), they lie within R of the pT-weighted axis and
+    # their pT - pt_min is exponential. The particle level and the event stream are unchanged.
+    base = GeneratorConfig(process="w", mpi=False, pt_min=200.0, pthat_min=180.0, n_constituents=200)
+    model = PileupModel(mu=10.0, density=0.4, pt_min=0.5, mean_excess=2.0, radius=0.4)
+    plain = generate_chunk(base, 4, 0, 60)
+    pu = generate_chunk(replace(base, pileup=model), 4, 0, 60)
+    np.testing.assert_array_equal(pu["constituents_truth"], plain["constituents_truth"])
+    np.testing.assert_array_equal(pu["jets"], plain["jets"])
+    n_plain = (plain["constituents_unsmeared"][..., 0] > 0).sum(axis=1)
+    n_pu = (pu["constituents_unsmeared"][..., 0] > 0).sum(axis=1)
+    extra = n_pu - n_plain
+    lam = model.expected_particles()  # 2.01 particles per jet
+    assert np.all(extra >= 0)
+    assert abs(extra.mean() - lam) < 4 * np.sqrt(lam / len(extra))
+    added_pt = []
+    for a, b in zip(plain["constituents_unsmeared"], pu["constituents_unsmeared"], strict=True):
+        obj = a[a[:, 0] > 0].astype(np.float64)
+        rows_a = {tuple(r) for r in a[a[:, 0] > 0]}
+        new = np.array([r for r in b[b[:, 0] > 0] if tuple(r) not in rows_a])
+        assert len(new) == len(b[b[:, 0] > 0]) - len(rows_a)  # the jet's own objects are all kept
+        if len(new):
+            added_pt.extend(new[:, 0])
+            w = obj[:, 0] / obj[:, 0].sum()  # axis: pT-weighted centroid, phi about the hardest
+            phi_ref = obj[np.argmax(obj[:, 0]), 2]
+            eta0 = w @ obj[:, 1]
+            phi0 = phi_ref + w @ ((obj[:, 2] - phi_ref + np.pi) % (2 * np.pi) - np.pi)
+            dphi = (new[:, 2] - phi0 + np.pi) % (2 * np.pi) - np.pi
+            assert np.all(np.hypot(new[:, 1] - eta0, dphi) <= model.radius + 1e-4)
+    added = np.asarray(added_pt)
+    assert added.min() >= np.float32(model.pt_min)
+    excess = (added - model.pt_min).mean()
+    assert abs(excess - model.mean_excess) < 4 * model.mean_excess / np.sqrt(len(added))

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from aalearn.cli.main import app
 from aalearn.data.generate import GeneratorConfig
 from aalearn.data.hdf5 import read_jets_hdf5, write_jets_hdf5
-from aalearn.data.presets import PRESETS, preset_config
+from aalearn.data.pileup import PileupModel
+from aalearn.data.presets import PRESETS, load_pileup, preset_config
 from aalearn.data.resmear import resmear_file
 from aalearn.physics.features import challenge_feature_names, challenge_features
 from aalearn.physics.preprocessing import topodnn_preprocess
@@ -36,6 +37,10 @@ def test_cms_challenge_preset_resolves_per_class_and_validates() -> None:
         assert (cfg.constituent_pt_min, cfg.min_constituents, cfg.resort) == (0.4, 30, False)
         assert cfg.resolution == ResolutionModel.cms_challenge()
         assert not cfg.truth_match
+        assert cfg.jets_per_event == "all"
+        assert cfg.pileup == PRESETS["cms-challenge"].overlay
+        assert cfg.pileup is not None
+        assert cfg.pileup.expected_particles() == pytest.approx(21.0 * 1.5 * 3.141592653589793 * 0.25)
     assert (top.process, top.label, w.process, w.label) == ("top", 0, "w", 1)
     # per-class windows start below the challenge's 1 % ΣpT quantiles (328 / 170 GeV)
     assert top.pt_min == 300.0
@@ -153,3 +158,21 @@ def test_cli_generate_with_the_preset_and_an_override(tmp_path: Path) -> None:
     assert cfg == preset_config("cms-challenge", "top", jet_radius=0.4, mpi=False)
     unsmeared = ds.extras["constituents_unsmeared"]
     assert np.all(unsmeared[..., 0] >= np.float32(0.4))  # the preset's acceptance: 30 objects above 0.4 GeV
+
+
+def test_load_pileup_names_files_and_errors(tmp_path: Path) -> None:
+    assert load_pileup("none") is None
+    assert load_pileup("cms-challenge") == PRESETS["cms-challenge"].overlay
+    path = tmp_path / "pu.json"
+    path.write_text(json.dumps({"mu": 30, "radius": 0.4}))
+    assert load_pileup(path) == PileupModel(mu=30.0, radius=0.4)
+    with pytest.raises(ValueError, match="unknown pile-up 'cms'"):
+        load_pileup("cms")
+    with pytest.raises(FileNotFoundError):
+        load_pileup(tmp_path / "missing.json")
+    path.write_text(json.dumps({"mu": -1}))
+    with pytest.raises(ValueError, match="mu must be a finite non-negative number"):
+        load_pileup(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="keys among"):
+        load_pileup(path)

@@ -7,6 +7,7 @@ without a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,7 @@ from aalearn.cli._common import BootstrapOpt, JsonOpt, LevelOpt, user_errors
 from aalearn.cli._output import emit, print_table
 from aalearn.data.generate import VARIATION_DESCRIPTIONS, VARIATIONS, GeneratorConfig
 from aalearn.data.generate import generate as run_generate
-from aalearn.data.presets import preset_config
+from aalearn.data.presets import load_pileup, preset_config
 from aalearn.evaluation.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT
 from aalearn.physics.resolution import load_resolution
 from aalearn.reproduce import REGISTRY, run
@@ -109,7 +110,18 @@ def generate(
     jet_radius: Annotated[float | None, typer.Option(help="Anti-kt radius R (default 0.8).")] = None,
     ecm: Annotated[float | None, typer.Option(help="Centre-of-mass energy √s, GeV (default 13000).")] = None,
     w_decays: Annotated[
-        str | None, typer.Option(help="W decays: 'hadronic' (default) or 'inclusive'.")
+        str | None, typer.Option(help="W decays: 'hadronic' (default), 'inclusive' or 'leptonic' (W → ℓν).")
+    ] = None,
+    jets_per_event: Annotated[
+        str | None,
+        typer.Option(help="'leading' (default): the event's leading jet only; 'all': every jet that passes."),
+    ] = None,
+    pileup: Annotated[
+        str | None,
+        typer.Option(
+            help="Soft-particle overlay before the smearing and --min-constituents: 'none' (default), "
+            "'cms-challenge' or a JSON file of PileupModel fields."
+        ),
     ] = None,
     massless_clustering: Annotated[
         bool | None, typer.Option(help="Cluster massless particles (distance in η, not rapidity).")
@@ -145,6 +157,7 @@ def generate(
         "jet_radius": jet_radius,
         "ecm": ecm,
         "w_decays": w_decays,
+        "jets_per_event": jets_per_event,
         "massless_clustering": massless_clustering,
         "constituent_pt_min": constituent_pt_min,
         "min_constituents": min_constituents,
@@ -165,6 +178,8 @@ def generate(
         config = GeneratorConfig.from_dict(
             {"process": process, **{k: v for k, v in options.items() if v is not None}}
         )
+    if pileup is not None:  # 'none' must be able to switch off a preset's overlay
+        config = dataclasses.replace(config, pileup=load_pileup(pileup))
     summary = run_generate(
         config,
         n,
