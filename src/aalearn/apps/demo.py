@@ -418,7 +418,8 @@ def _demo_report(
             (
                 f"Jets of the t t̄ and W W samples generated with Pythia 8 and the generator preset "
                 f"'{results['preset']}' (aalearn.data.presets: settings chosen to match the challenge's CMS "
-                "jets, which are the leading jets of the t t̄ and W W samples rather than merged tops and Ws)"
+                "jets, which are jets of the t t̄ and W W samples rather than merged tops and Ws: all jets "
+                "of the event, a soft-particle overlay, 30 objects above 0.4 GeV)"
                 if results.get("preset")
                 else "Boosted top (all-hadronic t t̄) and W (hadronic W W) jets generated with Pythia 8 at 13 "
                 "TeV, anti-kt R = 0.8, leading jet pT > 400 GeV, |η| < 2"
@@ -467,7 +468,7 @@ def _demo_report(
             "Accuracy at threshold 0.5; ROC AUC; background (W) rejection 1/ε_B at top-tagging efficiency "
             "0.3 and 0.5. Evaluating on the challenge files tests transfer from aalearn's generator to the "
             "CMS simulation behind the challenge: its label 0 is the t t̄ sample and label 1 the W W sample "
-            "(leading jets with QCD-like substructure, not merged tops and Ws). "
+            "(jets of those events with QCD-like substructure, not merged tops and Ws). "
             f"The classes' pT spectra differ between the samples ({spectra}); a tagger that reads "
             "absolute constituent pT, as TopoDNN does, transfers only when the training spectra match, "
             "which the generator preset and the per-class ΣpT reweighting to the clean file's even rows "
