@@ -115,6 +115,8 @@ def test_any_typed_feature_set_is_accepted() -> None:
         ({"dropout": 1.0}, "dropout must lie"),
         ({"embed_dim": 0}, "embed_dim"),
         ({"hidden": 64}, "hidden must be a sequence"),
+        ({"pt_inputs": -1}, "pt_inputs"),
+        ({"pt_inputs": 1.5}, "pt_inputs"),
     ],
 )
 def test_bad_configuration_raises(kwargs: dict[str, object], match: str) -> None:
@@ -158,7 +160,8 @@ def test_input_scaling_per_feature_and_per_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"layout": _full_layout(3), "fusion": "mean", "position_embedding": False}]
+    "kwargs",
+    [{}, {"layout": _full_layout(3), "fusion": "mean", "position_embedding": False}, {"pt_inputs": 1}],
 )
 def test_checkpoint_round_trip_gives_identical_logits(tmp_path: Path, kwargs: dict[str, object]) -> None:
     assert ARCHITECTURES["robust"] is RobustJetTagger
@@ -205,3 +208,35 @@ def test_gradient_attacks_of_the_attack_framework_run_on_it(
     sign = np.where(result.decision_clean == 1, 1.0, -1.0)
     assert np.all(sign * (result.score_adv - result.score_clean) <= 1e-6)
     assert np.mean(sign * (result.score_adv - result.score_clean) < 0) > 0.9
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_pt_inputs_reads_only_the_leading_constituents_pt(k: int) -> None:
+    """With pt_inputs = k the logits ignore every other pT column, and only those."""
+    torch.manual_seed(0)
+    model = RobustJetTagger(pt_inputs=k, dropout=0.0).eval()
+    model.fit_input_scaling(np.random.default_rng(0).normal(size=(100, 87)) * 0.3 + 0.5)
+    fs = challenge_features()
+    masked = np.array([s.kind == "pt" and s.constituent >= k for s in fs])
+    x = torch.as_tensor(np.random.default_rng(1).normal(size=(32, 87)), dtype=torch.float32)
+    y = x.clone()
+    y[:, torch.as_tensor(masked)] += torch.randn(32, int(masked.sum())) * 5.0  # RDSA-like re-draws
+    with torch.no_grad():
+        torch.testing.assert_close(model(y), model(x), rtol=0, atol=0)
+    z = x.clone()
+    z[:, torch.as_tensor(~masked)] += 0.5  # the columns it reads do change the output
+    with torch.no_grad():
+        assert float((model(z) - model(x)).abs().min()) > 0
+    # no gradient to the ignored columns (a white-box attack cannot use them), some to the others
+    xg = x.clone().requires_grad_(True)
+    model(xg).sum().backward()
+    assert xg.grad is not None
+    assert float(xg.grad[:, torch.as_tensor(masked)].abs().max()) == 0.0
+    assert float(xg.grad[:, torch.as_tensor(~masked)].abs().sum()) > 0
+    # the default reads every column: same parameter count, the ignored ones now matter
+    full = RobustJetTagger(dropout=0.0).eval()
+    assert full.n_parameters == model.n_parameters
+    assert "pt_inputs" not in full.config
+    assert model.config["pt_inputs"] == k
+    with torch.no_grad():
+        assert float((full(y) - full(x)).abs().max()) > 0

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,7 +174,13 @@ def train_model(
         # more steps than a few thousand jets give for the running statistics to converge.
         kwargs["batchnorm_momentum"] = 0.1
     kwargs.update(model_options or {})
-    model = ARCHITECTURES[architecture](**kwargs)
+    try:
+        model = ARCHITECTURES[architecture](**kwargs)
+    except TypeError as exc:  # an unknown keyword: name the architecture's own settings
+        params = [p for p in inspect.signature(ARCHITECTURES[architecture]).parameters if p != "n_features"]
+        raise ValueError(
+            f"{architecture}: {exc}; its model options are {', '.join(params)}".replace("__init__() ", "")
+        ) from None
     model.fit_input_scaling(dataset.features[split["train"]])  # type: ignore[operator]
 
     aux: dict[str, npt.NDArray[Any]] = {}

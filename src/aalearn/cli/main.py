@@ -217,6 +217,15 @@ def train(
         list[str] | None,
         typer.Option("--option", "-o", help="Strategy setting KEY=VALUE (several allowed), e.g. -o eps=1."),
     ] = None,
+    model_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-option",
+            "-m",
+            help="Architecture setting KEY=VALUE (several allowed), e.g. -m pt_inputs=1 (robust: read the "
+            "leading constituent's pT only).",
+        ),
+    ] = None,
     checkpoint_dir: Annotated[
         Path | None, typer.Option(help="Per-epoch checkpoints here; a killed run resumes from them.")
     ] = None,
@@ -257,6 +266,7 @@ def train(
         architecture=architecture,
         strategy=strategy,
         strategy_options=parse_options(option),
+        model_options=parse_options(model_option, option="--model-option"),
         checkpoint_dir=checkpoint_dir,
         epochs=epochs,
         batch_size=batch_size,
