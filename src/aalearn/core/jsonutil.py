@@ -26,7 +26,7 @@ import numpy as np
 
 from aalearn.core.io import atomic_write
 
-__all__ = ["dumps", "to_jsonable", "write_json"]
+__all__ = ["dumps", "read_json_file", "to_jsonable", "write_json"]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -66,3 +66,30 @@ def write_json(obj: Any, path: str | Path) -> Path:
         '{\\n  "a": 1\\n}\\n'
     """
     return atomic_write(path, dumps(obj) + "\n")
+
+
+def read_json_file(path: str | Path, *, what: str) -> Any:
+    """The parsed content of the JSON file ``path``, with one-line errors naming ``what`` it should be.
+
+    Raises:
+        FileNotFoundError: ``no such {what} file: PATH``.
+        ValueError: ``PATH is not a JSON {what} file (...)`` for bytes that are not JSON.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "pu.json"
+        >>> _ = p.write_text('{"mu": 21}')
+        >>> read_json_file(p, what="pile-up")
+        {'mu': 21}
+        >>> read_json_file(p.with_name("missing.json"), what="pile-up")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no such pile-up file: ...missing.json
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no such {what} file: {file}")
+    try:
+        return json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file} is not a JSON {what} file ({exc})") from None

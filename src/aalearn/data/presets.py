@@ -112,13 +112,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from aalearn.core.jsonutil import read_json_file
 from aalearn.data.generator_config import GeneratorConfig
 from aalearn.data.pileup import PileupModel
 from aalearn.physics.resolution import ResolutionModel
@@ -248,12 +248,7 @@ def load_pileup(spec: str | os.PathLike[str]) -> PileupModel | None:
         raise ValueError(
             f"unknown pile-up {text!r}; use 'none', a preset ({', '.join(PRESETS)}) or a JSON file"
         )
-    if not path.is_file():
-        raise FileNotFoundError(f"no such pile-up file: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON pile-up file ({exc})") from None
+    data = read_json_file(path, what="pile-up")
     known = set(PileupModel.__dataclass_fields__)
     if not isinstance(data, dict) or set(data) - known:
         keys = ", ".join(sorted(known))

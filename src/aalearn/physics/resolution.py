@@ -56,7 +56,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -66,6 +65,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aalearn.core.jsonutil import read_json_file
 from aalearn.physics.kinematics import wrap_phi
 
 __all__ = [
@@ -260,12 +260,7 @@ def load_resolution(
         raise ValueError(
             f"unknown resolution {text!r}; known resolutions: {', '.join(RESOLUTIONS)} (or a JSON file)"
         )
-    if not path.is_file():
-        raise FileNotFoundError(f"no such resolution file: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON resolution file ({exc})") from None
+    data = read_json_file(path, what="resolution")
     try:
         return ResolutionModel.from_dict(data)
     except ValueError as exc:
