@@ -92,3 +92,81 @@ def test_estimator_input_errors_name_what_to_pass() -> None:
     listed = str(err.value).split(": ", 1)[1].split(", ")
     assert "learning_rate" in listed
     assert not {"prior", "density_estimator", "classifier"} & set(listed)  # set by aalearn, not options
+
+
+def _npe_pairs(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    theta = rng.normal(size=(n, 1))
+    return theta, theta + 0.5 * rng.normal(size=(n, 1))
+
+
+def _npe_prior() -> Any:
+    return torch.distributions.MultivariateNormal(torch.zeros(1), torch.eye(1))
+
+
+@pytest.fixture(scope="module")
+def npe() -> Any:
+    theta, x = _npe_pairs()
+    return train_posterior(
+        theta,
+        x,
+        prior=_npe_prior(),
+        seed=0,
+        density_estimator="mdn",
+        max_epochs=2,
+        estimator_kwargs={"hidden_features": 8},
+    )
+
+
+def test_npe_with_estimator_kwargs_trains_a_density_estimator(npe: Any) -> None:
+    # issue 23, mutants of the NPE builder with estimator_kwargs (posterior_nn, not the NLE/NRE one)
+    assert npe.sample(5, np.array([0.3]), seed=0).shape == (5, 1)
+
+
+def test_epochs_are_recorded_as_integers(npe: Any) -> None:
+    # issue 23: the epochs trained are recorded as integers (a None would pass a length check)
+    assert len(npe.epochs) == 1
+    assert all(type(e) is int and e >= 1 for e in npe.epochs)  # sbi counts max_epochs=2 as 3
+
+
+def test_npe_refuses_iid_observations_with_the_reason(npe: Any) -> None:
+    # issue 23: the refusal says why
+    with pytest.raises(ValueError, match="is conditioned on a single observation"):
+        npe.sample(5, np.array([[0.3], [0.1]]), seed=0)
+
+
+def test_npe_log_normalizers_are_zero(npe: Any) -> None:
+    # issue 23: NPE posteriors are normalised: log-normaliser 0 per observation
+    np.testing.assert_array_equal(npe.log_normalizers(np.array([0.3])), np.zeros(1))
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @property
+    def log_dir(self) -> None:
+        return None
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        self.calls.append(name)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.calls.extend(metrics)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.calls.append("params")
+
+    def add_figure(self, name: str, figure: Any, step: int | None = None) -> None:
+        self.calls.append(name)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_given_tracker_is_used_not_replaced() -> None:
+    # issue 23: a tracker the user passes receives the metrics (not replaced by a null tracker)
+    theta, x = _npe_pairs(200)
+    rec = _Recorder()
+    train_posterior(theta, x, prior=_npe_prior(), seed=0, density_estimator="mdn", max_epochs=2, tracker=rec)
+    assert rec.calls
