@@ -206,6 +206,59 @@ def test_histosys_fisher_equals_the_closed_form() -> None:
     np.testing.assert_allclose(info.detach().numpy(), expected.numpy(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["inferno", "neos"])
+def test_sample_weights_count_a_row_as_its_copies(name: str) -> None:
+    """Integer weights give the Fisher information (and loss) of the rows repeated that many times.
+
+    With a shift transform (benchmark 4's r, λ, b) and a histosys from aux arrays, so that every
+    path of expected_counts sees the weights; the weighted validation σ_μ and the loop accept them.
+    """
+    torch.manual_seed(2)
+    rng = np.random.default_rng(4)
+    x, y = _toy_batch(150, seed=4)
+    aux = {"up": x * 1.05, "down": x * 0.97}
+    nuisances = [*BENCHMARK_NUISANCES[4], {"name": "fsr", "kind": "histosys", "up": "up", "down": "down"}]
+    if name == "inferno":
+        net: nn.Module = SoftBinClassifier(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 4)), 4)
+        strat: InfernoStrategy = InfernoStrategy(50.0, 1000.0, nuisances, tau=0.5, signal_label=1)
+    else:
+        net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+        strat = NeosStrategy(50.0, 1000.0, nuisances, n_bins=4, signal_label=1)
+    net = net.double()
+    w = torch.from_numpy(rng.integers(0, 4, size=x.shape[0]).astype(np.float64))
+    w[0], w[-1] = 1.0, 1.0  # both classes keep weight
+    repeat = w.long()
+    x_rep, y_rep = x.repeat_interleave(repeat, 0), y.repeat_interleave(repeat, 0)
+    aux_rep = {k: v.repeat_interleave(repeat, 0) for k, v in aux.items()}
+    weighted = strat.fisher(net, x, y, aux, weight=w)
+    copies = strat.fisher(net, x_rep, y_rep, aux_rep)
+    unweighted = strat.fisher(net, x, y, aux)
+    assert weighted is not None
+    assert copies is not None
+    assert unweighted is not None
+    np.testing.assert_allclose(weighted.detach().numpy(), copies.detach().numpy(), rtol=1e-9)
+    assert not np.allclose(weighted.detach().numpy(), unweighted.detach().numpy(), rtol=1e-3)
+    loss = strat.loss(net, Batch(x=x, y=y, index=torch.arange(x.shape[0]), aux=aux, weight=w))
+    var = float(torch.linalg.inv(copies.detach())[0, 0])
+    expected = var if strat.loss_kind == "variance" else math.sqrt(var)  # neos: sigma
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
+    # weight 0 everywhere in one class: no information, no step (not NaN)
+    zero = torch.where(y == 1, 0.0, 1.0).double()
+    assert strat.fisher(net, x, y, aux, weight=zero) is None
+    # the loop passes the weights (training and validation σ_μ) to the strategy
+    order = rng.permutation(x.shape[0])  # both classes in the training and validation rows
+    xs, ys, ws = x.numpy()[order], y.numpy().astype(np.int64)[order], w.numpy()[order]
+    aux = {k: v[torch.from_numpy(order)] for k, v in aux.items()}
+    tr, va = slice(0, 200), slice(200, None)
+    hist = train_classifier(
+        net.float(), xs[tr], ys[tr], xs[va], ys[va], strategy=strat, epochs=1, batch_size=100,
+        seed=0, progress=False, sample_weight=ws[tr], sample_weight_val=ws[va],
+        aux_train={k: v.numpy()[tr] for k, v in aux.items()},
+        aux_val={k: v.numpy()[va] for k, v in aux.items()},
+    )  # fmt: skip
+    assert math.isfinite(hist.extra["val_sigma_mu"][0])
+
+
 def test_kde_and_soft_histograms_tend_to_hard_ones() -> None:
     rng = np.random.default_rng(0)
     s = torch.from_numpy(rng.random(1000))

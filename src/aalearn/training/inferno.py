@@ -273,8 +273,9 @@ class Nuisance:
         return asdict(self)
 
 
-#: Histogram of a feature array as *fractions times rows*: ``hist(x) -> (n_bins,)``.
-HistogramFn = Callable[[Tensor], Tensor]
+#: Histogram of a feature array as *fractions times rows*: ``hist(x) -> (n_bins,)``; with sample
+#: weights :func:`expected_counts` calls ``hist(x, w)`` (the weighted sum, ``(N,)`` weights).
+HistogramFn = Callable[..., Tensor]
 
 
 def _transform(x: Tensor, nuisances: Sequence[Nuisance], p: Tensor, sample: str) -> Tensor:
@@ -300,6 +301,7 @@ def expected_counts(
     hist: HistogramFn,
     samples: Mapping[str, Mapping[str, Tensor]],
     totals: Mapping[str, float],
+    weights: Mapping[str, Tensor] | None = None,
 ) -> Tensor:
     r"""Expected counts :math:`n_i(\mu, \nu) = \mu\,S_i(\nu) + B_i(\nu)` of the binned model.
 
@@ -315,6 +317,9 @@ def expected_counts(
         samples: ``{"signal": {"x": ..., <aux names>: ...}, "background": {...}}``: the rows of
             each sample and their varied copies (keys named by the histosys ``up``/``down``).
         totals: Expected number of events per sample (``{"signal": s, "background": b}``).
+        weights: Optional per-row sample weights of each sample's rows (the same rows in the
+            varied copies): histograms become weighted sums, ``hist(x, w)``, scaled by
+            total / Σw, so a row of weight 2 counts as the row twice.
 
     Returns:
         ``(n_bins,)`` expected counts, differentiable in ``p`` and in ``hist``'s parameters.
@@ -322,15 +327,19 @@ def expected_counts(
     out: Tensor | None = None
     for sample in _SAMPLES:
         rows = samples[sample]
-        n_rows = rows["x"].shape[0]
-        scale = float(totals[sample]) / n_rows
-        counts = hist(_transform(rows["x"], nuisances, p, sample)) * scale
+        w = None if weights is None else weights.get(sample)
+        scale: Tensor | float = float(totals[sample]) / (rows["x"].shape[0] if w is None else w.sum())
+
+        def h(x: Tensor, w: Tensor | None = w) -> Tensor:
+            return hist(x) if w is None else hist(x, w)
+
+        counts = h(_transform(rows["x"], nuisances, p, sample)) * scale
         nominal = counts
         for j, nu in enumerate(nuisances):
             if nu.sample != sample or nu.kind != "histosys":
                 continue
-            up = hist(_transform(rows[str(nu.up)], nuisances, p, sample)) * scale
-            down = hist(_transform(rows[str(nu.down)], nuisances, p, sample)) * scale
+            up = h(_transform(rows[str(nu.up)], nuisances, p, sample)) * scale
+            down = h(_transform(rows[str(nu.down)], nuisances, p, sample)) * scale
             counts = counts + code4p_delta(p[j + 1], nominal, up, down)
         for j, nu in enumerate(nuisances):
             if nu.sample != sample:
@@ -513,6 +522,8 @@ class InfernoStrategy(Strategy):
     """
 
     name: ClassVar[str] = "inferno"
+    #: Sample weights (``aalearn train --reweight-to``, ``Batch.weight``) weight the histograms.
+    supports_sample_weight: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -545,29 +556,40 @@ class InfernoStrategy(Strategy):
         )
         self._model: nn.Module | None = None
         self._val: tuple[Tensor, Tensor, dict[str, Tensor]] | None = None
+        self._val_weight: Tensor | None = None
         self._sum = 0.0
         self._n = 0
 
     # ---- pieces a subclass may change
-    def histogram(self, model: nn.Module, x: Tensor) -> Tensor:
-        """Soft histogram of the model's bin outputs on ``x`` (unnormalised: sums to the rows)."""
+    def histogram(self, model: nn.Module, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Soft histogram of the model's bin outputs on ``x`` (unnormalised: sums to the rows or Σw)."""
         bins = getattr(model, "bin_logits", None)
         out = bins(x) if callable(bins) else model(x)
-        return soft_histogram(out, self.tau)
+        return soft_histogram(out, self.tau, weight)
 
     def p0(self, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
         """Nominal parameters :math:`(\\mu_0 = 1, \\nu_0)`."""
         return torch.tensor([1.0] + [float(n.nominal) for n in self.nuisances], dtype=dtype, device=device)  # type: ignore[arg-type]
 
     # ---- the loss
-    def _update_log_odds(self, model: nn.Module, samples: Mapping[str, Mapping[str, Tensor]]) -> None:
+    def _update_log_odds(
+        self,
+        model: nn.Module,
+        samples: Mapping[str, Mapping[str, Tensor]],
+        weights: Mapping[str, Tensor] | None = None,
+    ) -> None:
         """Set a :class:`SoftBinClassifier`'s per-bin log-odds of label 1 from these rows (no gradient)."""
         buffer = getattr(model, "bin_log_odds", None)
         if not isinstance(buffer, Tensor):
             return
+
+        def fractions(sample: str) -> Tensor:
+            x = samples[sample]["x"]
+            w = None if weights is None else weights[sample]
+            return self.histogram(model, x, w) / (x.shape[0] if w is None else w.sum())
+
         with torch.no_grad():
-            sig = self.histogram(model, samples["signal"]["x"]) / samples["signal"]["x"].shape[0]
-            bkg = self.histogram(model, samples["background"]["x"]) / samples["background"]["x"].shape[0]
+            sig, bkg = fractions("signal"), fractions("background")
             odds = torch.log(sig.clamp_min(1e-12) / bkg.clamp_min(1e-12))
             if odds.shape == buffer.shape:
                 buffer.copy_(odds if self.signal_label == 1 else -odds)
@@ -579,6 +601,7 @@ class InfernoStrategy(Strategy):
         y: Tensor,
         aux: Mapping[str, Tensor],
         *,
+        weight: Tensor | None = None,
         update_log_odds: bool = False,
         create_graph: bool | None = None,
     ) -> Tensor | None:
@@ -587,14 +610,20 @@ class InfernoStrategy(Strategy):
         With ``update_log_odds`` a :class:`SoftBinClassifier`'s ``bin_log_odds`` are set from
         these rows (the loss does it on each epoch's first batch, ``epoch_metrics`` on the
         validation set). ``create_graph`` (default: whether autograd is on) keeps the result
-        differentiable in the weights.
+        differentiable in the weights. ``weight`` (``(N,)`` sample weights, or ``None``) weights
+        the histograms: a row of weight 2 counts as the row twice.
         """
         samples: dict[str, dict[str, Tensor]] = {}
+        weights: dict[str, Tensor] | None = None if weight is None else {}
         for sample, is_signal in (("signal", True), ("background", False)):
             mask = (y == self.signal_label) if is_signal else (y != self.signal_label)
             if int(mask.sum()) == 0:
                 return None
             samples[sample] = {"x": x[mask], **{k: v[mask] for k, v in aux.items() if k in self.requires_aux}}
+            if weights is not None and weight is not None:
+                weights[sample] = weight[mask].to(x.dtype)
+                if not float(weights[sample].sum()) > 0:
+                    return None  # no weight in one class: no information
 
         # Rows that no nuisance transforms reach expected_counts as the very tensors held in
         # ``samples`` (alive for the whole call, so their ids are unique): their histograms
@@ -602,21 +631,22 @@ class InfernoStrategy(Strategy):
         inputs = {id(t) for rows in samples.values() for t in rows.values()}
         memo: dict[int, Tensor] = {}
 
-        def hist(rows: Tensor) -> Tensor:
+        def hist(rows: Tensor, w: Tensor | None = None) -> Tensor:
+            # the weights of a sample's rows are fixed within this call: the memo stays valid
             key = id(rows)
             if key not in inputs:
-                return self.histogram(model, rows)
+                return self.histogram(model, rows, w)
             if key not in memo:
-                memo[key] = self.histogram(model, rows)
+                memo[key] = self.histogram(model, rows, w)
             return memo[key]
 
         p0 = self.p0(x.dtype, x.device)
-        asimov = expected_counts(p0, self.nuisances, hist, samples, self.totals)
+        asimov = expected_counts(p0, self.nuisances, hist, samples, self.totals, weights)
         if update_log_odds:
-            self._update_log_odds(model, samples)
+            self._update_log_odds(model, samples, weights)
 
         def nll(p: Tensor) -> Tensor:
-            n = expected_counts(p, self.nuisances, hist, samples, self.totals)
+            n = expected_counts(p, self.nuisances, hist, samples, self.totals, weights)
             return asimov_nll(n, asimov) + _constraint_terms(p, self.nuisances)
 
         keep = torch.is_grad_enabled() if create_graph is None else create_graph
@@ -631,7 +661,9 @@ class InfernoStrategy(Strategy):
 
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
         r""":math:`[I^{-1}]_{\mu\mu}` (or its square root) of the batch."""
-        info = self.fisher(model, batch.x, batch.y, batch.aux, update_log_odds=self._n == 0)
+        info = self.fisher(
+            model, batch.x, batch.y, batch.aux, weight=batch.weight, update_log_odds=self._n == 0
+        )
         var = None if info is None else torch.linalg.inv(info)[0, 0]
         if var is None:  # a batch without one of the classes: no information, no step
             return sum((p.sum() * 0.0 for p in model.parameters()), torch.zeros((), device=batch.x.device))
@@ -655,6 +687,7 @@ class InfernoStrategy(Strategy):
                 )
         self._model = model
         self._val = None
+        self._val_weight = None
         if set(np.unique(data.y_val).tolist()) == {0, 1} and all(
             k in data.aux_val for k in self.requires_aux
         ):
@@ -665,6 +698,8 @@ class InfernoStrategy(Strategy):
                 torch.as_tensor(data.y_val, device=device),
                 {k: torch.as_tensor(data.aux_val[k], device=device, dtype=dtype) for k in self.requires_aux},
             )
+            if data.weight_val is not None:  # the validation σ_μ of a weighted run is weighted too
+                self._val_weight = torch.as_tensor(data.weight_val, device=device, dtype=dtype)
 
     def start_epoch(self, model: nn.Module, epoch: int) -> None:
         """Reset the per-epoch mean."""
@@ -684,7 +719,15 @@ class InfernoStrategy(Strategy):
             self._model.eval()
             try:
                 with torch.enable_grad():
-                    info = self.fisher(self._model, x, y, aux, update_log_odds=True, create_graph=False)
+                    info = self.fisher(
+                        self._model,
+                        x,
+                        y,
+                        aux,
+                        weight=self._val_weight,
+                        update_log_odds=True,
+                        create_graph=False,
+                    )
                 if info is not None:
                     out["val_sigma_mu"] = float(torch.linalg.inv(info.detach())[0, 0].clamp_min(0).sqrt())
             finally:
@@ -737,11 +780,11 @@ class NeosStrategy(InfernoStrategy):
         self.n_bins = n_bins
         self.bandwidth = _positive(bandwidth, "bandwidth")
 
-    def histogram(self, model: nn.Module, x: Tensor) -> Tensor:
+    def histogram(self, model: nn.Module, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """KDE histogram of :math:`\\sigma(\\text{logit})` in ``n_bins`` equal bins of [0, 1]."""
         scores = torch.sigmoid(logits_of(model, x))
         edges = torch.linspace(0.0, 1.0, self.n_bins + 1, dtype=scores.dtype, device=scores.device)
-        return kde_histogram(scores, edges, self.bandwidth)
+        return kde_histogram(scores, edges, self.bandwidth, weight)
 
     def config(self) -> dict[str, Any]:
         """The settings (JSON-serialisable)."""

@@ -122,6 +122,9 @@ class InfernoTemplateStrategy(InfernoStrategy):
     """
 
     name: ClassVar[str] = "inferno-templates"
+    #: Not yet: the templates are drawn from held pools of rows whose weights are not carried
+    #: (the loop refuses sample weights with this strategy, naming it).
+    supports_sample_weight: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -223,16 +226,16 @@ class InfernoTemplateStrategy(InfernoStrategy):
             return out
         return torch.sigmoid(logits_of(model, x))
 
-    def histogram_of(self, out: Tensor) -> Tensor:
-        """Relaxed histogram of :meth:`outputs` (sums to the rows)."""
+    def histogram_of(self, out: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Relaxed histogram of :meth:`outputs` (sums to the rows, or to Σw with ``weight``)."""
         if out.ndim == 2:
-            return soft_histogram(out, self.tau)
+            return soft_histogram(out, self.tau, weight)
         edges = torch.linspace(0.0, 1.0, self.n_bins + 1, dtype=out.dtype, device=out.device)
-        return kde_histogram(out, edges, self.bandwidth)
+        return kde_histogram(out, edges, self.bandwidth, weight)
 
-    def histogram(self, model: nn.Module, x: Tensor) -> Tensor:
+    def histogram(self, model: nn.Module, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """Relaxed histogram of the model's outputs on ``x``."""
-        return self.histogram_of(self.outputs(model, x))
+        return self.histogram_of(self.outputs(model, x), weight)
 
     def p0(self, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
         """Nominal parameters :math:`(\\mu_0 = 1, \\nu_0)` (one per parameter, not per sample)."""
@@ -261,6 +264,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
         y: Tensor,
         aux: Mapping[str, Tensor],
         *,
+        weight: Tensor | None = None,
         update_log_odds: bool = False,
         create_graph: bool | None = None,
         templates: TemplateRows | None = None,
@@ -272,7 +276,10 @@ class InfernoTemplateStrategy(InfernoStrategy):
         there are nominal rows: ``templates[name]`` rows when given (all of them; then each
         class must have exactly the nominal count), else the fixed validation draw when
         ``x`` is the validation set, else a fresh random draw from the training pools.
+        ``weight`` must be ``None``: the drawn template rows carry no sample weights.
         """
+        if weight is not None:
+            raise ValueError(f"the {self.name} strategy does not support sample weights yet")
         if self.source_key in aux and x.shape[0] == aux[self.source_key].shape[0]:
             keep = aux[self.source_key] == self.nominal_source
             x, y = x[keep], y[keep]
