@@ -93,6 +93,19 @@ class TrainRun:
         )
 
 
+def _check_model_options(architecture: str, options: Mapping[str, Any]) -> None:
+    """Refuse, before any work, a model option the architecture's constructor does not take."""
+    params = inspect.signature(ARCHITECTURES[architecture]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # the constructor takes any keyword
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        names = ", ".join(p for p in params if p != "n_features")
+        raise ValueError(
+            f"{architecture} got an unexpected keyword argument {unknown[0]!r}; its model options are {names}"
+        )
+
+
 def train_model(
     dataset: JetDataset,
     *,
@@ -173,14 +186,9 @@ def train_model(
         # PyTorch's default BatchNorm momentum (0.1): Keras' 0.99 (momentum 0.01 here) needs far
         # more steps than a few thousand jets give for the running statistics to converge.
         kwargs["batchnorm_momentum"] = 0.1
+    _check_model_options(architecture, model_options or {})
     kwargs.update(model_options or {})
-    try:
-        model = ARCHITECTURES[architecture](**kwargs)
-    except TypeError as exc:  # an unknown keyword: name the architecture's own settings
-        params = [p for p in inspect.signature(ARCHITECTURES[architecture]).parameters if p != "n_features"]
-        raise ValueError(
-            f"{architecture}: {exc}; its model options are {', '.join(params)}".replace("__init__() ", "")
-        ) from None
+    model = ARCHITECTURES[architecture](**kwargs)
     model.fit_input_scaling(dataset.features[split["train"]])  # type: ignore[operator]
 
     aux: dict[str, npt.NDArray[Any]] = {}

@@ -140,7 +140,7 @@ _MAX_CONSECUTIVE_FAILURES = 100
 _FJCORE_BANNER_SILENCED = False
 
 
-def _leading_jet_matched(process: Any, pdg_id: int, eta: float, phi: float, radius: float) -> bool:
+def _jet_matched(process: Any, pdg_id: int, eta: float, phi: float, radius: float) -> bool:
     """Whether a hard-process particle with ``|id| == pdg_id`` lies within ``radius`` of (η, φ)."""
     r2 = radius * radius
     for k in range(process.size()):
@@ -177,7 +177,7 @@ def _accepted_jet(
         rejected["eta_max"] += 1
         return None
     phi = slow_jet.phi(j)
-    if config.truth_match and not _leading_jet_matched(
+    if config.truth_match and not _jet_matched(
         pythia.process, _TRUTH_ID[config.process], eta, phi, config.match_radius
     ):
         rejected["truth_match"] += 1

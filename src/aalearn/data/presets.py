@@ -254,6 +254,6 @@ def load_pileup(spec: str | os.PathLike[str]) -> PileupModel | None:
         keys = ", ".join(sorted(known))
         raise ValueError(f"{path}: a pile-up file is a JSON object with keys among {keys}")
     try:
-        return PileupModel(**data)
-    except (TypeError, ValueError) as exc:
+        return PileupModel(**data)  # the keys are known: only the values can be wrong
+    except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
