@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import doctest
+import json
+import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from torch import nn
 from aalearn.training import inferno_templates, train_classifier
 from aalearn.training.inferno import InfernoStrategy, SoftBinClassifier, asimov_fisher, soft_histogram
 from aalearn.training.inferno_templates import InfernoTemplateStrategy
-from aalearn.training.strategy import get_strategy
+from aalearn.training.strategy import Batch, TrainingData, get_strategy
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -160,6 +164,282 @@ def test_short_training_from_separate_varied_samples_lowers_sigma_mu() -> None:
     assert min(sigma[1:]) < 0.9 * sigma[0], sigma
 
 
+# ---------------------------------------------------------------------------- sample weights
+#: Per class, the integer weights of the weighted rows: 0 to 3, summing to 13 (13 copies).
+_MULTISET = np.array([0, 1, 2, 3, 1, 2, 3, 1])
+_NUISANCES_W: list[dict[str, Any]] = [
+    {"name": "fsr", "kind": "histosys", "sample": "both", "up": "u", "down": "d"},
+    {"name": "tune", "kind": "histosys", "up": "t", "down": "mirror"},  # one-sided, background
+    {"name": "sh", "kind": "shift", "sample": "signal", "column": 0, "nominal": 0.0, "sigma": 0.3},
+    {"name": "bn", "kind": "normsys", "up": 1.1, "down": 0.9},
+]
+
+
+def _rows(seed: int, weighted: bool, shift: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of both classes with their integer weights: 8 weighted rows per class, or 13 of weight 1."""
+    rng = np.random.default_rng(seed)
+    n = len(_MULTISET) if weighted else int(_MULTISET.sum())
+    x, y = _toy(2 * n, seed, shift)
+    w = np.concatenate([rng.permutation(_MULTISET) for _ in range(2)]) if weighted else np.ones(2 * n)
+    return torch.as_tensor(x), torch.as_tensor(y), torch.as_tensor(w.astype(np.float64))
+
+
+def _copies(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    repeat = w.long()
+    return x.repeat_interleave(repeat, 0), y.repeat_interleave(repeat, 0)
+
+
+def _strategy_and_net(histogram: str) -> tuple[InfernoTemplateStrategy, nn.Module]:
+    s = InfernoTemplateStrategy(50, 500, _NUISANCES_W, histogram=histogram, n_bins=4, bandwidth=0.2)
+    if histogram == "softmax":
+        return s, _net(5)
+    torch.manual_seed(5)
+    return s, nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+
+
+@pytest.mark.parametrize("histogram", ["softmax", "kde"])
+@pytest.mark.parametrize("weighted", ["nominal", "templates", "both"])
+def test_integer_weights_count_rows_as_copies(weighted: str, histogram: str) -> None:
+    # Integer weights on the nominal rows, on the varied (template) rows or on both give the
+    # Fisher information, σ_μ and its gradient of the rows repeated that many times (rows of
+    # weight 0 left out). Each class holds 13 copies in all, so the copied run is a plain
+    # unweighted call (equal row counts); the weighted run has 8 weighted rows against 13
+    # unweighted ones where only one side is weighted, so each histogram must be scaled by
+    # its own Σw. A signal shift (re-histogrammed rows), a shared histosys and a mirrored
+    # one reach every path. Tolerance 1e-9 relative: float64 sums in another order.
+    nominal_w, template_w = weighted in ("nominal", "both"), weighted in ("templates", "both")
+    x, y, w = _rows(20, nominal_w)
+    parts = {
+        "u": _rows(21, template_w, 0.5),
+        "d": _rows(22, template_w, -0.5),
+        "t": _rows(23, template_w, 0.2),
+    }
+    s, net = _strategy_and_net(histogram)
+    templates = {k: (tx, ty, tw) if template_w else (tx, ty) for k, (tx, ty, tw) in parts.items()}
+    got = s.fisher(net, x, y, {}, weight=w if nominal_w else None, templates=templates)
+    x_c, y_c = _copies(x, y, w)
+    expected = s.fisher(net, x_c, y_c, {}, templates={k: _copies(*v) for k, v in parts.items()})
+    assert got is not None
+    assert expected is not None
+    assert torch.isfinite(expected).all()
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9 * float(expected.detach().abs().max()))
+    sigma_got = torch.linalg.inv(got)[0, 0].sqrt()
+    sigma_exp = torch.linalg.inv(expected)[0, 0].sqrt()
+    torch.testing.assert_close(sigma_got, sigma_exp, rtol=1e-10, atol=0.0)
+    grads_got = torch.autograd.grad(sigma_got, list(net.parameters()))
+    grads_exp = torch.autograd.grad(sigma_exp, list(net.parameters()))
+    for a, b in zip(grads_got, grads_exp, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+    # the weights matter: the same rows unweighted (equal counts when both are weighted) differ
+    if weighted == "both":
+        plain = s.fisher(net, x, y, {}, templates={k: (tx, ty) for k, (tx, ty, _) in parts.items()})
+        assert plain is not None
+        assert not torch.allclose(plain, expected, rtol=1e-3)
+
+
+def test_constant_weights_change_nothing() -> None:
+    # Weights all equal to a constant (a different one for the nominal and each varied sample)
+    # give the unweighted Fisher information: every histogram is divided by its own Σw, so
+    # scaling a template by the nominal rows' Σw (or by none) would fail this. Tolerance 1e-12.
+    x, y, _ = _rows(30, False)
+    parts = {"u": _rows(31, False, 0.5), "d": _rows(32, False, -0.5), "t": _rows(33, False, 0.2)}
+    s, net = _strategy_and_net("softmax")
+    plain = s.fisher(net, x, y, {}, templates={k: (tx, ty) for k, (tx, ty, _) in parts.items()})
+    consts = {"u": 0.4, "d": 3.0, "t": 7.5}
+    weighted = s.fisher(
+        net, x, y, {}, weight=torch.full_like(y, 2.5, dtype=torch.float64),
+        templates={k: (tx, ty, torch.full_like(tw, consts[k])) for k, (tx, ty, tw) in parts.items()},
+    )  # fmt: skip
+    assert plain is not None
+    assert weighted is not None
+    torch.testing.assert_close(weighted, plain, rtol=1e-12, atol=1e-12 * float(plain.detach().abs().max()))
+
+
+def test_zero_weight_in_a_class_gives_no_information_not_nan() -> None:
+    x, y, w = _rows(40, True)
+    parts = {k: _rows(41 + i, True) for i, k in enumerate(("u", "d", "t"))}
+    s, net = _strategy_and_net("softmax")
+    templates = {k: (tx, ty, tw) for k, (tx, ty, tw) in parts.items()}
+    zero_bkg = torch.where(y == 1, 0.0, w)
+    assert s.fisher(net, x, y, {}, weight=zero_bkg, templates=templates) is None
+    tx, ty, tw = parts["u"]
+    templates["u"] = (tx, ty, torch.where(ty == 0, 0.0, tw))  # no signal weight in the up sample
+    assert s.fisher(net, x, y, {}, weight=w, templates=templates) is None
+    # through setup and the loss: such a batch gives 0 (no step), not NaN; the weighted
+    # validation σ_μ (templates= arrays count with weight 1) is finite
+    arrays = {k: (tx.numpy(), ty.numpy()) for k, (tx, ty, _) in parts.items()}
+    s2 = InfernoTemplateStrategy(50, 500, _NUISANCES_W, templates=arrays, histogram="softmax")
+    net2 = _net(5)
+    x_np, y_np = x.numpy().astype(np.float32), y.numpy()
+    s2.setup(net2, TrainingData(x_np, y_np, {}, x_np, y_np, {}, weight=w.numpy(), weight_val=w.numpy()))
+    batch = Batch(x=x, y=y.double(), index=torch.arange(len(y)), aux={}, weight=zero_bkg)
+    assert float(s2.loss(net2, batch).detach()) == 0.0
+    assert math.isfinite(s2.epoch_metrics()["val_sigma_mu"])
+    # a varied sample whose rows of one class all weigh 0 holds no pool: refused in setup
+    tr = _z_data(False, 9)
+    w_tr = np.where((tr[2] == 1.0) & (tr[1] == 0), 0.0, tr[3])
+    s3 = InfernoTemplateStrategy(50, 500, [{"name": "f", "kind": "histosys", "up": 1, "down": -1}])
+    with pytest.raises(ValueError, match="varied sample '1' has no signal rows of positive weight"):
+        s3.setup(_net(), TrainingData(tr[0], tr[1], {"z": tr[2]}, tr[0], tr[1], {"z": tr[2]}, weight=w_tr))
+
+
+def _z_data(copies: bool, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nominal (z = 0) and varied (z = ±1) rows with integer weights, or those rows copied (weights 1).
+
+    Per class: 3 nominal rows of weights 1, 2, 4 and 4 rows of each varied sample of weights
+    0, 1, 3, 3 (7 copies each): the pools hold the 3 rows of positive weight, so a weighted
+    batch of 3 nominal rows per class draws every pooled row, as the copied batch (7 rows)
+    draws every copied one.
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for z_value, mult, shift in ((0.0, [1, 2, 4], 0.0), (1.0, [0, 1, 3, 3], 0.5), (-1.0, [0, 1, 3, 3], -0.5)):
+        x_z, y_z = _toy(2 * len(mult), seed + int(3 * z_value) + 5, shift)
+        w_z = np.concatenate([rng.permutation(mult) for _ in range(2)]).astype(np.float64)
+        parts.append((x_z, y_z, np.full(len(y_z), z_value), w_z))
+    x, y, z, w = (np.concatenate(a) for a in zip(*parts, strict=True))
+    if copies:
+        rep = w.astype(np.int64)
+        x, y, z, w = np.repeat(x, rep, 0), np.repeat(y, rep), np.repeat(z, rep), np.ones(int(rep.sum()))
+    return x.astype(np.float32), y, z, w
+
+
+def test_pools_and_validation_carry_the_weights_of_their_rows() -> None:
+    # Through setup (pools of varied rows from the training data's z, validation draw from
+    # aux_val) and the loop hooks: the batch σ_μ (loss) and the validation σ_μ of integer-
+    # weighted rows equal those of the copied rows, and differ from the unweighted ones.
+    nuisances = [
+        {"name": "fsr", "kind": "histosys", "sample": "both", "up": 1, "down": -1},
+        {"name": "tune", "kind": "histosys", "up": 1, "down": "mirror"},
+    ]
+    results = {}
+    for case in ("weighted", "copies", "plain"):
+        s = InfernoTemplateStrategy(50, 500, nuisances, histogram="softmax")
+        net = _net(6)
+        tr, va = _z_data(case == "copies", 50), _z_data(case == "copies", 60)
+        data = TrainingData(
+            tr[0], tr[1], {"z": tr[2]}, va[0], va[1], {"z": va[2]}, seed=1,
+            weight=tr[3] if case == "weighted" else None, weight_val=va[3] if case == "weighted" else None,
+        )  # fmt: skip
+        if case == "plain":  # the weight-0 rows are rows here: drop them to keep the pools drawn whole
+            keep_tr, keep_va = tr[3] > 0, va[3] > 0
+            data = TrainingData(
+                tr[0][keep_tr], tr[1][keep_tr], {"z": tr[2][keep_tr]}, va[0][keep_va], va[1][keep_va],
+                {"z": va[2][keep_va]}, seed=1,
+            )  # fmt: skip
+        s.setup(net, data)
+        s.start_epoch(net, 0)
+        batch = Batch(
+            x=torch.as_tensor(data.X, dtype=torch.float64),
+            y=torch.as_tensor(data.y, dtype=torch.float64),
+            index=torch.arange(len(data.y)),
+            aux={"z": torch.as_tensor(data.aux["z"], dtype=torch.float64)},
+            weight=None if data.weight is None else torch.as_tensor(data.weight),
+        )
+        loss = s.loss(net, batch)
+        results[case] = (loss.detach(), s.epoch_metrics()["val_sigma_mu"])
+    loss_w, val_w = results["weighted"]
+    loss_c, val_c = results["copies"]
+    torch.testing.assert_close(loss_w, loss_c, rtol=1e-10, atol=0.0)
+    assert val_w == pytest.approx(val_c, rel=1e-10)
+    assert math.isfinite(val_w)
+    assert not torch.allclose(loss_w, results["plain"][0], rtol=1e-3)
+    assert val_w != pytest.approx(results["plain"][1], rel=1e-3)
+
+
+def test_constant_sample_weights_through_setup_change_nothing() -> None:
+    # All training and validation weights equal to 0.7: the same pools and draws as the
+    # unweighted run, and the same batch and validation σ_μ (tolerance 1e-10 relative).
+    nuisances = [{"name": "fsr", "kind": "histosys", "sample": "both", "up": 1, "down": -1}]
+    out = []
+    for weighted in (False, True):
+        s = InfernoTemplateStrategy(50, 500, nuisances, histogram="kde", n_bins=4, bandwidth=0.2)
+        torch.manual_seed(7)
+        net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+        tr, va = _z_data(True, 70), _z_data(True, 80)
+        s.setup(net, TrainingData(
+            tr[0], tr[1], {"z": tr[2]}, va[0], va[1], {"z": va[2]}, seed=3,
+            weight=np.full(len(tr[1]), 0.7) if weighted else None,
+            weight_val=np.full(len(va[1]), 0.7) if weighted else None,
+        ))  # fmt: skip
+        batch = Batch(
+            x=torch.as_tensor(tr[0], dtype=torch.float64), y=torch.as_tensor(tr[1], dtype=torch.float64),
+            index=torch.arange(len(tr[1])), aux={"z": torch.as_tensor(tr[2])},
+            weight=torch.full((len(tr[1]),), 0.7, dtype=torch.float64) if weighted else None,
+        )  # fmt: skip
+        out.append((float(s.loss(net, batch).detach()), s.epoch_metrics()["val_sigma_mu"]))
+    assert out[1][0] == pytest.approx(out[0][0], rel=1e-10)
+    assert out[1][1] == pytest.approx(out[0][1], rel=1e-10)
+
+
+def _loop_data() -> tuple[np.ndarray, ...]:
+    parts = [_toy(400, 90), _toy(400, 91, shift=0.6), _toy(400, 92, shift=-0.6)]
+    x = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    y = np.concatenate([p[1] for p in parts])
+    z = np.repeat([0.0, 1.0, -1.0], 400)
+    order = np.random.default_rng(1).permutation(len(y))
+    w = np.random.default_rng(2).uniform(0.2, 3.0, len(y))
+    return x[order], y[order], z[order], w
+
+
+def test_training_loop_accepts_sample_weights() -> None:
+    # Refused by the loop before ("does not support sample weights"): now a weighted run
+    # records a finite validation σ_μ, different from the unweighted run's (same seed).
+    x, y, z, w = _loop_data()
+    n_tr = 900
+    sigma = []
+    for weighted in (False, True):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+        strategy = get_strategy(
+            "inferno-templates",
+            nuisances=[{"name": "shape", "kind": "histosys", "sample": "both", "up": 1, "down": -1}],
+            n_bins=4,
+            bandwidth=0.2,
+        )
+        hist = train_classifier(
+            net, x[:n_tr], y[:n_tr], x[n_tr:], y[n_tr:], aux_train={"z": z[:n_tr]}, aux_val={"z": z[n_tr:]},
+            strategy=strategy, epochs=1, batch_size=300, progress=False,
+            sample_weight=w[:n_tr] if weighted else None, sample_weight_val=w[n_tr:] if weighted else None,
+        )  # fmt: skip
+        sigma.append(hist.extra["val_sigma_mu"][0])
+    assert all(math.isfinite(v) for v in sigma)
+    assert sigma[1] != pytest.approx(sigma[0], rel=1e-4)
+
+
+def test_cli_train_reweights_the_template_strategy(tmp_path: Path, challenge_jets: Any) -> None:
+    # `aalearn train --strategy inferno-templates --reweight-to` (refused with one line before):
+    # the nominal and varied jets are reweighted to the reference and the run completes.
+    from typer.testing import CliRunner
+
+    from aalearn.cli.main import app
+    from aalearn.data.dataset import JetDataset
+    from aalearn.data.io import save_dataset
+    from aalearn.physics.features import challenge_feature_names
+
+    names = tuple(challenge_feature_names())
+    files = {}
+    for key, n, seed, labels in (("train", 200, 1, None), ("up", 200, 2, None), ("down", 200, 3, None),
+                                 ("ref", 400, 4, (np.arange(400) // 2) % 2)):  # fmt: skip
+        files[key] = tmp_path / f"{key}.feather"
+        lab = np.arange(n) % 2 if labels is None else labels
+        save_dataset(JetDataset(challenge_jets(n, seed=seed).astype(np.float32), lab, names), files[key])
+    nuisances = json.dumps([{"name": "fsr", "kind": "histosys", "sample": "both", "up": 1, "down": -1}])
+    res = CliRunner().invoke(
+        app,
+        ["train", "--data", str(files["train"]), "--nuisance-file", f"1={files['up']}",
+         "--nuisance-file", f"-1={files['down']}", "--strategy", "inferno-templates",
+         "-o", f"nuisances={nuisances}", "-o", "n_bins=4", "-o", "bandwidth=0.2",
+         "--reweight-to", str(files["ref"]), "--reweight-bins", "4", "--epochs", "1", "--no-progress",
+         "--out", str(tmp_path / "m.safetensors"), "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["strategy"] == "inferno-templates"
+    assert "reweighted_to" in out
+    assert (tmp_path / "m.safetensors").is_file()
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="histogram"):
         InfernoTemplateStrategy(histogram="hard")
@@ -170,6 +450,13 @@ def test_bad_settings_are_refused() -> None:
         )
     with pytest.raises(ValueError, match="up/down"):
         InfernoTemplateStrategy(nuisances=[{"name": "f", "kind": "histosys", "up": True, "down": -1}])
+    # a mirrored template is 2·nominal − up of the untransformed rows: a shift of the same
+    # sample would leave it behind, so the combination is refused (a different sample is fine)
+    mirror = {"name": "t", "kind": "histosys", "sample": "signal", "up": 2, "down": "mirror"}
+    shift = {"name": "r", "kind": "shift", "column": 0, "nominal": 0.0, "sample": "signal"}
+    with pytest.raises(ValueError, match=r"mirrored histosys cannot be combined.*signal"):
+        InfernoTemplateStrategy(nuisances=[mirror, shift])
+    assert InfernoTemplateStrategy(nuisances=[mirror, {**shift, "sample": "background"}]).sources == ("2",)
 
 
 def test_doctests() -> None:

@@ -453,12 +453,6 @@ def test_sample_weight_errors() -> None:
             epochs=1,
             progress=False,
         )
-    # the template INFERNO draws rows from pools that carry no weights: refused before training
-    with pytest.raises(ValueError, match="'inferno-templates' does not support sample weights"):
-        train_classifier(
-            _model(), x_tr, y_tr, x_va, y_va, strategy="inferno-templates", sample_weight=np.ones(40),
-            epochs=1, progress=False,
-        )  # fmt: skip
     with pytest.raises(ValueError, match="needs sample_weight"):
         train_classifier(
             _model(), x_tr, y_tr, x_va, y_va, sample_weight_val=np.ones(20), epochs=1, progress=False

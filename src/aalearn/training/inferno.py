@@ -301,7 +301,7 @@ def expected_counts(
     hist: HistogramFn,
     samples: Mapping[str, Mapping[str, Tensor]],
     totals: Mapping[str, float],
-    weights: Mapping[str, Tensor] | None = None,
+    weights: Mapping[str, Tensor | Mapping[str, Tensor]] | None = None,
 ) -> Tensor:
     r"""Expected counts :math:`n_i(\mu, \nu) = \mu\,S_i(\nu) + B_i(\nu)` of the binned model.
 
@@ -317,29 +317,42 @@ def expected_counts(
         samples: ``{"signal": {"x": ..., <aux names>: ...}, "background": {...}}``: the rows of
             each sample and their varied copies (keys named by the histosys ``up``/``down``).
         totals: Expected number of events per sample (``{"signal": s, "background": b}``).
-        weights: Optional per-row sample weights of each sample's rows (the same rows in the
-            varied copies): histograms become weighted sums, ``hist(x, w)``, scaled by
-            total / Σw, so a row of weight 2 counts as the row twice.
+        weights: Optional per-row sample weights of each sample's rows: histograms become
+            weighted sums, ``hist(x, w)``, scaled by total / Σw, so a row of weight 2 counts
+            as the row twice. Per sample either one ``(N,)`` tensor, the weights of the rows
+            ``x`` and of their row-paired varied copies, or a mapping from row key (``"x"``,
+            the histosys ``up``/``down`` names) to the weights of those rows, for varied
+            samples with rows of their own: each histogram is then scaled by total / Σw of
+            its own rows (a key without weights: unweighted, total / its number of rows).
 
     Returns:
         ``(n_bins,)`` expected counts, differentiable in ``p`` and in ``hist``'s parameters.
     """
+
+    def scaled(sample: str, key: str, w: Tensor | Mapping[str, Tensor] | None) -> Tensor:
+        """Histogram of ``samples[sample][key]`` (transformed) scaled to the sample's total."""
+        rows = samples[sample]
+        x = _transform(rows[key], nuisances, p, sample)
+        total = float(totals[sample])
+        if isinstance(w, Mapping):  # rows of their own per key: each scaled by its own Σw
+            wk = w.get(key)
+            if wk is None:
+                return hist(x) * (total / rows[key].shape[0])
+            return hist(x, wk) * (total / wk.sum())
+        # one weight per row of x, the same for its row-paired varied copies
+        scale: Tensor | float = total / (rows["x"].shape[0] if w is None else w.sum())
+        return (hist(x) if w is None else hist(x, w)) * scale
+
     out: Tensor | None = None
     for sample in _SAMPLES:
-        rows = samples[sample]
         w = None if weights is None else weights.get(sample)
-        scale: Tensor | float = float(totals[sample]) / (rows["x"].shape[0] if w is None else w.sum())
-
-        def h(x: Tensor, w: Tensor | None = w) -> Tensor:
-            return hist(x) if w is None else hist(x, w)
-
-        counts = h(_transform(rows["x"], nuisances, p, sample)) * scale
+        counts = scaled(sample, "x", w)
         nominal = counts
         for j, nu in enumerate(nuisances):
             if nu.sample != sample or nu.kind != "histosys":
                 continue
-            up = h(_transform(rows[str(nu.up)], nuisances, p, sample)) * scale
-            down = h(_transform(rows[str(nu.down)], nuisances, p, sample)) * scale
+            up = scaled(sample, str(nu.up), w)
+            down = scaled(sample, str(nu.down), w)
             counts = counts + code4p_delta(p[j + 1], nominal, up, down)
         for j, nu in enumerate(nuisances):
             if nu.sample != sample:

@@ -33,6 +33,14 @@ A one-sided variation (a different tune) takes ``"down": "mirror"``: the down te
 :math:`2\,\text{nominal} - \text{up}`, as ``aalearn measure --histosys auto`` treats it
 (not combined with ``shift``/``rate`` nuisances of the same sample).
 
+Sample weights (``train_classifier(..., sample_weight=...)``, ``aalearn train --reweight-to``)
+have the meaning they have in ``inferno``: every histogram, nominal or varied, is the weighted
+sum of its rows scaled by :math:`N_k/\sum w` of *its own* rows, so an integer weight counts a
+row as that many copies. The batch's nominal rows carry ``Batch.weight``; the pools of varied
+rows built from the training data carry the weights of their rows (rows of weight 0 are left
+out of the pools, as 0 copies); the validation σ_μ uses the validation weights when the run
+has them. Rows handed over as ``templates=`` arrays count with weight 1.
+
 Example:
     >>> s = InfernoTemplateStrategy(100, 1000, [
     ...     {"name": "fsr", "kind": "histosys", "sample": "both", "up": 1, "down": -1}])
@@ -72,8 +80,8 @@ _SAMPLES = ("signal", "background")
 _BOTH = "both"
 _MIRROR = "mirror"
 
-#: Template rows of one call: source name → (features, labels).
-TemplateRows = Mapping[str, tuple[Tensor, Tensor]]
+#: Template rows of one call: source name → (features, labels) or (features, labels, weights).
+TemplateRows = Mapping[str, tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]]
 
 
 def _source_name(value: Any) -> str:
@@ -96,7 +104,9 @@ class InfernoTemplateStrategy(InfernoStrategy):
     The loss is the base class's :math:`[I^{-1}]_{\mu\mu}` (or :math:`\sigma_\mu`) of the
     Asimov likelihood :math:`n_i = \mu S_i(\nu) + B_i(\nu)`, with each histosys template the
     relaxed histogram of a batch drawn from its varied sample (as many rows per class as the
-    batch's nominal rows, so the base class's normalisation applies unchanged).
+    batch's nominal rows, so the base class's normalisation applies unchanged). With sample
+    weights each histogram is the weighted sum of its rows scaled by the sample's total over
+    the Σw of those rows (the drawn varied rows carry their training weights).
 
     Args:
         signal_expected: Expected signal events :math:`N_s` at :math:`\mu = 1`.
@@ -122,9 +132,9 @@ class InfernoTemplateStrategy(InfernoStrategy):
     """
 
     name: ClassVar[str] = "inferno-templates"
-    #: Not yet: the templates are drawn from held pools of rows whose weights are not carried
-    #: (the loop refuses sample weights with this strategy, naming it).
-    supports_sample_weight: ClassVar[bool] = False
+    #: Sample weights weight the nominal histograms (``Batch.weight``) and the varied ones (the
+    #: pools of varied rows carry the weights of their training rows).
+    supports_sample_weight: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -166,6 +176,13 @@ class InfernoTemplateStrategy(InfernoStrategy):
         named = {str(v) for n in internal if n.kind == "histosys" for v in (n.up, n.down)}
         self.sources = tuple(sorted(v for v in named if not v.startswith(f"{_MIRROR}:")))
         self._mirrors = tuple(sorted(v for v in named if v.startswith(f"{_MIRROR}:")))
+        mirrored = {n.sample for n in internal if n.kind == "histosys" and str(n.down).startswith(_MIRROR)}
+        shifted = {n.sample for n in internal if n.kind in ("shift", "rate")}
+        if mirrored & shifted:  # the mirrored template is not re-histogrammed under the transform
+            raise ValueError(
+                f"a mirrored histosys cannot be combined with a shift/rate nuisance of the same sample "
+                f"({', '.join(sorted(mirrored & shifted))}); give the down variation's rows instead"
+            )
         self._arrays: dict[str, tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]] | None = None
         if templates is not None:
             self._arrays = {}
@@ -183,6 +200,9 @@ class InfernoTemplateStrategy(InfernoStrategy):
         self.requires_aux = () if self._arrays is not None or not self.sources else (source_key,)  # type: ignore[misc]
         self._pools: dict[str, dict[str, Tensor]] = {}
         self._val_pools: dict[str, dict[str, Tensor]] = {}
+        # weights of the pooled rows (source → sample → (rows,)); empty for an unweighted run
+        self._pool_weights: dict[str, dict[str, Tensor]] = {}
+        self._val_pool_weights: dict[str, dict[str, Tensor]] = {}
         self._gen = torch.Generator().manual_seed(0)
 
     @staticmethod
@@ -249,13 +269,16 @@ class InfernoTemplateStrategy(InfernoStrategy):
         return total
 
     # ---- the template rows
-    def _draw(self, source: str, sample: str, n: int) -> Tensor:
+    def _draw(self, source: str, sample: str, n: int) -> tuple[Tensor, Tensor | None]:
+        """``n`` rows of a training pool (without replacement when it has that many) and their weights."""
         pool = self._pools[source][sample]
         if n <= pool.shape[0]:
             idx = torch.randperm(pool.shape[0], generator=self._gen)[:n]
         else:
             idx = torch.randint(pool.shape[0], (n,), generator=self._gen)
-        return pool[idx.to(pool.device)]
+        idx = idx.to(pool.device)
+        w = self._pool_weights.get(source, {}).get(sample)
+        return pool[idx], None if w is None else w[idx]
 
     def fisher(
         self,
@@ -274,64 +297,104 @@ class InfernoTemplateStrategy(InfernoStrategy):
         The nominal rows are ``x`` (those whose ``aux[source_key]`` is ``nominal_source``
         when that array is given); each varied sample contributes as many rows per class as
         there are nominal rows: ``templates[name]`` rows when given (all of them; then each
-        class must have exactly the nominal count), else the fixed validation draw when
-        ``x`` is the validation set, else a fresh random draw from the training pools.
-        ``weight`` must be ``None``: the drawn template rows carry no sample weights.
+        class must have exactly the nominal count, unless the call is weighted), else the
+        fixed validation draw when ``x`` is the validation set, else a fresh random draw from
+        the training pools.
+
+        Sample weights: ``weight`` ``(N,)`` weights the rows of ``x``, a ``templates[name]``
+        of three tensors ``(X, y, w)`` weights its rows, and a weighted call (either given)
+        weights the drawn pool rows with their training (or validation) weights; rows without
+        weights count 1. Each histogram is then the weighted sum of its rows scaled by the
+        sample's total over its own Σw (an integer weight counts a row as that many copies,
+        and the row counts need not match); a class of zero total weight in any of them gives
+        ``None`` (no information). Without weights the computation is the unweighted one.
         """
-        if weight is not None:
-            raise ValueError(f"the {self.name} strategy does not support sample weights yet")
+        weighted = weight is not None or (
+            templates is not None and any(len(t) > 2 for t in templates.values())
+        )
         if self.source_key in aux and x.shape[0] == aux[self.source_key].shape[0]:
             keep = aux[self.source_key] == self.nominal_source
             x, y = x[keep], y[keep]
+            weight = None if weight is None else weight[keep]
         is_val = self._val is not None and x is self._val[0]
         samples: dict[str, dict[str, Tensor]] = {}
+        weights: dict[str, dict[str, Tensor]] = {}
+
+        def weights_of(w: Tensor | None, n: int) -> Tensor | None:
+            """The rows' weights in x's dtype (ones if none); ``None`` when they sum to 0."""
+            out = x.new_ones(n) if w is None else w.to(device=x.device, dtype=x.dtype)
+            return out if float(out.sum()) > 0 else None
+
         for sample in _SAMPLES:
             mask = (y == self.signal_label) if sample == "signal" else (y != self.signal_label)
             n = int(mask.sum())
             if n == 0:
                 return None
             rows = {"x": x[mask]}
+            row_w: dict[str, Tensor | None] = {}
+            if weighted:
+                row_w["x"] = weights_of(None if weight is None else weight[mask], n)
             for src in self.sources:
+                w_src: Tensor | None = None
                 if templates is not None:
-                    tx, ty = templates[src]
+                    entry = templates[src]
+                    tx, ty = entry[0], entry[1]
                     tmask = (ty == self.signal_label) if sample == "signal" else (ty != self.signal_label)
                     rows[src] = tx[tmask]
-                    if rows[src].shape[0] != n:
+                    if len(entry) > 2:
+                        w_src = entry[2][tmask]
+                    if not weighted and rows[src].shape[0] != n:
                         raise ValueError(
                             f"template {src!r} must have {n} {sample} rows, got {rows[src].shape[0]}"
                         )
                 elif is_val:
                     rows[src] = self._val_pools[src][sample]
+                    w_src = self._val_pool_weights.get(src, {}).get(sample)
                 else:
-                    rows[src] = self._draw(src, sample, n).to(x.dtype)
+                    drawn, w_src = self._draw(src, sample, n)
+                    rows[src] = drawn.to(x.dtype)
+                if weighted:
+                    row_w[src] = weights_of(w_src, rows[src].shape[0])
+            if weighted:
+                if any(w is None for w in row_w.values()):
+                    return None  # no weight in one class of a histogram: no information
+                weights[sample] = {k: w for k, w in row_w.items() if w is not None}
             samples[sample] = rows
 
         # One forward pass over every row of the step (batch normalisation sees one batch).
-        tensors = [t for rows in samples.values() for t in rows.values()]
-        out = self.outputs(model, torch.cat(tensors))
+        keyed = [(sample, key, t) for sample, rows in samples.items() for key, t in rows.items()]
+        out = self.outputs(model, torch.cat([t for _, _, t in keyed]))
         memo: dict[int, Tensor] = {}
         start = 0
-        for t in tensors:
-            memo[id(t)] = self.histogram_of(out[start : start + t.shape[0]])
+        for sample, key, t in keyed:
+            w_t = weights[sample][key] if weighted else None
+            memo[id(t)] = self.histogram_of(out[start : start + t.shape[0]], w_t)
             start += t.shape[0]
 
-        for rows in samples.values():  # one-sided variations: down = 2·nominal − up
+        for sample, rows in samples.items():  # one-sided variations: down = 2·nominal − up
             for mirror in self._mirrors:
                 sentinel = x.new_empty((0, x.shape[1]))
                 rows[mirror] = sentinel
-                up = rows[mirror.split(":", 1)[1]]
-                memo[id(sentinel)] = 2.0 * memo[id(rows["x"])] - memo[id(up)]
+                up_key = mirror.split(":", 1)[1]
+                up = memo[id(rows[up_key])]
+                if weighted:  # scaled with the nominal rows' Σw: the up histogram to that Σw
+                    w_rows = weights[sample]
+                    w_rows[mirror] = w_rows["x"]
+                    up = up * (w_rows["x"].sum() / w_rows[up_key].sum())
+                memo[id(sentinel)] = 2.0 * memo[id(rows["x"])] - up
 
-        def hist(rows: Tensor) -> Tensor:
+        def hist(rows: Tensor, w: Tensor | None = None) -> Tensor:
             cached = memo.get(id(rows))
-            return cached if cached is not None else self.histogram(model, rows)
+            return cached if cached is not None else self.histogram(model, rows, w)
 
         if update_log_odds:
-            self._update_log_odds(model, samples)
+            nominal_w = {sample: w_rows["x"] for sample, w_rows in weights.items()} if weighted else None
+            self._update_log_odds(model, samples, nominal_w)
         index = self._index.to(x.device)
+        per_key = weights if weighted else None
 
         def counts(p: Tensor) -> Tensor:
-            return expected_counts(p[index], self.nuisances, hist, samples, self.totals)
+            return expected_counts(p[index], self.nuisances, hist, samples, self.totals, per_key)
 
         p0 = self.p0(x.dtype, x.device)
         asimov = counts(p0)
@@ -344,16 +407,36 @@ class InfernoTemplateStrategy(InfernoStrategy):
 
     # ---- loop hooks
     def _split(
-        self, x: npt.NDArray[Any], y: npt.NDArray[Any], z: npt.NDArray[Any] | None, source: str
-    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        self,
+        x: npt.NDArray[Any],
+        y: npt.NDArray[Any],
+        z: npt.NDArray[Any] | None,
+        source: str,
+        w: npt.NDArray[Any] | None = None,
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any] | None]:
+        """Rows (and weights) of a varied sample: ``templates=`` arrays (unweighted) or ``z == source``."""
         if self._arrays is not None:
-            return self._arrays[source]
+            return (*self._arrays[source], None)
         assert z is not None
         rows = np.isclose(z, float(source))
-        return x[rows], y[rows]
+        return x[rows], y[rows], None if w is None else w[rows]
+
+    def _of_class(
+        self, y: npt.NDArray[Any], w: npt.NDArray[Any] | None, sample: str
+    ) -> npt.NDArray[np.bool_]:
+        """Rows of ``sample``'s class (of positive weight when weighted: a weight-0 row is 0 copies)."""
+        rows: npt.NDArray[np.bool_] = (
+            (y == self.signal_label) if sample == "signal" else (y != self.signal_label)
+        )
+        return rows if w is None else rows & (w > 0)
 
     def setup(self, model: nn.Module, data: TrainingData) -> None:
-        """Hold the varied samples (per class) on the model's device and fix the validation draw."""
+        """Hold the varied samples (per class, with weights) on the model's device; fix the validation draw.
+
+        With sample weights (``data.weight``) the pools carry the weights of their rows; the
+        validation draw carries ``data.weight_val`` (the training weights for varied rows that
+        come from the training data), and is unweighted when the run has no validation weights.
+        """
         if set(np.unique(data.y).tolist()) != {0, 1}:
             raise ValueError("the inferno-templates strategy needs training rows of both classes")
         device = next(model.parameters()).device
@@ -363,27 +446,37 @@ class InfernoTemplateStrategy(InfernoStrategy):
         z_va = data.aux_val.get(self.source_key)
         if self.sources and self._arrays is None and z_tr is None:
             raise ValueError(f"the varied samples need the auxiliary array {self.source_key!r} or templates=")
+        w_tr = None if data.weight is None else np.asarray(data.weight, dtype=np.float64)
+        w_va = None if data.weight_val is None else np.asarray(data.weight_val, dtype=np.float64)
         self._pools, self._val_pools = {}, {}
+        self._pool_weights, self._val_pool_weights = {}, {}
         val_nominal = (
             np.ones(len(data.y_val), bool) if z_va is None else np.isclose(z_va, self.nominal_source)
         )
         x_val, y_val = data.X_val[val_nominal], data.y_val[val_nominal]
-        val_src: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]] = {}
+        w_val = None if w_va is None else w_va[val_nominal]
+        val_src: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any] | None]] = {}
         for src in self.sources:
-            x_s, y_s = self._split(data.X, data.y, None if z_tr is None else np.asarray(z_tr), src)
-            pools = {}
+            x_s, y_s, w_s = self._split(data.X, data.y, None if z_tr is None else np.asarray(z_tr), src, w_tr)
+            pools, pool_w = {}, {}
             for sample in _SAMPLES:
-                rows = (y_s == self.signal_label) if sample == "signal" else (y_s != self.signal_label)
-                if not rows.any():
-                    raise ValueError(f"the varied sample {src!r} has no {sample} rows")
-                pools[sample] = torch.as_tensor(x_s[rows], device=device, dtype=dtype)
+                in_class = self._of_class(y_s, w_s, sample)
+                if not in_class.any():
+                    weight_note = "" if w_s is None else " of positive weight"
+                    raise ValueError(f"the varied sample {src!r} has no {sample} rows{weight_note}")
+                pools[sample] = torch.as_tensor(x_s[in_class], device=device, dtype=dtype)
+                if w_s is not None:
+                    pool_w[sample] = torch.as_tensor(w_s[in_class], device=device, dtype=dtype)
             self._pools[src] = pools
+            if pool_w:
+                self._pool_weights[src] = pool_w
             if self._arrays is None and z_va is not None:
-                val_src[src] = self._split(data.X_val, data.y_val, np.asarray(z_va), src)
-            else:
-                val_src[src] = (x_s, y_s)
+                val_src[src] = self._split(data.X_val, data.y_val, np.asarray(z_va), src, w_va)
+            else:  # the validation σ_μ is weighted only when the run has validation weights
+                val_src[src] = (x_s, y_s, None if w_va is None else w_s)
         self._model = model
         self._val = None
+        self._val_weight = None
         if set(np.unique(y_val).tolist()) != {0, 1}:
             return
         rng = np.random.default_rng(int(data.seed) + 104729)
@@ -392,28 +485,29 @@ class InfernoTemplateStrategy(InfernoStrategy):
             rows = np.flatnonzero(
                 (y_val == self.signal_label) if sample == "signal" else (y_val != self.signal_label)
             )
-            sizes = [
-                int(np.sum((ys == self.signal_label) if sample == "signal" else (ys != self.signal_label)))
-                for _, ys in val_src.values()
-            ]
+            sizes = [int(np.sum(self._of_class(ys, ws, sample))) for _, ys, ws in val_src.values()]
             n = min([len(rows), *sizes])
             if n == 0:
                 return
             keep.append(rng.permutation(rows)[:n])
-            for src, (xs, ys) in val_src.items():
-                cls = np.flatnonzero(
-                    (ys == self.signal_label) if sample == "signal" else (ys != self.signal_label)
-                )
-                chosen = xs[rng.permutation(cls)[:n]]
+            for src, (xs, ys, ws) in val_src.items():
+                cls = np.flatnonzero(self._of_class(ys, ws, sample))
+                chosen = rng.permutation(cls)[:n]
                 self._val_pools.setdefault(src, {})[sample] = torch.as_tensor(
-                    chosen, device=device, dtype=dtype
+                    xs[chosen], device=device, dtype=dtype
                 )
+                if ws is not None:
+                    self._val_pool_weights.setdefault(src, {})[sample] = torch.as_tensor(
+                        ws[chosen], device=device, dtype=dtype
+                    )
         idx = np.concatenate(keep)
         self._val = (
             torch.as_tensor(x_val[idx], device=device, dtype=dtype),
             torch.as_tensor(y_val[idx], device=device),
             {},
         )
+        if w_val is not None:  # the validation σ_μ of a weighted run is weighted too
+            self._val_weight = torch.as_tensor(w_val[idx], device=device, dtype=dtype)
 
     def config(self) -> dict[str, Any]:
         """The settings (JSON-serialisable)."""

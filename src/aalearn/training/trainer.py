@@ -541,7 +541,7 @@ def _training_data(
     if w_tr is not None and not strat.supports_sample_weight:
         raise ValueError(
             f"strategy {strat.name!r} does not support sample weights; use one that does "
-            "(nominal, inferno, neos) or no weights"
+            "(nominal, inferno, neos, inferno-templates) or no weights"
         )
     return TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed, w_tr, w_va)
 
@@ -854,8 +854,8 @@ def train_classifier(
             example :func:`aalearn.data.reweight.reweight_to_reference`'s spectrum
             weights). The batch loss becomes the weighted mean
             :math:`\sum_B w_i\ell_i/\sum_B w_i` (:func:`~aalearn.training.strategy.weighted_bce`);
-            only strategies with ``supports_sample_weight`` (nominal, inferno, neos) accept
-            them. ``None`` (default) runs exactly the unweighted loop.
+            only strategies with ``supports_sample_weight`` (nominal, inferno, neos,
+            inferno-templates) accept them. ``None`` (default) runs exactly the unweighted loop.
         sample_weight_val: Weights of the validation rows; the validation BCE and
             accuracy (and so early stopping) become weighted means. Needs ``sample_weight``.
 
