@@ -27,7 +27,7 @@ from aalearn.training.inferno import (
     kde_histogram,
     soft_histogram,
 )
-from aalearn.training.strategy import Batch, get_strategy
+from aalearn.training.strategy import Batch, TrainingData, get_strategy
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -322,6 +322,192 @@ def test_short_training_lowers_sigma_on_the_toy() -> None:
             sigma_after > 0.95 * 15.52
         )  # never below the analytic bound of benchmark 1 (5 % slack: small set)
         assert hist.extra["val_sigma_mu"][hist.best_epoch] == pytest.approx(sigma_after / 50, rel=1e-4)
+
+
+# ---------------------------------------------------------------------------- empty bins
+class _HighScore(nn.Module):
+    """A one-output tagger whose score σ(logit) lies in [0.6, 0.99] (KDE bins near 0 stay empty)."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logit(0.6 + 0.39 * torch.sigmoid(self.lin(x)[:, 0]))
+
+
+def _empty_bin_setup(name: str) -> tuple[InfernoStrategy, nn.Module]:
+    """float32 strategy and model with an exactly empty bin 0: the KDE reproducer (neos: 5 bins,
+    bandwidth 0.05, scores in [0.6, 1]) or a softmax whose bin 0 underflows (inferno: τ = 0.1)."""
+    torch.manual_seed(3)
+    nuisances = [
+        {"name": "fsr", "kind": "histosys", "up": "up", "down": "down"},
+        {"name": "r", "kind": "shift", "column": 0, "nominal": 0.0, "sigma": 0.5},
+        {"name": "xs", "kind": "normsys", "up": 1.1, "down": 0.85},
+    ]
+    if name == "neos":
+        return NeosStrategy(50.0, 1000.0, nuisances, n_bins=5, bandwidth=0.05), _HighScore(2)
+    body = nn.Linear(2, 4)
+    with torch.no_grad():
+        body.bias[0] = -100.0  # exp(-1000) = 0: no row ever reaches bin 0
+    return InfernoStrategy(50.0, 1000.0, nuisances, tau=0.1), SoftBinClassifier(body, 4)
+
+
+def _empty_bin_rows(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat([0, 1], n // 2))
+    x = rng.normal(size=(n, 2)) + np.where(y[:, None] == 0, 1.0, 0.0)
+    xt = torch.from_numpy(x).float()
+    return xt, torch.from_numpy(y).float(), {"up": xt + 0.2, "down": xt - 0.1}
+
+
+@pytest.mark.parametrize("name", ["inferno", "neos"])
+def test_an_empty_bin_gives_a_finite_sigma_and_gradients(name: str) -> None:
+    # Was NaN: the Asimov NLL's A·log n is 0·log 0 in a bin with no expected events, and its
+    # derivatives 0/0. The bin carries no information; σ_μ and the weights' gradient are finite.
+    strat, net = _empty_bin_setup(name)
+    x, y, aux = _empty_bin_rows(200, 0)
+    for label in (0.0, 1.0):  # the reproducer: bin 0 is exactly empty for both classes
+        assert float(strat.histogram(net, x[y == label])[0].detach()) == 0.0
+    info = strat.fisher(net, x, y, aux)
+    assert info is not None
+    assert torch.isfinite(info).all()
+    loss = strat.loss(net, Batch(x=x, y=y, index=torch.arange(x.shape[0]), aux=aux))
+    assert math.isfinite(float(loss.detach()))
+    assert float(loss.detach()) > 0
+    grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
+    assert all(g is None or bool(torch.isfinite(g).all()) for g in grads)
+    assert any(g is not None and float(g.abs().sum()) > 0 for g in grads)
+    var = strat.mu_variance(net, x, y, aux)
+    assert var is not None
+    assert math.isfinite(float(var.detach()))
+
+
+def test_sigma_with_an_empty_bin_equals_sigma_without_it() -> None:
+    # float64: a softmax network whose output 0 underflows (bin 0 exactly empty in every
+    # histogram, nominal and varied), against (a) the same network with output 0 removed (the
+    # 3-bin softmax gives bitwise the same probabilities) and (b) the Asimov Fisher built by hand
+    # in numpy from the non-empty bins' counts and their central finite-difference derivatives
+    # (exact here: n is linear in μ and code4p's odd part is linear in α for |α| ≤ 1).
+    # Tolerance 1e-10 relative; the gradient of the loss in the weights matches as well.
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(size=(300, 2)))
+    y = torch.from_numpy(np.repeat([0.0, 1.0], 150))
+    x[y == 0] += 1.0
+    aux = {"up": x + 0.3, "down": x - 0.2}
+    nuisances = [{"name": "fsr", "kind": "histosys", "up": "up", "down": "down"}]
+    strat = InfernoStrategy(30.0, 500.0, nuisances, tau=0.1, loss="sigma")
+    torch.manual_seed(4)
+    body = nn.Linear(2, 4).double()
+    with torch.no_grad():
+        body.bias[0] = -1e4
+    full = SoftBinClassifier(body, 4).double()
+    dropped_body = nn.Linear(2, 3).double()
+    with torch.no_grad():
+        dropped_body.weight.copy_(body.weight[1:])
+        dropped_body.bias.copy_(body.bias[1:])
+    dropped = SoftBinClassifier(dropped_body, 3).double()
+    assert float(strat.histogram(full, torch.cat([x, aux["up"], aux["down"]]))[0].detach()) == 0.0
+
+    batch = Batch(x=x, y=y, index=torch.arange(x.shape[0]), aux=aux)
+    sigma_full = strat.loss(full, batch)
+    sigma_dropped = strat.loss(dropped, batch)
+    assert float(sigma_full.detach()) == pytest.approx(float(sigma_dropped.detach()), rel=1e-10)
+
+    # (b) by hand: I = Jᵀ diag(1/n) J + diag(0, 1) over the non-empty bins
+    samples = {
+        "signal": {k: t[y == 0] for k, t in (("x", x), *aux.items())},
+        "background": {k: t[y == 1] for k, t in (("x", x), *aux.items())},
+    }
+
+    def counts(alpha: float, mu: float = 1.0) -> np.ndarray:
+        with torch.no_grad():
+            p = torch.tensor([mu, alpha], dtype=torch.float64)
+            hist = lambda t: soft_histogram(full.bin_logits(t), 0.1)  # noqa: E731
+            return expected_counts(p, strat.nuisances, hist, samples, strat.totals).numpy()
+
+    n = counts(0.0)
+    h = 0.5
+    d_mu = (counts(0.0, 1 + h) - counts(0.0, 1 - h)) / (2 * h)
+    jac = np.stack([d_mu, (counts(h) - counts(-h)) / (2 * h)], 1)
+    assert n[0] == 0.0
+    assert (n[1:] > 0).all()
+    info = jac[1:].T @ (jac[1:] / n[1:, None]) + np.diag([0.0, 1.0])
+    assert float(sigma_full.detach()) == pytest.approx(math.sqrt(np.linalg.inv(info)[0, 0]), rel=1e-10)
+
+    g_full = torch.autograd.grad(sigma_full, list(full.parameters()))
+    g_dropped = torch.autograd.grad(sigma_dropped, list(dropped.parameters()))
+    assert all(bool(torch.isfinite(g).all()) for g in g_full)
+    assert float(g_full[0][0].abs().max()) == 0.0  # output 0 of an empty bin: no gradient at all
+    torch.testing.assert_close(g_full[0][1:], g_dropped[0], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(g_full[1][1:], g_dropped[1], rtol=1e-9, atol=1e-12)
+
+
+def test_likelihood_of_an_empty_bin_is_finite() -> None:
+    # binned_logpdf with a bin of no observed and no expected events: 0·log 0 = 0, so the
+    # log-likelihood (and its gradient) is that of the histogram without the bin.
+    nuisances = [Nuisance("xs", "normsys", up=1.2, down=0.9)]
+    ones = {"signal": 1.0, "background": 1.0}
+
+    def logpdf(sig: list[float], bkg: list[float], obs: list[float]) -> tuple[float, np.ndarray]:
+        p = torch.tensor([1.1, 0.3], dtype=torch.float64, requires_grad=True)
+        samples = {"signal": {"x": _fixed(sig)}, "background": {"x": _fixed(bkg)}}
+        n = expected_counts(p, nuisances, lambda t: t.sum(0), samples, ones)
+        value = binned_logpdf(p, nuisances, n, torch.tensor(obs, dtype=torch.float64))
+        (grad,) = torch.autograd.grad(value, p)
+        return float(value.detach()), grad.numpy()
+
+    value, grad = logpdf([0.0, 5.0, 3.0], [0.0, 40.0, 60.0], [0.0, 47.0, 61.0])
+    value_ref, grad_ref = logpdf([5.0, 3.0], [40.0, 60.0], [47.0, 61.0])
+    assert value == pytest.approx(value_ref, rel=1e-12)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-12)
+
+
+def test_a_singular_fisher_information_is_no_information() -> None:
+    # A free signal normalisation duplicates μ: I is singular (σ_μ unbounded). As a batch without
+    # one of the classes: no σ_μ (None), a zero loss (no step), no validation σ_μ; never NaN.
+    x, y, _ = _empty_bin_rows(100, 1)
+    x, y = x.double(), y.double()
+    strat = InfernoStrategy(
+        50.0, 1000.0, [{"name": "k", "kind": "norm", "sample": "signal", "nominal": 1.0}], tau=0.5
+    )
+    torch.manual_seed(0)
+    net = SoftBinClassifier(nn.Linear(2, 3), 3).double()
+    info = strat.fisher(net, x, y, {})
+    assert info is not None
+    assert torch.isfinite(info).all()
+    assert strat.mu_variance(net, x, y, {}) is None
+    xs, ys = x.numpy(), y.numpy().astype(np.int64)
+    strat.setup(net, TrainingData(xs, ys, {}, xs, ys, {}))
+    strat.start_epoch(net, 0)
+    assert "val_sigma_mu" not in strat.epoch_metrics()  # no batch yet: nothing to complain about
+    loss = strat.loss(net, Batch(x=x, y=y, index=torch.arange(x.shape[0])))
+    assert float(loss.detach()) == 0.0
+    # an epoch in which every batch was singular would never train: a clear error, not an idle run
+    with pytest.raises(ValueError, match=r"singular in all 1 batches.*not constrained"):
+        strat.epoch_metrics()
+    with pytest.raises(ValueError, match="singular in all"):
+        train_classifier(
+            net, xs, ys, xs, ys, strategy=strat, epochs=2, batch_size=50, seed=0, progress=False
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["inferno", "neos"])
+def test_training_with_an_empty_bin_keeps_the_weights_finite(name: str) -> None:
+    # Was: NaN loss, NaN gradients, NaN weights and "training diverged" in the first epoch.
+    strat, net = _empty_bin_setup(name)
+    x, y, aux = _empty_bin_rows(400, 2)
+    xs, ys = x.numpy(), y.numpy().astype(np.int64)
+    aux_np = {k: v.numpy() for k, v in aux.items()}
+    hist = train_classifier(
+        net, xs[:300], ys[:300], xs[300:], ys[300:], strategy=strat, epochs=2, batch_size=100, lr=1e-2,
+        seed=0, progress=False, aux_train={k: v[:300] for k, v in aux_np.items()},
+        aux_val={k: v[300:] for k, v in aux_np.items()},
+    )  # fmt: skip
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+    assert all(math.isfinite(v) for v in hist.train_loss)
+    assert all(math.isfinite(v) for v in hist.extra["val_sigma_mu"])
+    assert float(strat.histogram(net, x)[0].detach()) == 0.0  # bin 0 stayed empty throughout
 
 
 def test_bad_settings_are_refused() -> None:

@@ -440,6 +440,123 @@ def test_cli_train_reweights_the_template_strategy(tmp_path: Path, challenge_jet
     assert (tmp_path / "m.safetensors").is_file()
 
 
+# ---------------------------------------------------------------------------- empty bins
+#: Varied samples of the empty-bin tests: name and background shift.
+_SHIFTS = (("u", 0.5), ("d", -0.5), ("t", 0.2))
+
+
+class _HighScore(nn.Module):
+    """A one-output tagger whose score σ(logit) lies in [0.6, 0.99] (KDE bins near 0 stay empty)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logit(0.6 + 0.39 * torch.sigmoid(self.lin(x)[:, 0]))
+
+
+def test_an_empty_kde_bin_gives_a_finite_sigma_and_gradients() -> None:
+    # The reproducer: a float32 tagger whose scores all lie in [0.6, 1], a KDE histogram of 5
+    # bins with bandwidth 0.05: bin 0 is exactly empty in every histogram. Was NaN (0·log 0 in the
+    # Asimov NLL); now σ_μ, the Fisher information and the weights' gradient are finite.
+    s = InfernoTemplateStrategy(50, 500, _NUISANCES_W, histogram="kde", n_bins=5, bandwidth=0.05)
+    torch.manual_seed(3)
+    net = _HighScore()
+    x, y = (torch.as_tensor(a) for a in _toy(200, 60))
+    parts = {k: _toy(200, 61 + i, shift) for i, (k, shift) in enumerate(_SHIFTS)}
+    templates = {k: (torch.as_tensor(a).float(), torch.as_tensor(b)) for k, (a, b) in parts.items()}
+    x = x.float()
+    for rows in (x, *(t for t, _ in templates.values())):
+        assert float(s.histogram(net, rows)[0].detach()) == 0.0
+    info = s.fisher(net, x, y, {}, templates=templates)
+    assert info is not None
+    assert torch.isfinite(info).all()
+    sigma = torch.linalg.inv(info)[0, 0].sqrt()
+    assert math.isfinite(float(sigma.detach()))
+    grads = torch.autograd.grad(sigma, list(net.parameters()))
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    assert any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_sigma_with_an_empty_bin_equals_sigma_without_it() -> None:
+    # float64: a softmax network whose output 0 underflows (bin 0 exactly empty in the nominal
+    # and every varied histogram), with a histosys on both samples and a mirrored one. Against
+    # (a) the network with output 0 removed (bitwise the same probabilities in the other bins)
+    # and (b) the Asimov Fisher built by hand in numpy over the non-empty bins: ∂n/∂μ = S,
+    # ∂n/∂α = Σ (up − down)/2 (code4p at 0), mirrored: up − nominal. Tolerance 1e-10 relative.
+    x, y = _toy(120, 70)
+    parts = {k: _toy(120, 71 + i, shift) for i, (k, shift) in enumerate(_SHIFTS)}
+    templates = {k: (torch.as_tensor(a), torch.as_tensor(b)) for k, (a, b) in parts.items()}
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    nuisances = _NUISANCES_W[:2]  # fsr on both samples, mirrored tune
+    s = InfernoTemplateStrategy(50, 500, nuisances, histogram="softmax")
+    full = _net(6)
+    with torch.no_grad():
+        full.body[2].bias[0] = -1e4
+    dropped = _net(6, n_bins=3)
+    with torch.no_grad():
+        dropped.body[0].load_state_dict(full.body[0].state_dict())
+        dropped.body[2].weight.copy_(full.body[2].weight[1:])
+        dropped.body[2].bias.copy_(full.body[2].bias[1:])
+    info_full = s.fisher(full, xt, yt, {}, templates=templates)
+    info_dropped = s.fisher(dropped, xt, yt, {}, templates=templates)
+    assert info_full is not None
+    assert info_dropped is not None
+    sigma_full = torch.linalg.inv(info_full)[0, 0].sqrt()
+    sigma_dropped = torch.linalg.inv(info_dropped)[0, 0].sqrt()
+    assert float(sigma_full.detach()) == pytest.approx(float(sigma_dropped.detach()), rel=1e-10)
+
+    def h(arr: np.ndarray, lab: np.ndarray, label: int, total: float) -> np.ndarray:
+        rows = torch.as_tensor(arr[lab == label])
+        out = soft_histogram(full.bin_logits(rows), 0.1).detach().numpy() * total / rows.shape[0]
+        assert out[0] == 0.0
+        return out[1:]  # the non-empty bins
+
+    (xu, yu), (xd, yd), (xtu, ytu) = parts["u"], parts["d"], parts["t"]
+    sig, bkg = h(x, y, 0, 50), h(x, y, 1, 500)
+    d_alpha = (h(xu, yu, 0, 50) - h(xd, yd, 0, 50) + h(xu, yu, 1, 500) - h(xd, yd, 1, 500)) / 2
+    d_tune = h(xtu, ytu, 1, 500) - bkg
+    jac = np.stack([sig, d_alpha, d_tune], 1)
+    info = jac.T @ (jac / (sig + bkg)[:, None]) + np.diag([0.0, 1.0, 1.0])
+    assert float(sigma_full.detach()) == pytest.approx(math.sqrt(np.linalg.inv(info)[0, 0]), rel=1e-10)
+    # the gradient in the weights: finite, none for the empty output, the dropped network's elsewhere
+    g_full = torch.autograd.grad(sigma_full, list(full.parameters()))
+    g_dropped = torch.autograd.grad(sigma_dropped, list(dropped.parameters()))
+    assert all(bool(torch.isfinite(g).all()) for g in g_full)
+    assert float(g_full[2][0].abs().max()) == 0.0
+    for a, b in ((g_full[0], g_dropped[0]), (g_full[1], g_dropped[1]), (g_full[2][1:], g_dropped[2])):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_training_with_an_empty_kde_bin_keeps_the_weights_finite() -> None:
+    # The KDE reproducer through the loop (varied rows from the training data's z): was NaN
+    # loss, NaN weights and "training diverged" in the first epoch.
+    parts = [_toy(400, 80), _toy(400, 81, shift=0.6), _toy(400, 82, shift=-0.6)]
+    x = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    y = np.concatenate([p[1] for p in parts])
+    z = np.repeat([0.0, 1.0, -1.0], 400)
+    order = np.random.default_rng(3).permutation(len(y))
+    x, y, z = x[order], y[order], z[order]
+    torch.manual_seed(0)
+    net = _HighScore()
+    strategy = get_strategy(
+        "inferno-templates",
+        nuisances=[{"name": "shape", "kind": "histosys", "sample": "both", "up": 1, "down": -1}],
+        n_bins=5,
+        bandwidth=0.05,
+    )
+    hist = train_classifier(
+        net, x[:900], y[:900], x[900:], y[900:], aux_train={"z": z[:900]}, aux_val={"z": z[900:]},
+        strategy=strategy, epochs=2, batch_size=300, lr=1e-2, progress=False,
+    )  # fmt: skip
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+    assert all(math.isfinite(v) for v in hist.train_loss)
+    assert all(math.isfinite(v) for v in hist.extra["val_sigma_mu"])
+    assert isinstance(strategy, InfernoTemplateStrategy)
+    assert float(strategy.histogram(net, torch.as_tensor(x))[0].detach()) == 0.0  # stayed empty
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="histogram"):
         InfernoTemplateStrategy(histogram="hard")

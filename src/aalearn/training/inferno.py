@@ -71,6 +71,7 @@ from aalearn.data.dataset import LABEL_TOP
 from aalearn.training.strategy import Batch, Strategy, TrainingData, logits_of, register_strategy
 
 __all__ = [
+    "EMPTY_BIN_FRACTION",
     "NUISANCE_KINDS",
     "InfernoStrategy",
     "NeosStrategy",
@@ -84,6 +85,7 @@ __all__ = [
     "expected_counts",
     "fisher_information",
     "inferno_mlp",
+    "informative_bins",
     "kde_histogram",
     "soft_histogram",
 ]
@@ -377,18 +379,58 @@ def _constraint_terms(p: Tensor, nuisances: Sequence[Nuisance]) -> Tensor:
     return total
 
 
+#: A bin whose Asimov count is at most this fraction of the total (:func:`informative_bins`)
+#: carries no information and is left out of the Asimov likelihood and Fisher information.
+EMPTY_BIN_FRACTION = 1e-12
+
+
+def informative_bins(asimov: Tensor) -> Tensor:
+    r"""Bins whose Asimov count :math:`A_i` exceeds :data:`EMPTY_BIN_FRACTION` :math:`\times \sum_k A_k`.
+
+    A bin with :math:`A_i = 0` contributes :math:`\partial n_i \partial n_i^\top / n_i \to 0` to
+    the Asimov Fisher information (a non-negative :math:`n_i(p)` that is 0 at the nominal point
+    has its minimum there, so :math:`\partial n_i = 0`); evaluated as written it is
+    :math:`0/0`. Such bins, and those whose count is zero up to rounding (a relaxed histogram's
+    underflowing tail: relative mass :math:`\le 10^{-12}`), are therefore left out, which is
+    exactly the likelihood of the histogram without them.
+
+    Example:
+        >>> informative_bins(torch.tensor([0.0, 1e-14, 3.0, 1.0])).tolist()
+        [False, False, True, True]
+    """
+    return asimov > EMPTY_BIN_FRACTION * asimov.detach().sum()
+
+
 def asimov_nll(expected: Tensor, asimov: Tensor) -> Tensor:
-    r"""Poisson :math:`\sum_i [n_i - A_i \log n_i]` (no constants) of counts ``expected``, data ``asimov``."""
-    return (expected - asimov * torch.log(expected)).sum()
+    r"""Poisson :math:`\sum_i [n_i - A_i \log n_i]` (no constants) of counts ``expected``, data ``asimov``.
+
+    The sum runs over the :func:`informative_bins` of ``asimov``: a bin with no expected
+    events carries no information, so it adds 0 (not :math:`0 \log 0`) and its gradients,
+    to every order, are 0 (no NaN reaches the backward pass). Without such bins this is the
+    plain sum.
+
+    Example:
+        >>> n = torch.tensor([0.0, 2.0, 3.0], requires_grad=True)
+        >>> value = asimov_nll(n, n.detach())
+        >>> round(float(value.detach()), 6), torch.autograd.grad(value, n)[0].tolist()
+        (0.317869, [0.0, 0.0, 0.0])
+    """
+    keep = informative_bins(asimov)
+    safe = torch.where(keep, expected, 1.0)  # log(1) = 0 in the left-out bins: no 0·log 0, no 0/0
+    return torch.where(keep, expected - asimov * torch.log(safe), 0.0).sum()
 
 
 def binned_logpdf(p: Tensor, nuisances: Sequence[Nuisance], expected: Tensor, observed: Tensor) -> Tensor:
     r"""Full log-likelihood as pyhf writes it: Poisson main term plus Gaussian constraint densities.
 
     :math:`\sum_i [A_i \log n_i - n_i - \log\Gamma(A_i + 1)] + \sum_j \log N(\nu_{0,j} \mid \nu_j, \sigma_j)`
-    (the auxiliary datum of a constrained nuisance is its nominal value, as in pyhf).
+    (the auxiliary datum of a constrained nuisance is its nominal value, as in pyhf). A bin with
+    no observed events contributes :math:`-n_i` (:math:`0 \log n_i = 0`, also for :math:`n_i = 0`,
+    with finite gradients).
     """
-    main = (observed * torch.log(expected) - expected - torch.lgamma(observed + 1.0)).sum()
+    seen = observed != 0
+    log_n = torch.log(torch.where(seen, expected, 1.0))  # no 0·log 0 (NaN) in an empty bin
+    main = (torch.where(seen, observed * log_n, 0.0) - expected - torch.lgamma(observed + 1.0)).sum()
     aux = p.sum() * 0.0
     for j, nu in enumerate(nuisances):
         if nu.sigma is not None:
@@ -424,14 +466,15 @@ def asimov_fisher(expected: Tensor, jacobian: Tensor, precision: Tensor) -> Tens
 
     The closed form of :func:`fisher_information` at the Asimov point, for histograms
     whose derivatives come from elsewhere (finite differences of hard histograms).
-    Empty bins (:math:`n_i = 0`) are left out.
+    Empty bins (:math:`n_i = 0`, or zero up to rounding: not :func:`informative_bins`) are left
+    out, as in :func:`asimov_nll`.
 
     Args:
         expected: Counts ``(n_bins,)``.
         jacobian: :math:`\partial n_i / \partial p_j`, ``(n_bins, n_params)``.
         precision: Constraint precision :math:`1/\sigma_j^2` per parameter (0 if free), ``(n_params,)``.
     """
-    keep = expected > 0
+    keep = informative_bins(expected)
     j = jacobian[keep]
     return j.T @ (j / expected[keep][:, None]) + torch.diag(precision)
 
@@ -498,6 +541,16 @@ def inferno_mlp(n_features: int, n_bins: int = 10, hidden: Sequence[int] = (100,
 
 
 # --------------------------------------------------------------------------- strategies
+def _mu_variance(info: Tensor) -> Tensor | None:
+    r""":math:`[I^{-1}]_{\mu\mu}`, or ``None`` when :math:`I` is singular (e.g. every signal bin left out).
+
+    A singular Fisher information means the data do not constrain :math:`\mu`: no information,
+    treated as a batch without one of the classes.
+    """
+    inverse, status = torch.linalg.inv_ex(info)
+    return None if int(status) != 0 else inverse[0, 0]
+
+
 def _positive(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -572,6 +625,7 @@ class InfernoStrategy(Strategy):
         self._val_weight: Tensor | None = None
         self._sum = 0.0
         self._n = 0
+        self._singular = 0  # batches of the epoch whose Fisher information was singular
 
     # ---- pieces a subclass may change
     def histogram(self, model: nn.Module, x: Tensor, weight: Tensor | None = None) -> Tensor:
@@ -666,19 +720,19 @@ class InfernoStrategy(Strategy):
         return fisher_information(nll, p0, create_graph=keep)
 
     def mu_variance(self, model: nn.Module, x: Tensor, y: Tensor, aux: Mapping[str, Tensor]) -> Tensor | None:
-        r""":math:`[I^{-1}]_{\mu\mu}` on these rows (``None`` if a class is missing)."""
+        r""":math:`[I^{-1}]_{\mu\mu}` on these rows (``None``: a class is missing or :math:`I` singular)."""
         info = self.fisher(model, x, y, aux)
-        if info is None:
-            return None
-        return torch.linalg.inv(info)[0, 0]
+        return None if info is None else _mu_variance(info)
 
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
         r""":math:`[I^{-1}]_{\mu\mu}` (or its square root) of the batch."""
         info = self.fisher(
             model, batch.x, batch.y, batch.aux, weight=batch.weight, update_log_odds=self._n == 0
         )
-        var = None if info is None else torch.linalg.inv(info)[0, 0]
-        if var is None:  # a batch without one of the classes: no information, no step
+        var = None if info is None else _mu_variance(info)
+        if info is not None and var is None:
+            self._singular += 1
+        if var is None:  # a batch without one of the classes (or a singular I): no information, no step
             return sum((p.sum() * 0.0 for p in model.parameters()), torch.zeros((), device=batch.x.device))
         self._sum += float(var.detach())
         self._n += 1
@@ -716,7 +770,7 @@ class InfernoStrategy(Strategy):
 
     def start_epoch(self, model: nn.Module, epoch: int) -> None:
         """Reset the per-epoch mean."""
-        self._sum, self._n = 0.0, 0
+        self._sum, self._n, self._singular = 0.0, 0, 0
 
     def epoch_metrics(self) -> dict[str, float]:
         r"""Per-epoch ``train_var_mu`` (mean batch :math:`[I^{-1}]_{\mu\mu}`) and ``val_sigma_mu``.
@@ -724,6 +778,12 @@ class InfernoStrategy(Strategy):
         ``val_sigma_mu`` is a sensible ``monitor`` for early stopping.
         """
         out: dict[str, float] = {}
+        if self._n == 0 and self._singular:  # nothing would ever train: say so instead of idling
+            raise ValueError(
+                f"{self.name}: the Fisher information was singular in all {self._singular} batches of the "
+                "epoch, so μ is not constrained by these nuisances (a free signal normalisation "
+                "duplicates μ, for example); constrain or remove the degenerate nuisance"
+            )
         if self._n:
             out["train_var_mu"] = self._sum / self._n
         if self._val is not None and self._model is not None:
@@ -741,8 +801,9 @@ class InfernoStrategy(Strategy):
                         update_log_odds=True,
                         create_graph=False,
                     )
-                if info is not None:
-                    out["val_sigma_mu"] = float(torch.linalg.inv(info.detach())[0, 0].clamp_min(0).sqrt())
+                var = None if info is None else _mu_variance(info.detach())
+                if var is not None:  # no information (as a missing class): not reported
+                    out["val_sigma_mu"] = float(var.clamp_min(0).sqrt())
             finally:
                 self._model.train(was)
         return out
