@@ -5,8 +5,8 @@ r"""The measurement workflow behind ``aalearn measure``: classifier → template
    uncertainty per sample (``normsys``), shape uncertainties from modelling-variation
    samples (``histosys``) and the MC statistical uncertainty (``staterror``).
 2. Fit the Asimov data set: :math:`\hat\mu`, its uncertainty split into statistics and
-   systematics, the expected discovery significance :math:`Z_A`, the impact of each
-   nuisance parameter.
+   systematics and broken down by groups of nuisance parameters, the expected discovery
+   significance :math:`Z_A`, the impact of each nuisance parameter.
 3. Replace the pseudo-data by other jets — attacked jets (each attack of the attack
    framework) or modelling-variation jets — and report :math:`\Delta\hat\mu/\sigma_\mu`:
    whether a perturbation that passes the validation checks would bias the measurement.
@@ -255,7 +255,10 @@ def measure_files(
 
     Returns:
         A JSON-friendly dict with ``mu_hat``, ``mu_err``, ``mu_err_stat``, ``mu_err_syst``,
-        ``z_asimov``, ``impacts``, ``shifts`` (and ``delta_mu_over_sigma`` with ``data``),
+        ``z_asimov``, ``breakdown`` (σ_μ with each group of nuisances fixed and the group's
+        contribution, :meth:`~aalearn.inference.measurement.Measurement.breakdown`: groups
+        ``staterror``, ``signal_norm``, ``background_norm``, one per variation and ``all
+        systematics``), ``impacts``, ``shifts`` (and ``delta_mu_over_sigma`` with ``data``),
         ``histosys`` (per variation: kind, method applied, significance against the
         template statistics), ``impact_definition`` and ``warnings`` (every warning of the
         measurement: one-sided variations, POI bounds, failed toy fits).
@@ -312,6 +315,7 @@ def measure_files(
                 f"the nominal fit failed ({exc}); try fewer --bins or check the variation samples"
             ) from exc
         z_asimov = meas.asimov_significance()
+        breakdown = meas.breakdown()
         impacts = meas.impacts()
     result: dict[str, Any] = {
         "mu_hat": fit.mu_hat,
@@ -319,6 +323,7 @@ def measure_files(
         "mu_err_stat": fit.mu_err_stat,
         "mu_err_syst": fit.mu_err_syst,
         "z_asimov": z_asimov,
+        "breakdown": breakdown,
         "impacts": impacts,
         "impact_definition": (
             "post-fit: refit with the nuisance fixed at θ̂ ± σ_θ̂; pre-fit: fixed at θ0 ± σ_prior; "

@@ -10,6 +10,7 @@ import typer
 from aalearn.apps.measure import measure_files
 from aalearn.cli._common import JsonOpt, user_errors
 from aalearn.cli._output import emit, print_table
+from aalearn.inference.breakdown import breakdown_rows
 
 __all__ = ["measure"]
 
@@ -78,6 +79,11 @@ def measure(
         title="measurement (pyhf)",
         rows={k: result.get(k) for k in keys if k in result},
     )
+    if not json_out and result.get("breakdown"):
+        print_table(
+            "uncertainty breakdown of σ_μ (contribution = √(σ_μ² − σ_μ,fixed²))",
+            breakdown_rows(result["breakdown"]),
+        )
     if not json_out and result["shifts"]:
         print_table(
             "shifts of μ̂",

@@ -22,7 +22,8 @@ per-bin background uncertainty as ``shapesys`` (Poisson constraint with
 :class:`Measurement` fits :math:`\hat\mu` with its total, statistical and systematic
 uncertainty (:math:`\sigma_\text{syst} = \sqrt{\sigma_\text{tot}^2-\sigma_\text{stat}^2}`,
 the statistical part from a refit with the nuisances fixed at their best-fit values),
-the nuisance pulls and impacts, the Asimov discovery significance
+the nuisance pulls and impacts, the breakdown of :math:`\sigma_\mu` by groups of nuisances
+(:meth:`Measurement.breakdown`), the Asimov discovery significance
 :math:`Z_A = \Phi^{-1}(1-p_0)` from the asymptotic :math:`q_0` test (Cowan, Cranmer,
 Gross, Vitells, EPJC 71 (2011) 1554, arXiv:1007.1727), the shift of :math:`\hat\mu`
 between a reference and a perturbed (for example adversarially attacked) data set, and
@@ -51,7 +52,7 @@ import copy
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ from aalearn.core.io import atomic_write
 from aalearn.core.jsonutil import to_jsonable
 from aalearn.core.result import ReportBuilder
 from aalearn.core.validation import check_array
+from aalearn.inference.breakdown import DEFINITION, breakdown_rows, default_groups, resolve_groups
 from aalearn.inference.plots import plot_impacts, plot_shifts, plot_templates
 from aalearn.inference.systematics import treat_histosys
 from aalearn.inference.templates import (
@@ -364,6 +366,19 @@ class Measurement:
         pars = np.asarray(pars, dtype=np.float64)
         return pars[:, 0], pars[:, 1], np.asarray(corr, dtype=np.float64), float(fval)
 
+    def _sigma_mu_fixed(self, data: FloatArray, best: FloatArray, indices: list[int], sigma: float) -> float:
+        """HESSE σ_μ of a refit with the parameters ``indices`` fixed at ``best``.
+
+        ``sigma`` (the σ_μ of the fit at ``best``) is returned without a refit when the
+        parameters are fixed already.
+        """
+        fixed = list(self._fixed)
+        if all(fixed[i] for i in indices):
+            return sigma
+        for i in indices:
+            fixed[i] = True
+        return float(self._minimize(data, init=[float(v) for v in best], fixed=fixed)[1][self._poi_index])
+
     def _fit_with_fixed(self, data: FloatArray, best: FloatArray, values: Mapping[int, float]) -> float:
         """μ̂ of a refit with the parameters ``values`` (index -> value) fixed."""
         init = [float(v) for v in best]
@@ -403,13 +418,7 @@ class Measurement:
         values, errors, corr, twice_nll = self._minimize(full)
         p = self._poi_index
         mu_err = float(errors[p])
-        free_nuisance = [i for i in range(len(values)) if i != p and not self._fixed[i]]
-        if free_nuisance:
-            fixed = [True] * len(values)
-            fixed[p] = False
-            stat = float(self._minimize(full, init=[float(v) for v in values], fixed=fixed)[1][p])
-        else:
-            stat = mu_err
+        stat = self._sigma_mu_fixed(full, values, [i for i in range(len(values)) if i != p], mu_err)
         syst = math.sqrt(max(mu_err**2 - stat**2, 0.0))
         pulls = {n.label: float((values[n.index] - n.center) / n.width) for n in self._nuisances}
         notes = self._bound_warnings(float(values[p]), mu_err, what="fitted μ̂")
@@ -527,6 +536,73 @@ class Measurement:
                 )
         order = sorted(out, key=lambda k: -max(abs(out[k]["postfit_up"]), abs(out[k]["postfit_down"])))
         return {k: out[k] for k in order}
+
+    def breakdown(
+        self, data: npt.ArrayLike | None = None, groups: Mapping[str, str | Sequence[str]] | None = None
+    ) -> dict[str, Any]:
+        r"""Uncertainty breakdown of :math:`\sigma_\mu` by groups of nuisance parameters.
+
+        For each group: :math:`\sigma_{\mu,\text{fixed}}`, the HESSE uncertainty of a refit
+        with the group's parameters fixed at their best-fit values, and the group's
+        contribution :math:`\sqrt{\sigma_\mu^2 - \sigma_{\mu,\text{fixed}}^2}` (the ATLAS and
+        CMS convention; 0 when numerical noise makes the difference negative). It says how
+        much :math:`\sigma_\mu` would shrink if the group's uncertainty were removed, for
+        example by a tagger that is insensitive to it (INFERNO, arXiv:1806.04743).
+
+        The contributions of correlated groups do **not** add in quadrature to the total
+        :math:`\sigma_\mu` (nor to the ``"all systematics"`` contribution): each is the
+        loss of information when one group alone is removed.
+
+        Args:
+            data: As for :meth:`fit` (``None``: the Asimov data at :math:`\mu = 1`).
+            groups: Group name -> parameter labels or label prefixes (``"staterror"``
+                matches every ``staterror_score[i]``). Default: ``"staterror"`` (every MC
+                statistical γ), each normsys and each histosys by name, ``"shapesys"``
+                (if any). ``"all systematics"`` (every nuisance; its
+                ``sigma_mu_fixed`` is :attr:`FitResult.mu_err_stat`) is always added
+                unless a group has that name.
+
+        Returns:
+            ``{"mu_hat", "sigma_mu", "groups": {name: {"parameters", "sigma_mu_fixed",
+            "contribution", "fraction_of_variance"}}, "definition"}`` with
+            ``fraction_of_variance`` = contribution²/σ_μ². A group whose refit fails
+            gets NaN (and a :class:`UserWarning`).
+
+        Raises:
+            ValueError: For a group entry that matches no nuisance label (the message
+                lists the known labels) or one that names the POI.
+            pyhf.exceptions.FailedMinimization: When the nominal fit does not converge.
+        """
+        if groups is None:
+            config = self._model.config
+            param_labels = {
+                name: self._labels[config.par_slice(name)] for name in config.par_order if name != self.poi
+            }
+            members = default_groups(config.modifiers, param_labels, poi=self.poi)
+        else:
+            members = resolve_groups(groups, self._labels, poi=self.poi)
+        full = self._full_data(data)
+        best, errors, _, _ = self._minimize(full)
+        p = self._poi_index
+        sigma = float(errors[p])
+        pyhf = _pyhf()
+        rows: dict[str, dict[str, Any]] = {}
+        for name, labels in members.items():
+            try:
+                fixed = self._sigma_mu_fixed(full, best, [self._labels.index(lab) for lab in labels], sigma)
+            except pyhf.exceptions.FailedMinimization:
+                warnings.warn(
+                    f"breakdown: the refit with group {name!r} fixed failed", UserWarning, stacklevel=2
+                )
+                fixed = math.nan
+            contribution = math.sqrt(max(sigma**2 - fixed**2, 0.0)) if math.isfinite(fixed) else math.nan
+            rows[name] = {
+                "parameters": list(labels),
+                "sigma_mu_fixed": fixed,
+                "contribution": contribution,
+                "fraction_of_variance": contribution**2 / sigma**2 if sigma > 0 else math.nan,
+            }
+        return {"mu_hat": float(best[p]), "sigma_mu": sigma, "groups": rows, "definition": DEFINITION}
 
     def shift(self, data: npt.ArrayLike, reference: npt.ArrayLike | None = None) -> dict[str, float]:
         r"""Shift of :math:`\hat\mu` between a reference and a perturbed data set.
@@ -684,7 +760,8 @@ class MeasurementResult:
 
     Attributes:
         data: The JSON object (``mu_hat``, ``mu_err``, ``mu_err_stat``, ``mu_err_syst``,
-            ``z_asimov``, ``impacts``, ``pulls``, ``shifts``, optional ``coverage``, ...).
+            ``z_asimov``, ``breakdown``, ``impacts``, ``pulls``, ``shifts``, optional
+            ``coverage``, ...).
         templates: The templates of the fit (for the template figure).
 
     Example:
@@ -708,7 +785,7 @@ class MeasurementResult:
         return [{k: self.data.get(k) for k in self._KEYS if k in self.data}]
 
     def add_to(self, report: ReportBuilder) -> None:
-        """Add the fit, pulls, coverage, impacts and shifts sections to ``report``."""
+        """Add the fit, uncertainty breakdown, pulls, coverage, impacts and shifts sections to ``report``."""
         result = self.data
         report.add_section(
             "Fit",
@@ -720,6 +797,17 @@ class MeasurementResult:
             table={k: result[k] for k in ("mu_hat", "mu_err", "mu_err_stat", "mu_err_syst", "z_asimov")},
             figures=[plot_templates(self.templates)] if self.templates is not None else [],
         )
+        if result.get("breakdown"):
+            report.add_section(
+                "Uncertainty breakdown",
+                text=(
+                    "σ_μ with each group of nuisance parameters fixed at its best-fit values, and the "
+                    "group's contribution √(σ_μ² − σ_μ,fixed²): what removing that uncertainty (for example "
+                    "with a tagger insensitive to it) would gain. Contributions of correlated groups do not "
+                    "add in quadrature to the total."
+                ),
+                table=breakdown_rows(result["breakdown"]),
+            )
         if result.get("pulls"):
             report.add_section(
                 "Pulls",
