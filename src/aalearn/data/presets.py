@@ -83,7 +83,11 @@ even rows of ``Clean_Test_Public.feather`` with the 1679.16 GeV pT scale):
   fresh seeds) 0.866 ± 0.006 without and 0.873-0.881 ± 0.006-0.009 with the admixture
   (four choices of the top files), C2ST AUC top 0.74-0.77, W 0.77 without and 0.81 with
   it. The 0.02 between the study and the fresh samples is larger than the seed-to-seed
-  spread: the sample-to-sample spread of this figure is not small. The preset itself is
+  spread: the sample-to-sample spread of this figure is not small. A second, independent
+  sample of the same recipe with twice the jets (12,000 top, 8,000 + 3,500 leptonic W;
+  fresh seeds) gives 0.868 ± 0.009 alone and 0.882 ± 0.006 together with the first
+  (17,500 top, 16,408 W jets after the ΣpT cut): more generated jets do not raise the
+  transfer; the simulation's mismatch limits it. The preset itself is
   the inclusive sample; the
   admixture is a second run (``--w-decays leptonic --pt-min 100``), and
   ``aalearn train --data top.h5 w.h5 w_lep.h5`` mixes them. Why the challenge's W sample
