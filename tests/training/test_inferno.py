@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 import math
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 import aalearn.training.inferno as inferno_module
+import aalearn.training.staterror as staterror_module
 from aalearn.reproduce.inferno import BENCHMARK_NUISANCES, make_inferno_toy
 from aalearn.training import train_classifier
 from aalearn.training.inferno import (
@@ -533,7 +535,220 @@ def test_bad_settings_are_refused() -> None:
         train_classifier(SoftBinClassifier(nn.Linear(2, 3), 3), x, y, x, y, strategy=strat, progress=False)
 
 
+# ---------------------------------------------------------------------------- MC statistics (staterror)
+class _FixedTemplates(InfernoStrategy):
+    """The rows are the templates (as fractions of their sample's total): the histogram is their sum."""
+
+    def histogram(
+        self, model: nn.Module, x: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return x.sum(0)
+
+
+_SIG, _NOM, _UP, _DN = [5.0, 10.0, 3.0], [50.0, 40.0, 60.0], [55.0, 38.0, 70.0], [47.0, 43.0, 52.0]
+
+
+def _pyhf_sigma_mu(staterror: dict[str, list[float]] | None) -> float:
+    """σ_μ of the pyhf model (the likelihood test's templates) from its exact Hessian at the Asimov point.
+
+    ``staterror``: per sample, the absolute MC uncertainty of each bin (pyhf adds them in quadrature).
+    """
+    pyhf = pytest.importorskip("pyhf")
+
+    def modifiers(sample: str) -> list[dict[str, Any]]:
+        return [] if staterror is None else [{"name": "stat", "type": "staterror", "data": staterror[sample]}]
+
+    spec = {
+        "channels": [
+            {
+                "name": "ch",
+                "samples": [
+                    {
+                        "name": "signal",
+                        "data": _SIG,
+                        "modifiers": [
+                            {"name": "mu", "type": "normfactor", "data": None},
+                            *modifiers("signal"),
+                        ],
+                    },
+                    {
+                        "name": "background",
+                        "data": _NOM,
+                        "modifiers": [
+                            {"name": "fsr", "type": "histosys", "data": {"hi_data": _UP, "lo_data": _DN}},
+                            {"name": "xsec", "type": "normsys", "data": {"hi": 1.1, "lo": 0.85}},
+                            *modifiers("background"),
+                        ],
+                    },
+                ],
+            }
+        ]
+    }
+    default_dtype = torch.get_default_dtype()
+    pyhf.set_backend("pytorch", precision="64b")  # sets torch's default dtype to float64: restored below
+    try:
+        model = pyhf.Model(
+            spec,
+            poi_name="mu",
+            modifier_settings={"histosys": {"interpcode": "code4p"}, "normsys": {"interpcode": "code4"}},
+        )
+        init = torch.tensor(model.config.suggested_init(), dtype=torch.float64)
+        data = torch.cat(
+            [model.expected_actualdata(init), torch.tensor(model.config.auxdata, dtype=torch.float64)]
+        )
+        hessian = torch.autograd.functional.hessian(lambda q: -model.logpdf(q, data)[0], init)
+        mu = model.config.poi_index
+        assert hessian.shape[0] == 3 + (0 if staterror is None else 3)  # μ, fsr, xsec (and γ per bin)
+        return math.sqrt(float(torch.linalg.inv(hessian)[mu, mu]))
+    finally:
+        pyhf.set_backend("numpy")
+        torch.set_default_dtype(default_dtype)
+
+
+def _fixed_sigma_mu(mc_events: dict[str, float] | None) -> float:
+    t_s, t_b = sum(_SIG), sum(_NOM)
+    strat = _FixedTemplates(
+        t_s,
+        t_b,
+        [Nuisance("fsr", "histosys", up="up", down="down"), Nuisance("xsec", "normsys", up=1.1, down=0.85)],
+        signal_label=1,
+        mc_events=mc_events,
+    )
+    frac = {"signal": [v / t_s for v in _SIG], "background": [v / t_b for v in _NOM]}
+    x = torch.tensor([frac["signal"], frac["background"]], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    aux = {"up": torch.tensor([frac["signal"], [v / t_b for v in _UP]], dtype=torch.float64)}
+    aux["down"] = torch.tensor([frac["signal"], [v / t_b for v in _DN]], dtype=torch.float64)
+    var = strat.mu_variance(nn.Identity(), x, y, aux)
+    assert var is not None
+    return math.sqrt(float(var.detach()))
+
+
+@pytest.mark.parametrize(("n_sig", "n_bkg"), [(40.0, 300.0), (2000.0, 60.0), (7.0, 9.0)])
+def test_mc_statistics_sigma_mu_equals_pyhf_staterror(n_sig: float, n_bkg: float) -> None:
+    """σ_μ with ``mc_events`` is pyhf's (HESSE) with a ``staterror`` of √(S_i T_s / N_s) per sample."""
+    t_s, t_b = sum(_SIG), sum(_NOM)
+    unc = {
+        "signal": [math.sqrt(v * t_s / n_sig) for v in _SIG],
+        "background": [math.sqrt(v * t_b / n_bkg) for v in _NOM],
+    }
+    ours = _fixed_sigma_mu({"signal": n_sig, "background": n_bkg})
+    assert ours == pytest.approx(_pyhf_sigma_mu(unc), rel=1e-6)
+    # the control: without MC statistics both agree too, and the staterror matters here (> 1 %)
+    plain = _fixed_sigma_mu(None)
+    assert plain == pytest.approx(_pyhf_sigma_mu(None), rel=1e-6)
+    assert ours > 1.01 * plain
+
+
+def _mc_case(mc_events: dict[str, float] | None, **kw: Any) -> tuple[InfernoStrategy, nn.Module]:
+    torch.manual_seed(1)
+    net = SoftBinClassifier(nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 4)), 4).double()
+    return _b4_strategy(mc_events=mc_events, **kw), net
+
+
+def test_mc_statistics_tend_to_none_and_grow_as_the_samples_shrink() -> None:
+    x, y = _toy_batch(200, seed=2)
+    sigmas = {}
+    for n in (None, 1e12, 1e6, 1e4, 1e3, 1e2):
+        strat, net = _mc_case(None if n is None else {"signal": n, "background": 2 * n})
+        var = strat.mu_variance(net, x, y, {})
+        assert var is not None
+        sigmas[n] = math.sqrt(float(var.detach()))
+    assert sigmas[1e12] == pytest.approx(sigmas[None], rel=1e-6)
+    assert sigmas[1e12] != sigmas[None]  # the option is not ignored
+    values = [sigmas[n] for n in (1e12, 1e6, 1e4, 1e3, 1e2)]
+    assert all(a < b for a, b in itertools.pairwise(values)), values
+
+
+@pytest.mark.parametrize("name", ["inferno", "neos"])
+def test_mc_statistics_gradient_equals_finite_differences(name: str) -> None:
+    """The loss's gradient (with V_i's dependence on the network kept) against central differences."""
+    mc = {"signal": 150.0, "background": 400.0}
+    if name == "inferno":
+        strat, net = _mc_case(mc, loss="sigma")
+    else:
+        torch.manual_seed(1)
+        net = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+        strat = NeosStrategy(
+            50.0, 1000.0, list(BENCHMARK_NUISANCES[4]), n_bins=4, signal_label=1, mc_events=mc
+        )
+    x, y = _toy_batch(100, seed=3)
+    batch = Batch(x=x, y=y, index=torch.arange(x.shape[0]))
+    params = list(net.parameters())
+    grads = torch.autograd.grad(strat.loss(net, batch), params)
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    direction = [torch.randn_like(p) for p in params]
+    analytic = sum(float((g * d).sum()) for g, d in zip(grads, direction, strict=True))
+    eps = 1e-6
+
+    def shifted(sign: float) -> float:
+        with torch.no_grad():
+            for p, d in zip(params, direction, strict=True):
+                p.add_(sign * eps * d)
+        value = float(strat.loss(net, batch).detach())
+        with torch.no_grad():
+            for p, d in zip(params, direction, strict=True):
+                p.sub_(sign * eps * d)
+        return value
+
+    assert analytic == pytest.approx((shifted(1.0) - shifted(-1.0)) / (2 * eps), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["inferno", "neos"])
+def test_mc_statistics_with_an_empty_bin_and_a_short_training(name: str) -> None:
+    """An exactly empty bin (A_i = V_i = 0) keeps σ_μ and the gradients finite; the loop takes the option."""
+    plain, net = _empty_bin_setup(name)
+    options = {k: v for k, v in plain.config().items() if k != "strategy"}
+    options["mc_events"] = {"signal": 500, "background": 800}
+    strat = get_strategy(name, **options)
+    x, y, aux = _empty_bin_rows(400, 1)
+    loss = strat.loss(net, Batch(x=x, y=y, index=torch.arange(x.shape[0]), aux=aux))
+    grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
+    assert math.isfinite(float(loss.detach()))
+    assert all(g is None or bool(torch.isfinite(g).all()) for g in grads)
+    xs, ys = x.numpy(), y.numpy().astype(np.int64)
+    aux_np = {k: v.numpy() for k, v in aux.items()}
+    hist = train_classifier(
+        net, xs[:300], ys[:300], xs[300:], ys[300:], strategy=name, strategy_options=options, epochs=2,
+        batch_size=100, lr=1e-2, seed=0, progress=False, aux_train={k: v[:300] for k, v in aux_np.items()},
+        aux_val={k: v[300:] for k, v in aux_np.items()},
+    )  # fmt: skip
+    assert hist.strategy["mc_events"] == {"signal": 500.0, "background": 800.0}
+    assert all(math.isfinite(v) for v in hist.train_loss)
+    assert all(math.isfinite(v) for v in hist.extra["val_sigma_mu"])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"signal": 0, "background": 10},
+        {"signal": -5.0, "background": 10},
+        {"signal": math.nan, "background": 10},
+        {"signal": math.inf, "background": 10},
+        {"signal": 10},
+        {"signal": 10, "background": 10, "other": 10},
+        {"signal": "100", "background": 10},
+        {"signal": True, "background": 10},
+        [100, 100],
+        100,
+    ],
+)
+def test_bad_mc_events_are_refused(bad: Any) -> None:
+    for make in (
+        lambda: InfernoStrategy(mc_events=bad),
+        lambda: NeosStrategy(mc_events=bad),
+        lambda: get_strategy("inferno", mc_events=bad),
+    ):
+        with pytest.raises(ValueError, match=r"^mc_events must map exactly 'signal' and 'background'") as err:
+            make()
+        assert "\n" not in str(err.value)
+    assert "mc_events" not in InfernoStrategy().config()  # None: the settings (and checkpoints) as before
+
+
 def test_doctests() -> None:
     result = doctest.testmod(inferno_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 10
+    assert result.failed == 0
+    result = doctest.testmod(staterror_module)
+    assert result.attempted >= 3
     assert result.failed == 0

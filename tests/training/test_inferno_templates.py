@@ -576,6 +576,63 @@ def test_bad_settings_are_refused() -> None:
     assert InfernoTemplateStrategy(nuisances=[mirror, {**shift, "sample": "background"}]).sources == ("2",)
 
 
+def test_mc_statistics_equal_the_base_class_and_train() -> None:
+    # With mc_events (pyhf staterror profiled out) the templates' Fisher information must be the
+    # base class's on the same rows given as row-paired aux arrays (whose staterror σ_μ the
+    # inferno tests compare with pyhf), differ from the one without, and the loop must take the
+    # option from strategy_options. Tolerance 1e-10 relative: the same float64 arithmetic.
+    x, y = _toy(64, 5)
+    x_up, x_dn = x.copy(), x.copy()
+    x_up[:, 0] += 0.4
+    x_dn[:, 1] -= 0.3
+    net = _net(2)
+    mc = {"signal": 120, "background": 900}
+    base = InfernoStrategy(
+        100, 1000, [{"name": "fsr", "kind": "histosys", "up": "x_up", "down": "x_down"}], mc_events=mc
+    )
+    nuisances = [{"name": "fsr", "kind": "histosys", "up": "up", "down": "down"}]
+    mine = InfernoTemplateStrategy(100, 1000, nuisances, histogram="softmax", mc_events=mc)
+    plain = InfernoTemplateStrategy(100, 1000, nuisances, histogram="softmax")
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    aux = {"x_up": torch.as_tensor(x_up), "x_down": torch.as_tensor(x_dn)}
+    templates = {"up": (aux["x_up"], yt), "down": (aux["x_down"], yt)}
+    expected = base.fisher(net, xt, yt, aux)
+    got = mine.fisher(net, xt, yt, {}, templates=templates)
+    without = plain.fisher(net, xt, yt, {}, templates=templates)
+    assert expected is not None
+    assert got is not None
+    assert without is not None
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10)
+    var, var_plain = torch.linalg.inv(got)[0, 0], torch.linalg.inv(without)[0, 0]
+    assert float(var.detach()) > 1.01 * float(var_plain.detach())  # smaller effective counts: a larger σ_μ
+    grads = torch.autograd.grad(var, list(net.parameters()))
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    with pytest.raises(ValueError, match=r"^mc_events must map exactly"):
+        InfernoTemplateStrategy(mc_events={"signal": 100, "background": 0})
+
+    parts = [_toy(300, 20), _toy(300, 21, shift=0.6), _toy(300, 22, shift=-0.6)]
+    xs = np.concatenate([q[0] for q in parts]).astype(np.float32)
+    ys = np.concatenate([q[1] for q in parts])
+    z = np.repeat([0.0, 1.0, -1.0], 300)
+    order = np.random.default_rng(0).permutation(len(ys))
+    xs, ys, z = xs[order], ys[order], z[order]
+    torch.manual_seed(0)
+    options = {
+        "signal_expected": 100,
+        "background_expected": 1000,
+        "nuisances": [{"name": "shape", "kind": "histosys", "sample": "both", "up": 1, "down": -1}],
+        "mc_events": {"signal": 3200, "background": 3200},
+    }
+    hist = train_classifier(
+        nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)), xs[:600], ys[:600], xs[600:], ys[600:],
+        aux_train={"z": z[:600]}, aux_val={"z": z[600:]}, strategy="inferno-templates",
+        strategy_options=options, epochs=2, batch_size=128, progress=False,
+    )  # fmt: skip
+    assert hist.strategy["mc_events"] == {"signal": 3200.0, "background": 3200.0}
+    assert len(hist.extra["val_sigma_mu"]) == 2
+    assert all(math.isfinite(v) for v in [*hist.train_loss, *hist.extra["val_sigma_mu"]])
+
+
 def test_doctests() -> None:
     result = doctest.testmod(inferno_templates, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

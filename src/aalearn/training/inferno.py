@@ -28,6 +28,10 @@ constraint terms,
 gives the Fisher information :math:`I = \nabla^2(-\log L)` at :math:`(\mu_0, \nu_0)`
 (computed by autodiff, twice through the network) and the loss is the variance of
 :math:`\hat\mu` after profiling the nuisances, :math:`[I^{-1}]_{\mu\mu}` (Cramér–Rao).
+With ``mc_events`` the templates' MC statistical uncertainty (pyhf ``staterror``, one
+:math:`\gamma_i` per bin) is profiled out too: bin :math:`i`'s Fisher term
+:math:`\partial n \partial n^\top / n_i` becomes :math:`\partial n \partial n^\top / (n_i + V_i)`
+(derivation in :mod:`aalearn.training.staterror`).
 
 neos (Simpson & Heinrich, arXiv:2203.05570) is the same idea for a one-output network:
 the histogram of the score :math:`s = \sigma(f(x))` is relaxed with a Gaussian kernel
@@ -68,6 +72,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aalearn.data.dataset import LABEL_TOP
+from aalearn.training.staterror import check_mc_events, mc_variance, staterror_scale
 from aalearn.training.strategy import Batch, Strategy, TrainingData, logits_of, register_strategy
 
 __all__ = [
@@ -87,6 +92,7 @@ __all__ = [
     "inferno_mlp",
     "informative_bins",
     "kde_histogram",
+    "sample_counts",
     "soft_histogram",
 ]
 
@@ -330,6 +336,19 @@ def expected_counts(
     Returns:
         ``(n_bins,)`` expected counts, differentiable in ``p`` and in ``hist``'s parameters.
     """
+    counts = sample_counts(p, nuisances, hist, samples, totals, weights)
+    return counts["signal"] + counts["background"]
+
+
+def sample_counts(
+    p: Tensor,
+    nuisances: Sequence[Nuisance],
+    hist: HistogramFn,
+    samples: Mapping[str, Mapping[str, Tensor]],
+    totals: Mapping[str, float],
+    weights: Mapping[str, Tensor | Mapping[str, Tensor]] | None = None,
+) -> dict[str, Tensor]:
+    """:func:`expected_counts` per sample: ``{"signal": μ S(ν), "background": B(ν)}``."""
 
     def scaled(sample: str, key: str, w: Tensor | Mapping[str, Tensor] | None) -> Tensor:
         """Histogram of ``samples[sample][key]`` (transformed) scaled to the sample's total."""
@@ -345,7 +364,7 @@ def expected_counts(
         scale: Tensor | float = total / (rows["x"].shape[0] if w is None else w.sum())
         return (hist(x) if w is None else hist(x, w)) * scale
 
-    out: Tensor | None = None
+    out: dict[str, Tensor] = {}
     for sample in _SAMPLES:
         w = None if weights is None else weights.get(sample)
         counts = scaled(sample, "x", w)
@@ -365,8 +384,7 @@ def expected_counts(
                 counts = counts * (p[j + 1] / float(nu.nominal))  # type: ignore[arg-type]
         if sample == "signal":
             counts = counts * p[0]
-        out = counts if out is None else out + counts
-    assert out is not None
+        out[sample] = counts
     return out
 
 
@@ -401,13 +419,14 @@ def informative_bins(asimov: Tensor) -> Tensor:
     return asimov > EMPTY_BIN_FRACTION * asimov.detach().sum()
 
 
-def asimov_nll(expected: Tensor, asimov: Tensor) -> Tensor:
+def asimov_nll(expected: Tensor, asimov: Tensor, scale: Tensor | None = None) -> Tensor:
     r"""Poisson :math:`\sum_i [n_i - A_i \log n_i]` (no constants) of counts ``expected``, data ``asimov``.
 
     The sum runs over the :func:`informative_bins` of ``asimov``: a bin with no expected
     events carries no information, so it adds 0 (not :math:`0 \log 0`) and its gradients,
     to every order, are 0 (no NaN reaches the backward pass). Without such bins this is the
-    plain sum.
+    plain sum. ``scale`` (``(n_bins,)``, finite) multiplies each bin's term: the templates'
+    MC statistical uncertainty profiled out (:mod:`aalearn.training.staterror`).
 
     Example:
         >>> n = torch.tensor([0.0, 2.0, 3.0], requires_grad=True)
@@ -417,7 +436,8 @@ def asimov_nll(expected: Tensor, asimov: Tensor) -> Tensor:
     """
     keep = informative_bins(asimov)
     safe = torch.where(keep, expected, 1.0)  # log(1) = 0 in the left-out bins: no 0·log 0, no 0/0
-    return torch.where(keep, expected - asimov * torch.log(safe), 0.0).sum()
+    terms = expected - asimov * torch.log(safe)
+    return torch.where(keep, terms if scale is None else scale * terms, 0.0).sum()
 
 
 def binned_logpdf(p: Tensor, nuisances: Sequence[Nuisance], expected: Tensor, observed: Tensor) -> Tensor:
@@ -578,6 +598,11 @@ class InfernoStrategy(Strategy):
         tau: Softmax temperature (0.1 in the paper).
         signal_label: Label of the signal rows (default :data:`aalearn.data.LABEL_TOP` = 0).
         loss: ``"variance"`` (the paper) or ``"sigma"``.
+        mc_events: Simulated events each sample's template will be built from in the
+            measurement, ``{"signal": N_s, "background": N_b}``: the templates' MC statistical
+            uncertainty (pyhf ``staterror``, the per-bin :math:`\gamma_i` profiled out) enters
+            the loss, each bin's Fisher term becoming :math:`\partial n \partial n^\top/(n_i + V_i)`,
+            :math:`V_i = \sum_s S_{s,i} T_s/N_s` (:mod:`aalearn.training.staterror`). ``None``: none.
 
     Attributes:
         parameter_names: ``["mu", <nuisance names>]``.
@@ -600,7 +625,9 @@ class InfernoStrategy(Strategy):
         tau: float = 0.1,
         signal_label: int = LABEL_TOP,
         loss: str = "variance",
+        mc_events: Mapping[str, float] | None = None,
     ) -> None:
+        self.mc_events = check_mc_events(mc_events)
         self.totals = {
             "signal": _positive(signal_expected, "signal_expected"),
             "background": _positive(background_expected, "background_expected"),
@@ -637,6 +664,18 @@ class InfernoStrategy(Strategy):
     def p0(self, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
         """Nominal parameters :math:`(\\mu_0 = 1, \\nu_0)`."""
         return torch.tensor([1.0] + [float(n.nominal) for n in self.nuisances], dtype=dtype, device=device)  # type: ignore[arg-type]
+
+    def poisson_nll(self, yields: Mapping[str, Tensor]) -> Callable[[Tensor], Tensor]:
+        """``n ↦`` the Poisson NLL of the Asimov data given by the per-sample yields at the nominal point.
+
+        With ``mc_events`` each bin's term is scaled by :func:`~aalearn.training.staterror.staterror_scale`
+        of the MC variance of these yields (fixed in the parameters, differentiable in the network).
+        """
+        asimov = yields["signal"] + yields["background"]
+        if self.mc_events is None:
+            return lambda n: asimov_nll(n, asimov)
+        scale = staterror_scale(asimov, mc_variance(yields, self.totals, self.mc_events))
+        return lambda n: asimov_nll(n, asimov, scale)
 
     # ---- the loss
     def _update_log_odds(
@@ -708,13 +747,13 @@ class InfernoStrategy(Strategy):
             return memo[key]
 
         p0 = self.p0(x.dtype, x.device)
-        asimov = expected_counts(p0, self.nuisances, hist, samples, self.totals, weights)
+        poisson = self.poisson_nll(sample_counts(p0, self.nuisances, hist, samples, self.totals, weights))
         if update_log_odds:
             self._update_log_odds(model, samples, weights)
 
         def nll(p: Tensor) -> Tensor:
             n = expected_counts(p, self.nuisances, hist, samples, self.totals, weights)
-            return asimov_nll(n, asimov) + _constraint_terms(p, self.nuisances)
+            return poisson(n) + _constraint_terms(p, self.nuisances)
 
         keep = torch.is_grad_enabled() if create_graph is None else create_graph
         return fisher_information(nll, p0, create_graph=keep)
@@ -818,6 +857,8 @@ class InfernoStrategy(Strategy):
             "tau": self.tau,
             "signal_label": self.signal_label,
             "loss": self.loss_kind,
+            # only runs with MC statistics carry the key: older checkpoints keep their fingerprint
+            **({} if self.mc_events is None else {"mc_events": dict(self.mc_events)}),
         }
 
 
@@ -845,9 +886,16 @@ class NeosStrategy(InfernoStrategy):
         bandwidth: float = 0.09,
         signal_label: int = LABEL_TOP,
         loss: str = "sigma",
+        mc_events: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(
-            signal_expected, background_expected, nuisances, tau=1.0, signal_label=signal_label, loss=loss
+            signal_expected,
+            background_expected,
+            nuisances,
+            tau=1.0,
+            signal_label=signal_label,
+            loss=loss,
+            mc_events=mc_events,
         )
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
             raise ValueError(f"n_bins must be an integer ≥ 2, got {n_bins!r}")

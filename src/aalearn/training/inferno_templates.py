@@ -63,10 +63,9 @@ from aalearn.data.dataset import LABEL_TOP
 from aalearn.training.inferno import (
     InfernoStrategy,
     Nuisance,
-    asimov_nll,
-    expected_counts,
     fisher_information,
     kde_histogram,
+    sample_counts,
     soft_histogram,
 )
 from aalearn.training.strategy import TrainingData, logits_of, register_strategy
@@ -125,6 +124,9 @@ class InfernoTemplateStrategy(InfernoStrategy):
         tau: Softmax temperature of the softmax histogram.
         signal_label: Label of the signal rows (default top = 0).
         loss: ``"variance"`` or ``"sigma"``.
+        mc_events: Simulated events per sample of the measurement's templates (their MC
+            statistical uncertainty, pyhf ``staterror``, in the loss), as in
+            :class:`~aalearn.training.inferno.InfernoStrategy`; ``None``: none.
 
     Example:
         >>> InfernoTemplateStrategy(templates={"up": (np.zeros((2, 3)), np.array([0, 1]))}).sources
@@ -151,10 +153,17 @@ class InfernoTemplateStrategy(InfernoStrategy):
         tau: float = 0.1,
         signal_label: int = LABEL_TOP,
         loss: str = "sigma",
+        mc_events: Mapping[str, float] | None = None,
     ) -> None:
         specs, internal, index = self._expand(nuisances)
         super().__init__(
-            signal_expected, background_expected, internal, tau=tau, signal_label=signal_label, loss=loss
+            signal_expected,
+            background_expected,
+            internal,
+            tau=tau,
+            signal_label=signal_label,
+            loss=loss,
+            mc_events=mc_events,
         )
         if histogram not in HISTOGRAMS:
             raise ValueError(f"histogram must be one of {', '.join(HISTOGRAMS)}, got {histogram!r}")
@@ -393,14 +402,15 @@ class InfernoTemplateStrategy(InfernoStrategy):
         index = self._index.to(x.device)
         per_key = weights if weighted else None
 
-        def counts(p: Tensor) -> Tensor:
-            return expected_counts(p[index], self.nuisances, hist, samples, self.totals, per_key)
+        def counts(p: Tensor) -> dict[str, Tensor]:
+            return sample_counts(p[index], self.nuisances, hist, samples, self.totals, per_key)
 
         p0 = self.p0(x.dtype, x.device)
-        asimov = counts(p0)
+        poisson = self.poisson_nll(counts(p0))  # with mc_events: the templates' staterror
 
         def nll(p: Tensor) -> Tensor:
-            return asimov_nll(counts(p), asimov) + self._constraints(p)
+            n = counts(p)
+            return poisson(n["signal"] + n["background"]) + self._constraints(p)
 
         keep_graph = torch.is_grad_enabled() if create_graph is None else create_graph
         return fisher_information(nll, p0, create_graph=keep_graph)
