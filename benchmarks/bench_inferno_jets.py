@@ -246,9 +246,14 @@ def _training_set(train: dict[str, JetDataset], variations: tuple[str, ...]) -> 
 
 
 def inferno_options(
-    n_bins: int, bandwidth: float, expected: tuple[float, float], jes: bool = False, isr: bool = False
+    n_bins: int,
+    bandwidth: float,
+    expected: tuple[float, float],
+    jes: bool = False,
+    isr: bool = False,
+    mc_events: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The inference-aware loss's settings: the measurement's nuisances except staterror."""
+    """The inference-aware loss's settings: the measurement's nuisances (staterror with ``mc_events``)."""
     jes_terms: list[dict[str, Any]] = [
         {
             "name": "jes",
@@ -296,6 +301,7 @@ def inferno_options(
         "n_bins": n_bins,
         "bandwidth": bandwidth,
         "loss": "sigma",
+        **({"mc_events": mc_events} if mc_events else {}),
     }
 
 
@@ -325,7 +331,12 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
             start, _ = load_checkpoint(job["nominal_path"])
             model.load_state_dict(start.state_dict())
         opts = inferno_options(
-            job["bins"], job["bandwidth"], job["expected"], jes="jes-up" in train, isr="isr-up" in train
+            job["bins"],
+            job["bandwidth"],
+            job["expected"],
+            jes="jes-up" in train,
+            isr="isr-up" in train,
+            mc_events=job["mc_events"],
         )
         config = TrainConfig(
             epochs=job["epochs"],
@@ -486,6 +497,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--inferno-batch", type=int, default=256, help="INFERNO batch size (each batch's σ_μ is its loss)"
     )
+    ap.add_argument(
+        "--inferno-staterror",
+        action="store_true",
+        help="the templates' MC statistics in the INFERNO loss (the nominal test jets per class)",
+    )
     ap.add_argument("--inferno-init", choices=("nominal", "scratch"), default="nominal")
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--bandwidth", type=float, default=0.05)
@@ -507,6 +523,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.workdir, args.n_nominal, args.n_varied, args.train_fraction, args.preset, args.jes, args.isr
     )
     print("jets per class (train, test):", json.dumps(data["sizes"]), flush=True)
+    test_sizes = data["sizes"]["nominal"]["test_per_class"]  # the measurement's templates: top = 0
+    mc_events = (
+        {"signal": float(test_sizes[0]), "background": float(test_sizes[1])}
+        if args.inferno_staterror
+        else None
+    )
 
     def model_path(strategy: str, seed: int) -> str:
         return str(args.workdir / f"model_{strategy}{args.tag}_s{seed}.safetensors")
@@ -528,6 +550,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "init": args.inferno_init,
             "lr": args.inferno_lr,
             "batch_size": args.inferno_batch,
+            "mc_events": mc_events,
             "bins": args.bins,
             "bandwidth": args.bandwidth,
         }
