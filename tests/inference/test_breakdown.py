@@ -27,7 +27,7 @@ pyhf = pytest.importorskip("pyhf")
 
 from aalearn.apps.measure import measure_files  # noqa: E402
 from aalearn.cli.main import app  # noqa: E402
-from aalearn.inference import Measurement, Templates, templates_from_scores  # noqa: E402
+from aalearn.inference import Measurement, Templates  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")
 
@@ -89,32 +89,6 @@ def _sigma_mu(info: np.ndarray, labels: list[str], fixed: list[str]) -> float:
     return float(
         math.sqrt(np.linalg.inv(sub)[keep.index(labels.index("mu")), keep.index(labels.index("mu"))])
     )
-
-
-# ------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def full() -> Templates:
-    """The ten-bin templates of test_measurement.py: staterror, histosys ``det``, normsys ``xsec``."""
-    rng = np.random.default_rng(0)
-    sig, bkg = rng.beta(5.0, 2.0, 20_000), rng.beta(2.0, 5.0, 20_000)
-
-    def shifted(a: float, b: float, seed: int) -> np.ndarray:
-        return np.random.default_rng(seed).beta(a, b, 20_000)
-
-    variations = {
-        "det": (
-            (shifted(5.0, 2.2, 1), shifted(2.0, 5.5, 2)),
-            (shifted(5.0, 1.8, 3), shifted(2.0, 4.5, 4)),
-        )
-    }
-    return templates_from_scores(
-        sig, bkg, bins=10, variations=variations, normsys={"xsec": {"signal": (0.95, 1.05)}}
-    )
-
-
-@pytest.fixture(scope="module")
-def full_measurement(full: Templates) -> Measurement:
-    return Measurement(full)
 
 
 # ------------------------------------------------------------------------------ analytic cases

@@ -30,10 +30,6 @@ def _scores(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return rng.beta(5.0, 2.0, N_MC), rng.beta(2.0, 5.0, N_MC)
 
 
-def _shifted(a: float, b: float, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).beta(a, b, N_MC)
-
-
 @pytest.fixture(scope="module")
 def plain() -> Templates:
     """Six bins, no nuisance at all."""
@@ -44,26 +40,6 @@ def plain() -> Templates:
 @pytest.fixture(scope="module")
 def plain_measurement(plain: Templates) -> Measurement:
     return Measurement(plain)
-
-
-@pytest.fixture(scope="module")
-def full() -> Templates:
-    """Ten bins with staterror, a background shape systematic and a signal rate systematic."""
-    sig, bkg = _scores()
-    variations = {
-        "det": (
-            (_shifted(5.0, 2.2, 1), _shifted(2.0, 5.5, 2)),
-            (_shifted(5.0, 1.8, 3), _shifted(2.0, 4.5, 4)),
-        )
-    }
-    return templates_from_scores(
-        sig, bkg, bins=10, variations=variations, normsys={"xsec": {"signal": (0.95, 1.05)}}
-    )
-
-
-@pytest.fixture(scope="module")
-def full_measurement(full: Templates) -> Measurement:
-    return Measurement(full)
 
 
 # ------------------------------------------------------------------------------ templates
