@@ -335,7 +335,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
             return out if float(out.sum()) > 0 else None
 
         for sample in _SAMPLES:
-            mask = (y == self.signal_label) if sample == "signal" else (y != self.signal_label)
+            mask = self._in_class(y, sample)
             n = int(mask.sum())
             if n == 0:
                 return None
@@ -348,7 +348,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
                 if templates is not None:
                     entry = templates[src]
                     tx, ty = entry[0], entry[1]
-                    tmask = (ty == self.signal_label) if sample == "signal" else (ty != self.signal_label)
+                    tmask = self._in_class(ty, sample)
                     rows[src] = tx[tmask]
                     if len(entry) > 2:
                         w_src = entry[2][tmask]
@@ -431,13 +431,15 @@ class InfernoTemplateStrategy(InfernoStrategy):
         rows = np.isclose(z, float(source))
         return x[rows], y[rows], None if w is None else w[rows]
 
+    def _in_class(self, y: Any, sample: str) -> Any:
+        """Mask of the rows of ``sample``'s class (labels as an array or a tensor)."""
+        return (y == self.signal_label) if sample == "signal" else (y != self.signal_label)
+
     def _of_class(
         self, y: npt.NDArray[Any], w: npt.NDArray[Any] | None, sample: str
     ) -> npt.NDArray[np.bool_]:
         """Rows of ``sample``'s class (of positive weight when weighted: a weight-0 row is 0 copies)."""
-        rows: npt.NDArray[np.bool_] = (
-            (y == self.signal_label) if sample == "signal" else (y != self.signal_label)
-        )
+        rows: npt.NDArray[np.bool_] = self._in_class(y, sample)
         return rows if w is None else rows & (w > 0)
 
     def setup(self, model: nn.Module, data: TrainingData) -> None:
@@ -492,9 +494,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
         rng = np.random.default_rng(int(data.seed) + 104729)
         keep: list[npt.NDArray[np.int64]] = []
         for sample in _SAMPLES:
-            rows = np.flatnonzero(
-                (y_val == self.signal_label) if sample == "signal" else (y_val != self.signal_label)
-            )
+            rows = np.flatnonzero(self._in_class(y_val, sample))
             sizes = [int(np.sum(self._of_class(ys, ws, sample))) for _, ys, ws in val_src.values()]
             n = min([len(rows), *sizes])
             if n == 0:

@@ -92,10 +92,8 @@ def mc_variance(
         totals: Expected total of each sample, :math:`T_s`.
         mc_events: Simulated events each template is built from, :math:`N_s`.
     """
-    return sum(
-        (yields[s] * (float(totals[s]) / float(mc_events[s])) for s in _SAMPLES[1:]),
-        yields[_SAMPLES[0]] * (float(totals[_SAMPLES[0]]) / float(mc_events[_SAMPLES[0]])),
-    )
+    signal, background = (yields[s] * (float(totals[s]) / float(mc_events[s])) for s in _SAMPLES)
+    return signal + background
 
 
 def staterror_scale(asimov: Tensor, variance: Tensor) -> Tensor:
