@@ -81,6 +81,7 @@ def test_one_bin_fit_and_shift_match_closed_forms() -> None:
         "delta_mu": pytest.approx(-0.5, rel=1e-3),
         "sigma_mu": pytest.approx(sigma, rel=1e-3),
         "delta_mu_over_sigma": pytest.approx(-0.5 / sigma, rel=2e-3),
+        "converged": True,
     }
     np.testing.assert_allclose(m.expected_data(2.0), [2 * S + B], rtol=1e-12)
     full = m.workspace_json()

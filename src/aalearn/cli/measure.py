@@ -88,7 +88,12 @@ def measure(
         print_table(
             "shifts of μ̂",
             [
-                {"pseudo-data": k, "mu_hat": v["mu_hat"], "delta_mu_over_sigma": v["delta_mu_over_sigma"]}
+                {
+                    "pseudo-data": k,
+                    "mu_hat": v["mu_hat"],
+                    "delta_mu_over_sigma": v["delta_mu_over_sigma"],
+                    "fit": "Migrad" if v.get("converged", True) else "SLSQP (Migrad failed)",
+                }
                 for k, v in result["shifts"].items()
             ],
         )

@@ -250,6 +250,7 @@ class Measurement:
         self._bounds: list[tuple[float, float]] = [(float(a), float(b)) for a, b in config.suggested_bounds()]
         self._fixed: list[bool] = [bool(v) for v in config.suggested_fixed()]
         self._nuisances = self._constrained_nuisances()
+        self._asimov: FitResult | None = None
 
     # ----------------------------------------------------------------------------- basics
     @property
@@ -387,17 +388,31 @@ class Measurement:
             lo, hi = self._bounds[index]
             init[index] = float(np.clip(value, lo, hi))
             fixed[index] = True
+        return self._mu_hat(data, init=init, fixed=fixed)[0]
+
+    def _mu_hat(
+        self, data: FloatArray, *, init: list[float] | None = None, fixed: list[bool] | None = None
+    ) -> tuple[float, float, FloatArray]:
+        """(μ̂, its HESSE error, all fitted values) of a fit where only the best-fit values matter.
+
+        Migrad first (:meth:`_minimize`, with its retry ladder). When it does not converge (for
+        example for pseudo-data the model cannot describe, whose best fit lies on the bounds of
+        several nuisances, where Migrad's estimated distance to the minimum stays large)
+        scipy's SLSQP, which handles bounds directly, gives the best-fit values; the error is
+        then NaN.
+        """
         pyhf = _pyhf()
         try:
-            return float(self._minimize(data, init=init, fixed=fixed)[0][self._poi_index])
+            values, errors, _, _ = self._minimize(data, init=init, fixed=fixed)
+            return float(values[self._poi_index]), float(errors[self._poi_index]), values
         except pyhf.exceptions.FailedMinimization:
-            # only the best-fit μ is needed here, no Hesse matrix: scipy's SLSQP is a
-            # robust fallback when Migrad does not converge for a fixed-nuisance refit
+            start = list(self._init if init is None else init)
+            fix = list(self._fixed if fixed is None else fixed)
             with _numpy_backend("scipy") as ph, _quiet_pyhf_optimizer():
-                pars = ph.infer.mle.fit(
-                    data, self._model, init_pars=init, par_bounds=list(self._bounds), fixed_params=fixed
-                )
-            return float(np.asarray(pars, dtype=np.float64)[self._poi_index])
+                pars = ph.infer.mle.fit(data, self._model, init_pars=start, par_bounds=list(self._bounds),
+                                        fixed_params=fix)  # fmt: skip
+            values = np.asarray(pars, dtype=np.float64)
+            return float(values[self._poi_index]), math.nan, values
 
     def fit(self, data: npt.ArrayLike | None = None) -> FitResult:
         r"""Maximum-likelihood fit of :math:`\mu` and the nuisances.
@@ -614,19 +629,46 @@ class Measurement:
 
         Returns:
             ``mu_hat``, ``mu_hat_reference``, ``delta_mu`` (perturbed − reference),
-            ``sigma_mu`` (total uncertainty of the reference fit) and
-            ``delta_mu_over_sigma``.
+            ``sigma_mu`` (total uncertainty of the reference fit),
+            ``delta_mu_over_sigma`` and ``converged`` (``False``: Migrad did not converge
+            on ``data``, and ``mu_hat`` is scipy's SLSQP best fit, with a warning).
         """
-        ref = self.fit(reference)
-        new = self.fit(data)
-        delta = new.mu_hat - ref.mu_hat
+        ref = self._asimov_fit() if reference is None else self.fit(reference)
+        mu_new, err_new, values = self._mu_hat(self._full_data(data))
+        converged = math.isfinite(err_new)
+        if converged:
+            for note in self._bound_warnings(mu_new, err_new, what="fitted μ̂"):
+                warnings.warn(note, UserWarning, stacklevel=2)
+        else:
+            at_bound = [
+                n.label
+                for n in self._nuisances
+                if min(abs(values[n.index] - b) for b in self._bounds[n.index]) < 1e-3 * n.width
+            ]
+            warnings.warn(
+                f"the fit of the perturbed data did not converge in Migrad; μ̂ = {mu_new:.4g} is scipy's "
+                "SLSQP best fit"
+                + (f", with {', '.join(at_bound)} at their bounds" if at_bound else "")
+                + ": the model describes these data badly, so the shift is a lower bound on how far they "
+                "are from the nominal expectation",
+                UserWarning,
+                stacklevel=2,
+            )
+        delta = mu_new - ref.mu_hat
         return {
-            "mu_hat": new.mu_hat,
+            "mu_hat": mu_new,
             "mu_hat_reference": ref.mu_hat,
             "delta_mu": delta,
             "sigma_mu": ref.mu_err,
             "delta_mu_over_sigma": delta / ref.mu_err if ref.mu_err > 0 else math.nan,
+            "converged": converged,
         }
+
+    def _asimov_fit(self) -> FitResult:
+        """:meth:`fit` of the Asimov data at μ = 1, computed once per measurement."""
+        if self._asimov is None:
+            self._asimov = self.fit()
+        return self._asimov
 
     # ----------------------------------------------------------------------------- toys
     def _sample_toys(self, rng: np.random.Generator, mu: float, n_toys: int) -> FloatArray:
