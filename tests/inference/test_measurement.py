@@ -19,6 +19,7 @@ from aalearn.inference import (  # noqa: E402
     histogram_data,
     templates_from_scores,
 )
+from aalearn.inference.workspace import _numpy_backend as pyhf_backend  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")
 
@@ -211,6 +212,55 @@ def test_shift_survives_a_migrad_failure(full: Templates, full_measurement: Meas
     tol = 2e-3 / good["sigma_mu"]
     assert out["delta_mu_over_sigma"] == pytest.approx(good["delta_mu_over_sigma"], abs=tol)
     assert abs(good["delta_mu_over_sigma"]) > 1  # a real shift, not the reference
+
+
+def _hard_fit() -> tuple[Templates, np.ndarray]:
+    spec = json.loads((Path(__file__).parent / "data" / "hard_fit.json").read_text())
+    arr = {
+        k: np.asarray(spec[k]) for k in ("edges", "signal", "background", "signal_sumw2", "background_sumw2")
+    }
+    histosys = {
+        n: {smp: (np.asarray(d), np.asarray(u)) for smp, (d, u) in v.items()}
+        for n, v in spec["histosys"].items()
+    }
+    normsys = {n: {smp: (lo, hi) for smp, (lo, hi) in v.items()} for n, v in spec["normsys"].items()}
+    return Templates(**arr, histosys=histosys, normsys=normsys), np.asarray(spec["data"])
+
+
+def test_fit_of_pseudo_data_at_the_nuisance_bounds_converges(monkeypatch) -> None:
+    """A real case (PGD-attacked jets): Migrad from the nominal start failed after 400 000 calls
+    (130 s) and retried the same start; the ladder now caps the cold start at Minuit's default
+    call limit and restarts Migrad at scipy's SLSQP best fit, which converges.
+    Reference: pyhf's scipy fit on the same data (an independent minimiser, 1e-3)."""
+    templates, data = _hard_fit()
+    m = Measurement(templates)
+    full = m._full_data(data)
+    config = m.model.config
+    with pyhf_backend("scipy") as ph:
+        ref = np.asarray(
+            ph.infer.mle.fit(
+                full,
+                m.model,
+                init_pars=config.suggested_init(),
+                par_bounds=config.suggested_bounds(),
+                fixed_params=config.suggested_fixed(),
+            )
+        )
+    labels = m.labels
+    assert ref[labels.index("jes")] == pytest.approx(5.0)  # a nuisance at its bound: the hard case
+    starts: list[list[float]] = []
+    real = Measurement._slsqp
+
+    def counting(self, d, init, fixed):  # type: ignore[no-untyped-def]
+        starts.append(real(self, d, init, fixed))
+        return starts[-1]
+
+    monkeypatch.setattr(Measurement, "_slsqp", counting)
+    values, errors, _, _ = m._minimize(full)
+    assert len(starts) == 1  # the capped cold start failed, the SLSQP start converged
+    assert values[labels.index("mu")] == pytest.approx(ref[labels.index("mu")], abs=1e-3)
+    assert np.isfinite(errors).all()
+    assert errors[labels.index("mu")] > 0
 
 
 def test_shift_with_extra_signal(plain: Templates, plain_measurement: Measurement) -> None:

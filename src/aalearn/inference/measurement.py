@@ -344,22 +344,43 @@ class Measurement:
             for v, f in zip(self._init if init is None else init, fix, strict=True)
         ]
         nominal = [v if f else n for v, n, f in zip(start, self._init, fix, strict=True)]
-        # Retry ladder for the rare remaining failures: nominal start, then strategy 2.
-        attempts: list[tuple[list[float], int | None]] = [(start, None), (nominal, None), (nominal, 2)]
+        n_free = fix.count(False)
+        # Minuit's own default call limit (pyhf raises it to 100 000): a fit that needs more is
+        # one Migrad does not solve from this start. For pseudo-data the model describes badly
+        # (nuisances at their bounds, e.g. strongly attacked jets) Migrad used 400 000 calls
+        # (130 s, 17 parameters) and failed, where a start at scipy's SLSQP best fit converges
+        # in 600 calls (0.14 s) to the same minimum.
+        cap = 200 + 100 * n_free + 5 * n_free**2
         with _numpy_backend("minuit") as pyhf, _quiet_pyhf_optimizer():
-            for k, (init_pars, strategy) in enumerate(attempts):
+
+            def migrad(init_pars: list[float], strategy: int | None, maxiter: int | None) -> Any:
+                return pyhf.infer.mle.fit(
+                    data,
+                    self._model,
+                    init_pars=init_pars,
+                    par_bounds=list(self._bounds),
+                    fixed_params=fix,
+                    strategy=strategy,
+                    return_uncertainties=True,
+                    return_correlations=True,
+                    return_fitted_val=True,
+                    **({"maxiter": maxiter} if maxiter else {}),
+                )
+
+            # Retry ladder: the start, the nominal start, then Migrad (default strategy, then
+            # strategy 2) from the SLSQP best fit.
+            attempts: list[tuple[list[float] | None, int | None, int | None]] = [(start, None, cap)]
+            if nominal != start:
+                attempts.append((nominal, None, cap))
+            attempts += [(None, None, None), (None, 2, None)]
+            polished: list[float] | None = None
+            for k, (init_pars, strategy, maxiter) in enumerate(attempts):
                 try:
-                    pars, corr, fval = pyhf.infer.mle.fit(
-                        data,
-                        self._model,
-                        init_pars=init_pars,
-                        par_bounds=list(self._bounds),
-                        fixed_params=fix,
-                        strategy=strategy,
-                        return_uncertainties=True,
-                        return_correlations=True,
-                        return_fitted_val=True,
-                    )
+                    if init_pars is None:
+                        if polished is None:
+                            polished = self._slsqp(data, start, fix)
+                        init_pars = polished
+                    pars, corr, fval = migrad(init_pars, strategy, maxiter)
                     break
                 except pyhf.exceptions.FailedMinimization:
                     if k == len(attempts) - 1:
@@ -407,12 +428,15 @@ class Measurement:
             return float(values[self._poi_index]), float(errors[self._poi_index]), values
         except pyhf.exceptions.FailedMinimization:
             start = list(self._init if init is None else init)
-            fix = list(self._fixed if fixed is None else fixed)
-            with _numpy_backend("scipy") as ph, _quiet_pyhf_optimizer():
-                pars = ph.infer.mle.fit(data, self._model, init_pars=start, par_bounds=list(self._bounds),
-                                        fixed_params=fix)  # fmt: skip
-            values = np.asarray(pars, dtype=np.float64)
+            values = np.asarray(self._slsqp(data, start, list(self._fixed if fixed is None else fixed)))
             return float(values[self._poi_index]), math.nan, values
+
+    def _slsqp(self, data: FloatArray, init: list[float], fixed: list[bool]) -> list[float]:
+        """Best-fit values from scipy's SLSQP (bounds handled directly; no HESSE errors)."""
+        with _numpy_backend("scipy") as pyhf, _quiet_pyhf_optimizer():
+            pars = pyhf.infer.mle.fit(data, self._model, init_pars=init, par_bounds=list(self._bounds),
+                                      fixed_params=fixed)  # fmt: skip
+        return [float(v) for v in np.asarray(pars, dtype=np.float64)]
 
     def fit(self, data: npt.ArrayLike | None = None) -> FitResult:
         r"""Maximum-likelihood fit of :math:`\mu` and the nuisances.
