@@ -673,8 +673,8 @@ class Measurement:
                 f"the fit of the perturbed data did not converge in Migrad; μ̂ = {mu_new:.4g} is scipy's "
                 "SLSQP best fit"
                 + (f", with {', '.join(at_bound)} at their bounds" if at_bound else "")
-                + ": the model describes these data badly, so the shift is a lower bound on how far they "
-                "are from the nominal expectation",
+                + ": the model describes these data badly and the shift depends on the nuisances' "
+                "bounds; read it as a sign of mismodelling, not as a precise number",
                 UserWarning,
                 stacklevel=2,
             )
