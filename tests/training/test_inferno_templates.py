@@ -30,6 +30,20 @@ def _toy(n: int, seed: int, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]
     return x.astype(np.float64), y
 
 
+def _toy_with_z(n: int, seed: int, order_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nominal, up and down toys (background shifted by 0 / +0.6 / −0.6) in random order.
+
+    Returns float32 features, labels and the aux ``z`` (0 nominal, +1 up, −1 down), as
+    `aalearn train --nuisance-file` gives the varied samples with the training data.
+    """
+    parts = [_toy(n, seed), _toy(n, seed + 1, shift=0.6), _toy(n, seed + 2, shift=-0.6)]
+    x = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    y = np.concatenate([p[1] for p in parts])
+    z = np.repeat([0.0, 1.0, -1.0], n)
+    order = np.random.default_rng(order_seed).permutation(len(y))
+    return x[order], y[order], z[order]
+
+
 def _net(seed: int = 0, n_bins: int = 4) -> SoftBinClassifier:
     torch.manual_seed(seed)
     body = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, n_bins))
@@ -125,13 +139,7 @@ def test_short_training_from_separate_varied_samples_lowers_sigma_mu() -> None:
     # as `aalearn train --nuisance-file` gives them. A one-output network (KDE histogram of
     # the score). Asserted: the validation σ_μ after 6 epochs is at least 10 % below the
     # first epoch's (measured: 0.327 → 0.270, 17 %, on this toy, seed 0).
-    parts = [_toy(1200, 10), _toy(1200, 11, shift=0.6), _toy(1200, 12, shift=-0.6)]
-    x = np.concatenate([p[0] for p in parts]).astype(np.float32)
-    y = np.concatenate([p[1] for p in parts])
-    z = np.repeat([0.0, 1.0, -1.0], 1200)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(y))
-    x, y, z = x[order], y[order], z[order]
+    x, y, z = _toy_with_z(1200, 10, order_seed=0)
     n_tr = 2700
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
@@ -373,13 +381,9 @@ def test_constant_sample_weights_through_setup_change_nothing() -> None:
 
 
 def _loop_data() -> tuple[np.ndarray, ...]:
-    parts = [_toy(400, 90), _toy(400, 91, shift=0.6), _toy(400, 92, shift=-0.6)]
-    x = np.concatenate([p[0] for p in parts]).astype(np.float32)
-    y = np.concatenate([p[1] for p in parts])
-    z = np.repeat([0.0, 1.0, -1.0], 400)
-    order = np.random.default_rng(1).permutation(len(y))
+    x, y, z = _toy_with_z(400, 90, order_seed=1)
     w = np.random.default_rng(2).uniform(0.2, 3.0, len(y))
-    return x[order], y[order], z[order], w
+    return x, y, z, w
 
 
 def test_training_loop_accepts_sample_weights() -> None:
@@ -532,12 +536,7 @@ def test_sigma_with_an_empty_bin_equals_sigma_without_it() -> None:
 def test_training_with_an_empty_kde_bin_keeps_the_weights_finite() -> None:
     # The KDE reproducer through the loop (varied rows from the training data's z): was NaN
     # loss, NaN weights and "training diverged" in the first epoch.
-    parts = [_toy(400, 80), _toy(400, 81, shift=0.6), _toy(400, 82, shift=-0.6)]
-    x = np.concatenate([p[0] for p in parts]).astype(np.float32)
-    y = np.concatenate([p[1] for p in parts])
-    z = np.repeat([0.0, 1.0, -1.0], 400)
-    order = np.random.default_rng(3).permutation(len(y))
-    x, y, z = x[order], y[order], z[order]
+    x, y, z = _toy_with_z(400, 80, order_seed=3)
     torch.manual_seed(0)
     net = _HighScore()
     strategy = get_strategy(
@@ -610,12 +609,7 @@ def test_mc_statistics_equal_the_base_class_and_train() -> None:
     with pytest.raises(ValueError, match=r"^mc_events must map exactly"):
         InfernoTemplateStrategy(mc_events={"signal": 100, "background": 0})
 
-    parts = [_toy(300, 20), _toy(300, 21, shift=0.6), _toy(300, 22, shift=-0.6)]
-    xs = np.concatenate([q[0] for q in parts]).astype(np.float32)
-    ys = np.concatenate([q[1] for q in parts])
-    z = np.repeat([0.0, 1.0, -1.0], 300)
-    order = np.random.default_rng(0).permutation(len(ys))
-    xs, ys, z = xs[order], ys[order], z[order]
+    xs, ys, z = _toy_with_z(300, 20, order_seed=0)
     torch.manual_seed(0)
     options = {
         "signal_expected": 100,
