@@ -261,6 +261,10 @@ def test_measure_files_and_cli_report_the_breakdown(
     assert res.exit_code == 0, res.output
     payload = json.loads([line for line in res.stdout.splitlines() if line.strip()][-1])
     assert list(payload["breakdown"]["groups"]) == list(bd["groups"])
+    assert {k: v["converged"] for k, v in payload["shifts"].items()} == {
+        "variation:halves-down": True,
+        "variation:halves-up": True,
+    }
     for name, g in bd["groups"].items():
         assert payload["breakdown"]["groups"][name]["contribution"] == pytest.approx(
             g["contribution"], rel=1e-6
@@ -272,6 +276,8 @@ def test_measure_files_and_cli_report_the_breakdown(
     res = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "uncertainty breakdown of σ_μ" in res.stdout
+    shift_row = next(line for line in res.stdout.splitlines() if "variation:halves-up" in line)
+    assert shift_row.rstrip(" │|").endswith("Migrad")  # the shifts table's "fit" column
     row = next(line for line in res.stdout.splitlines() if re.search(r"\bsignal_norm\b", line))
     cells = [c.strip() for c in re.split(r"[│|]", row) if c.strip()]
     g = bd["groups"]["signal_norm"]
