@@ -17,7 +17,13 @@ from aalearn.constraints import ConstraintSet, scaled_delta
 from aalearn.models import TopoDNN, predict_logits
 from aalearn.physics import challenge_features
 from aalearn.training import train_classifier
-from aalearn.training.strategies import AdversarialTraining, RDSAAugmentation, gradient_attack_names
+from aalearn.training.strategies import (
+    AdversarialTraining,
+    RDSAAugmentation,
+    _mixed_loss,
+    _MixedLossMetrics,
+    gradient_attack_names,
+)
 from aalearn.training.strategy import STRATEGIES, Strategy, TrainingData, get_strategy
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -380,3 +386,62 @@ def test_missing_aux_is_a_clear_error() -> None:
             _small(10), x_tr, y_tr, x_va, y_va, strategy=NeedsZ(), aux_train={"z": np.zeros(3)}, epochs=1,
             progress=False,
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- sample weights
+def test_weighted_mixed_loss_equals_the_weighted_bce_by_hand() -> None:
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.normal(size=(40, 3)).astype(np.float32))
+    x_adv = x + torch.from_numpy(rng.normal(scale=0.5, size=(40, 3)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 2, 40).astype(np.float32))
+    w = torch.from_numpy(rng.uniform(0.0, 3.0, 40).astype(np.float32))
+    model = _small(3).eval()  # eval: batch normalisation uses its running statistics in both passes
+    metrics = _MixedLossMetrics()
+    got = _mixed_loss(model, x, x_adv, y, 0.3, metrics, w)
+    # independent reference in float64 numpy
+    zc = predict_logits(model, x.numpy()).astype(np.float64).ravel()
+    za = predict_logits(model, x_adv.numpy()).astype(np.float64).ravel()
+    yy, ww = y.numpy().astype(np.float64), w.numpy().astype(np.float64)
+
+    def wbce(z: np.ndarray) -> float:
+        ell = np.logaddexp(0.0, z) - yy * z  # −[y log σ(z) + (1−y) log(1−σ(z))]
+        return float(np.sum(ww * ell) / np.sum(ww))
+
+    assert got.item() == pytest.approx(0.7 * wbce(zc) + 0.3 * wbce(za), rel=1e-5)
+    acc = np.sum(ww * ((za >= 0) == yy)) / np.sum(ww)
+    assert metrics.means()["adv_accuracy"] == pytest.approx(acc, rel=1e-9)
+    # equal weights give the unweighted loss
+    ones = _mixed_loss(model, x, x_adv, y, 0.3, _MixedLossMetrics(), torch.full((40,), 2.5))
+    plain = _mixed_loss(model, x, x_adv, y, 0.3, _MixedLossMetrics())
+    assert ones.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options"),
+    [
+        ("rdsa", {"n_features": 1, "mix": 0.5}),
+        ("adversarial", {"sigma": 0.2, "eps": 1.0, "steps": 3, "mix": 0.5}),
+    ],
+)
+def test_class_weights_shift_robust_training_like_nominal_training(
+    strategy: str, options: dict[str, Any]
+) -> None:
+    # overlapping classes: class 1 weighted ten times multiplies its prior odds by 10, so the mean
+    # P(label = 1) on validation jets must rise; a strategy that dropped the weights gives no shift
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 800)
+    x = (rng.normal(size=(800, 4)) + 0.5 * (y[:, None] - 0.5)).astype(np.float32)
+    x_tr, y_tr, x_va, y_va = x[:600], y[:600], x[600:], y[600:]
+    kw: dict[str, Any] = {
+        "epochs": 6, "batch_size": 64, "lr": 3e-3, "seed": 0, "progress": False,
+        "strategy": strategy, "strategy_options": options,
+    }  # fmt: skip
+    plain, weighted = _small(4, hidden=(16, 8)), _small(4, hidden=(16, 8))
+    train_classifier(plain, x_tr, y_tr, x_va, y_va, **kw)
+    train_classifier(
+        weighted, x_tr, y_tr, x_va, y_va,
+        sample_weight=np.where(y_tr == 1, 10.0, 1.0), sample_weight_val=np.where(y_va == 1, 10.0, 1.0), **kw,
+    )  # fmt: skip
+    p_plain = 1 / (1 + np.exp(-predict_logits(plain, x_va)))
+    p_weighted = 1 / (1 + np.exp(-predict_logits(weighted, x_va)))
+    assert p_weighted.mean() > p_plain.mean() + 0.08, (p_plain.mean(), p_weighted.mean())

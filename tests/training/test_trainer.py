@@ -441,14 +441,18 @@ def test_sample_weight_errors() -> None:
         train_classifier(
             _model(), x_tr, y_tr, x_va, y_va, sample_weight=-np.ones(40), epochs=1, progress=False
         )
-    with pytest.raises(ValueError, match="does not support sample weights"):
+
+    class Unweighted(Strategy):  # a strategy that overrides the loss without weights
+        name = "unweighted-test"
+
+    with pytest.raises(ValueError, match=r"does not support sample weights; use one that does \(.*rdsa"):
         train_classifier(
             _model(),
             x_tr,
             y_tr,
             x_va,
             y_va,
-            strategy="rdsa",
+            strategy=Unweighted(),
             sample_weight=np.ones(40),
             epochs=1,
             progress=False,

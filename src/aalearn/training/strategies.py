@@ -10,7 +10,10 @@ and the perturbed binary cross-entropy,
 
 with the mixing weight :math:`w` (``mix``) in [0, 1] and the perturbed jets
 :math:`\tilde x` keeping their clean labels. The clean and the perturbed half go through
-the model in one forward pass (batch normalisation sees both).
+the model in one forward pass (batch normalisation sees both). With sample weights
+(``train_classifier(..., sample_weight=...)``, e.g. spectrum weights) both BCE terms are
+weighted means and a perturbed jet carries its clean jet's weight; the attacks and RDSA's
+marginals do not use the weights.
 
 * :class:`AdversarialTraining` (``"adversarial"``): :math:`\tilde x` is a gradient
   attack of :mod:`aalearn.attacks` (PGD by default) run against the current model on
@@ -58,7 +61,14 @@ from aalearn.attacks import ATTACKS, AttackSetup, GradientAttack, ModelAdapter, 
 from aalearn.attacks.base import resolve_constraints, resolve_features, resolve_sigma
 from aalearn.attacks.rdsa import Marginals, rdsa_search
 from aalearn.constraints import ConstraintSet
-from aalearn.training.strategy import Batch, Strategy, TrainingData, logits_of, register_strategy
+from aalearn.training.strategy import (
+    Batch,
+    Strategy,
+    TrainingData,
+    logits_of,
+    register_strategy,
+    weighted_bce,
+)
 
 __all__ = ["AdversarialTraining", "RDSAAugmentation", "gradient_attack_names"]
 
@@ -155,24 +165,54 @@ class _MixedLossMetrics:
         return {k: float(self.sums[k]) / self.counts[k] for k in self.sums if self.counts[k] > 0}
 
 
+def _bce(logits: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
+    """Mean BCE of logits, or the weighted mean with per-row sample weights."""
+    if weight is None:
+        return F.binary_cross_entropy_with_logits(logits, y)
+    return weighted_bce(logits, y, weight)
+
+
+def _clean_loss(model: nn.Module, batch: Batch, metrics: _MixedLossMetrics) -> Tensor:
+    """The (weighted) clean BCE of a warm-up batch, recorded as ``clean_loss``."""
+    loss = _bce(logits_of(model, batch.x), batch.y, batch.weight)
+    metrics.add("clean_loss", loss, batch.x.shape[0])
+    return loss
+
+
 def _mixed_loss(
-    model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, mix: float, metrics: _MixedLossMetrics
+    model: nn.Module,
+    x: Tensor,
+    x_adv: Tensor,
+    y: Tensor,
+    mix: float,
+    metrics: _MixedLossMetrics,
+    weight: Tensor | None = None,
 ) -> Tensor:
-    """``(1 - mix) BCE(clean) + mix BCE(perturbed)``, one forward pass for both halves."""
+    """``(1 - mix) BCE(clean) + mix BCE(perturbed)``, one forward pass for both halves.
+
+    With sample weights both halves are weighted means, a perturbed jet carrying its clean
+    jet's weight; the recorded ``adv_accuracy`` is then the weighted accuracy.
+    """
     b = x.shape[0]
     if mix >= 1.0:
         logits_adv = logits_of(model, x_adv)
-        loss_adv = F.binary_cross_entropy_with_logits(logits_adv, y)
+        loss_adv = _bce(logits_adv, y, weight)
         loss = loss_adv
     else:
         logits = logits_of(model, torch.cat([x, x_adv]))
-        loss_clean = F.binary_cross_entropy_with_logits(logits[:b], y)
+        loss_clean = _bce(logits[:b], y, weight)
         logits_adv = logits[b:]
-        loss_adv = F.binary_cross_entropy_with_logits(logits_adv, y)
+        loss_adv = _bce(logits_adv, y, weight)
         loss = (1.0 - mix) * loss_clean + mix * loss_adv
         metrics.add("clean_loss", loss_clean, b)
     metrics.add("adv_loss", loss_adv, b)
-    metrics.add("adv_accuracy", ((logits_adv.detach() >= 0).to(y.dtype) == y).to(torch.float64).mean(), b)
+    hit = ((logits_adv.detach() >= 0).to(y.dtype) == y).to(torch.float64)
+    if weight is None:
+        acc = hit.mean()
+    else:
+        w = weight.detach().to(torch.float64)
+        acc = (w * hit).sum() / w.sum().clamp_min(torch.finfo(torch.float64).tiny)
+    metrics.add("adv_accuracy", acc, b)
     return loss
 
 
@@ -250,6 +290,7 @@ class AdversarialTraining(Strategy):
     """
 
     name: ClassVar[str] = "adversarial"
+    supports_sample_weight: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -349,11 +390,9 @@ class AdversarialTraining(Strategy):
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
         """Mixed clean/adversarial BCE (clean BCE during the warm-up epochs)."""
         if self._epoch < self.start_epoch_ or self.mix == 0.0:
-            loss = F.binary_cross_entropy_with_logits(logits_of(model, batch.x), batch.y)
-            self._metrics.add("clean_loss", loss, batch.x.shape[0])
-            return loss
+            return _clean_loss(model, batch, self._metrics)
         x_adv = self.adversaries(model, batch.x, batch.y)
-        return _mixed_loss(model, batch.x, x_adv, batch.y, self.mix, self._metrics)
+        return _mixed_loss(model, batch.x, x_adv, batch.y, self.mix, self._metrics, batch.weight)
 
     def epoch_metrics(self) -> dict[str, float]:
         """``clean_loss``, ``adv_loss``, ``adv_accuracy``; with ``val_rows`` also ``val_adv_*``."""
@@ -521,6 +560,7 @@ class RDSAAugmentation(Strategy):
     """
 
     name: ClassVar[str] = "rdsa"
+    supports_sample_weight: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -619,15 +659,13 @@ class RDSAAugmentation(Strategy):
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
         """Mixed clean/perturbed BCE (clean BCE during the warm-up epochs)."""
         if not self._active():
-            loss = F.binary_cross_entropy_with_logits(logits_of(model, batch.x), batch.y)
-            self._metrics.add("clean_loss", loss, batch.x.shape[0])
-            return loss
+            return _clean_loss(model, batch, self._metrics)
         if self.mode == "epoch":
             assert self._adv is not None  # drawn in start_epoch
             x_adv = self._adv[batch.index]
         else:
             x_adv = self._from_pool(model, batch)
-        return _mixed_loss(model, batch.x, x_adv, batch.y, self.mix, self._metrics)
+        return _mixed_loss(model, batch.x, x_adv, batch.y, self.mix, self._metrics, batch.weight)
 
     def epoch_metrics(self) -> dict[str, float]:
         """``clean_loss``, ``adv_loss``, ``adv_accuracy`` (and ``rdsa_success`` with ``only_successful``)."""

@@ -65,7 +65,7 @@ from aalearn.core.io import atomic_path
 from aalearn.core.validation import check_array, check_labels, check_positive
 from aalearn.models.checkpoint import architecture_name, save_checkpoint
 from aalearn.models.predict import model_device, model_n_features
-from aalearn.training.strategy import Batch, Strategy, TrainingData, get_strategy
+from aalearn.training.strategy import STRATEGIES, Batch, Strategy, TrainingData, get_strategy
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -539,9 +539,10 @@ def _training_data(
     if w_va is not None and w_tr is None:
         raise ValueError("sample_weight_val needs sample_weight (weights of the training rows) too")
     if w_tr is not None and not strat.supports_sample_weight:
+        weighted = sorted(n for n, f in STRATEGIES.items() if getattr(f, "supports_sample_weight", False))
         raise ValueError(
             f"strategy {strat.name!r} does not support sample weights; use one that does "
-            "(nominal, inferno, neos, inferno-templates) or no weights"
+            f"({', '.join(weighted)}) or no weights"
         )
     return TrainingData(x_tr_np, y_tr_np, aux_tr_np, x_va_np, y_va_np, aux_va_np, seed, w_tr, w_va)
 
@@ -854,8 +855,9 @@ def train_classifier(
             example :func:`aalearn.data.reweight.reweight_to_reference`'s spectrum
             weights). The batch loss becomes the weighted mean
             :math:`\sum_B w_i\ell_i/\sum_B w_i` (:func:`~aalearn.training.strategy.weighted_bce`);
-            only strategies with ``supports_sample_weight`` (nominal, inferno, neos,
-            inferno-templates) accept them. ``None`` (default) runs exactly the unweighted loop.
+            only strategies with ``supports_sample_weight`` (nominal, adversarial, rdsa,
+            inferno, neos, inferno-templates) accept them. ``None`` (default) runs exactly
+            the unweighted loop.
         sample_weight_val: Weights of the validation rows; the validation BCE and
             accuracy (and so early stopping) become weighted means. Needs ``sample_weight``.
 
