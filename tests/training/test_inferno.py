@@ -14,6 +14,8 @@ from torch import nn
 
 import aalearn.training.inferno as inferno_module
 import aalearn.training.staterror as staterror_module
+from aalearn.inference.systematics import treat_histosys
+from aalearn.inference.templates import Templates
 from aalearn.reproduce.inferno import BENCHMARK_NUISANCES, make_inferno_toy
 from aalearn.training import train_classifier
 from aalearn.training.inferno import (
@@ -29,6 +31,7 @@ from aalearn.training.inferno import (
     kde_histogram,
     soft_histogram,
 )
+from aalearn.training.inferno_histosys import histosys_plan
 from aalearn.training.strategy import Batch, TrainingData, get_strategy
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -555,7 +558,9 @@ class _FixedTemplates(InfernoStrategy):
 _SIG, _NOM, _UP, _DN = [5.0, 10.0, 3.0], [50.0, 40.0, 60.0], [55.0, 38.0, 70.0], [47.0, 43.0, 52.0]
 
 
-def _pyhf_sigma_mu(staterror: dict[str, list[float]] | None) -> float:
+def _pyhf_sigma_mu(
+    staterror: dict[str, list[float]] | None, up: list[float] = _UP, down: list[float] = _DN
+) -> float:
     """σ_μ of the pyhf model (the likelihood test's templates) from its exact Hessian at the Asimov point.
 
     ``staterror``: per sample, the absolute MC uncertainty of each bin (pyhf adds them in quadrature).
@@ -582,7 +587,7 @@ def _pyhf_sigma_mu(staterror: dict[str, list[float]] | None) -> float:
                         "name": "background",
                         "data": _NOM,
                         "modifiers": [
-                            {"name": "fsr", "type": "histosys", "data": {"hi_data": _UP, "lo_data": _DN}},
+                            {"name": "fsr", "type": "histosys", "data": {"hi_data": up, "lo_data": down}},
                             {"name": "xsec", "type": "normsys", "data": {"hi": 1.1, "lo": 0.85}},
                             *modifiers("background"),
                         ],
@@ -612,7 +617,12 @@ def _pyhf_sigma_mu(staterror: dict[str, list[float]] | None) -> float:
         torch.set_default_dtype(default_dtype)
 
 
-def _fixed_sigma_mu(mc_events: dict[str, float] | None) -> float:
+def _fixed_sigma_mu(
+    mc_events: dict[str, float] | None,
+    up: list[float] = _UP,
+    down: list[float] = _DN,
+    histosys: str = "none",
+) -> float:
     t_s, t_b = sum(_SIG), sum(_NOM)
     strat = _FixedTemplates(
         t_s,
@@ -620,12 +630,13 @@ def _fixed_sigma_mu(mc_events: dict[str, float] | None) -> float:
         [Nuisance("fsr", "histosys", up="up", down="down"), Nuisance("xsec", "normsys", up=1.1, down=0.85)],
         signal_label=1,
         mc_events=mc_events,
+        histosys=histosys,
     )
     frac = {"signal": [v / t_s for v in _SIG], "background": [v / t_b for v in _NOM]}
     x = torch.tensor([frac["signal"], frac["background"]], dtype=torch.float64)
     y = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    aux = {"up": torch.tensor([frac["signal"], [v / t_b for v in _UP]], dtype=torch.float64)}
-    aux["down"] = torch.tensor([frac["signal"], [v / t_b for v in _DN]], dtype=torch.float64)
+    aux = {"up": torch.tensor([frac["signal"], [v / t_b for v in up]], dtype=torch.float64)}
+    aux["down"] = torch.tensor([frac["signal"], [v / t_b for v in down]], dtype=torch.float64)
     var = strat.mu_variance(nn.Identity(), x, y, aux)
     assert var is not None
     return math.sqrt(float(var.detach()))
@@ -744,3 +755,71 @@ def test_doctests() -> None:
     result = doctest.testmod(staterror_module)
     assert result.attempted >= 3
     assert result.failed == 0
+
+
+# ------------------------------------------------------------------ the measurement's histosys treatment
+_HISTOSYS_CASES = {  # background (up, down) around _NOM = [50, 40, 60]
+    "one-sided": ([55.0, 42.0, 66.0], [53.0, 41.0, 63.0]),  # both sides up: code4p's slope ≈ 0
+    "asymmetric": ([55.0, 41.0, 62.0], [49.0, 39.8, 59.6]),  # opposite, sizes 5:1
+    "two-sided": (_UP, _DN),
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "applied"),
+    [
+        ("one-sided", "auto", "mirror"),
+        ("asymmetric", "auto", "symmetrize"),
+        ("two-sided", "auto", "none"),
+        ("one-sided", "symmetrize", "symmetrize"),
+        ("two-sided", "mirror", "mirror"),
+    ],
+)
+def test_histosys_treatment_sigma_mu_equals_pyhf_on_the_measurements_templates(
+    case: str, method: str, applied: str
+) -> None:
+    """σ_μ with ``histosys=METHOD`` is pyhf's on the templates ``aalearn measure --histosys METHOD`` fits."""
+    up, down = _HISTOSYS_CASES[case]
+    edges = [0.0, 1.0, 2.0, 3.0]
+    t = Templates(edges=edges, signal=_SIG, background=_NOM, histosys={"fsr": {"background": (down, up)}})
+    treated, info = treat_histosys(t, method, warn=False)  # the measurement's numpy implementation
+    assert info["fsr"]["method"] == applied
+    down_t, up_t = treated.histosys["fsr"]["background"]
+    ours = _fixed_sigma_mu(None, up, down, histosys=method)
+    assert ours == pytest.approx(_pyhf_sigma_mu(None, up_t.tolist(), down_t.tolist()), rel=1e-6)
+    untreated = _fixed_sigma_mu(None, up, down)
+    if applied in ("none", "symmetrize"):
+        # symmetrising keeps code4p's slope (δ⁺ − δ⁻)/2 at α = 0, so the Asimov Fisher is unchanged
+        assert ours == pytest.approx(untreated, rel=1e-12)
+    else:  # mirroring changes σ_μ on these templates (by about 1 %; ignoring the plan gives 0)
+        assert abs(ours - untreated) > 1e-3 * untreated, (ours, untreated)
+
+
+def test_a_nuisance_on_both_samples_is_classified_over_both() -> None:
+    """``name@signal``/``name@background`` get one treatment, the measurement's for the pair."""
+    sig_up, sig_dn = [6.0, 10.5, 3.2], [4.0, 9.5, 2.8]  # two-sided on the signal alone
+    bkg_up, bkg_dn = _HISTOSYS_CASES["one-sided"]  # one-sided on the background alone
+    t = Templates(
+        edges=[0.0, 1.0, 2.0, 3.0],
+        signal=_SIG,
+        background=_NOM,
+        histosys={"fsr": {"signal": (sig_dn, sig_up), "background": (bkg_dn, bkg_up)}},
+    )
+    expected = treat_histosys(t, "auto", warn=False)[1]["fsr"]["method"]
+    nus = [
+        Nuisance("fsr@signal", "histosys", sample="signal", up="u", down="d"),
+        Nuisance("fsr@background", "histosys", sample="background", up="u", down="d"),
+    ]
+    f64 = torch.float64
+    nominal = {"signal": torch.tensor(_SIG, dtype=f64), "background": torch.tensor(_NOM, dtype=f64)}
+    shifts = {
+        0: (torch.tensor(sig_up, dtype=f64), torch.tensor(sig_dn, dtype=f64)),
+        1: (torch.tensor(bkg_up, dtype=f64), torch.tensor(bkg_dn, dtype=f64)),
+    }
+    plan = histosys_plan(nominal, shifts, nus, "auto")
+    assert plan[0] == plan[1]
+    assert plan[0][0] == expected
+    # alone, the signal's shift would be left as given: the grouping is what mirrors it too
+    assert expected == "mirror"
+    assert histosys_plan(nominal, {0: shifts[0]}, nus, "auto") == {0: ("none", True)}
+    assert histosys_plan(nominal, {1: shifts[1]}, nus, "auto") == {1: ("mirror", True)}

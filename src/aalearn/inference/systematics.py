@@ -68,7 +68,14 @@ import numpy.typing as npt
 
 from aalearn.inference.templates import SAMPLES, Templates
 
-__all__ = ["HISTOSYS_METHODS", "classify_histosys", "treat_histosys", "variation_significance"]
+__all__ = [
+    "HISTOSYS_METHODS",
+    "applied_method",
+    "classify_histosys",
+    "classify_shifts",
+    "treat_histosys",
+    "variation_significance",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -127,22 +134,57 @@ def classify_histosys(templates: Templates) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in templates.histosys:
         u, d, sig = _shifts(templates, name)
-        uw, dw = u / sig, d / sig
-        nu, nd = float(np.linalg.norm(uw)), float(np.linalg.norm(dw))
-        big, small = max(nu, nd), min(nu, nd)
-        cos = float(uw @ dw / (nu * nd)) if nu > 0 and nd > 0 else math.nan
-        if big == 0:
-            kind = "null"
-        elif small < ONE_SIDED_RATIO * big or cos > 0:
-            kind = "one-sided"
-        elif np.linalg.norm(uw + dw) > EVEN_ODD_LIMIT * np.linalg.norm(uw - dw):
-            kind = "asymmetric"
-        else:
-            kind = "two-sided"
-        odd = float(np.linalg.norm(uw - dw))
-        even_odd = float(np.linalg.norm(uw + dw)) / odd if odd > 0 else math.inf
-        out[name] = {"kind": kind, "cosine": cos, "size_up": nu, "size_down": nd, "even_odd_ratio": even_odd}
+        out[name] = classify_shifts(u / sig, d / sig)
     return out
+
+
+def classify_shifts(up: npt.ArrayLike, down: npt.ArrayLike) -> dict[str, Any]:
+    r"""Classify one variation from its σ-weighted shifts (the rule of :func:`classify_histosys`).
+
+    Args:
+        up: :math:`(u - n)/\sigma` per bin (all samples the variation moves, concatenated).
+        down: :math:`(d - n)/\sigma`, the same bins.
+
+    Returns:
+        ``{"kind", "cosine", "size_up", "size_down", "even_odd_ratio"}`` (see
+        :func:`classify_histosys`); ``kind`` is ``null``, ``one-sided``, ``asymmetric`` or
+        ``two-sided``.
+
+    Example:
+        >>> classify_shifts([1.0, 0.5], [0.9, 0.4])["kind"]  # both sides move the same way
+        'one-sided'
+        >>> classify_shifts([1.0, -0.5], [-1.0, 0.5])["kind"]
+        'two-sided'
+    """
+    uw, dw = np.asarray(up, dtype=np.float64), np.asarray(down, dtype=np.float64)
+    nu, nd = float(np.linalg.norm(uw)), float(np.linalg.norm(dw))
+    big, small = max(nu, nd), min(nu, nd)
+    cos = float(uw @ dw / (nu * nd)) if nu > 0 and nd > 0 else math.nan
+    if big == 0:
+        kind = "null"
+    elif small < ONE_SIDED_RATIO * big or cos > 0:
+        kind = "one-sided"
+    elif np.linalg.norm(uw + dw) > EVEN_ODD_LIMIT * np.linalg.norm(uw - dw):
+        kind = "asymmetric"
+    else:
+        kind = "two-sided"
+    odd = float(np.linalg.norm(uw - dw))
+    even_odd = float(np.linalg.norm(uw + dw)) / odd if odd > 0 else math.inf
+    return {"kind": kind, "cosine": cos, "size_up": nu, "size_down": nd, "even_odd_ratio": even_odd}
+
+
+def applied_method(kind: str, method: str) -> str:
+    """The treatment :func:`treat_histosys` applies to a variation of ``kind`` under ``method``.
+
+    Example:
+        >>> applied_method("one-sided", "auto"), applied_method("two-sided", "auto")
+        ('mirror', 'none')
+    """
+    if method not in HISTOSYS_METHODS:
+        raise ValueError(f"histosys method must be one of {HISTOSYS_METHODS}, got {method!r}")
+    if method == "auto":
+        return {"one-sided": "mirror", "asymmetric": "symmetrize"}.get(kind, "none")
+    return method
 
 
 def variation_significance(templates: Templates) -> dict[str, dict[str, float]]:
@@ -238,10 +280,7 @@ def treat_histosys(
     info: dict[str, dict[str, Any]] = {}
     for name, per_sample in templates.histosys.items():
         kind = kinds[name]["kind"]
-        if method == "auto":
-            applied = {"one-sided": "mirror", "asymmetric": "symmetrize"}.get(kind, "none")
-        else:
-            applied = method
+        applied = applied_method(kind, method)
         up_larger = kinds[name]["size_up"] >= kinds[name]["size_down"]
         new[name] = {}
         for sample, (down, up) in per_sample.items():

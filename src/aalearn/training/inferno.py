@@ -72,6 +72,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aalearn.data.dataset import LABEL_TOP
+from aalearn.training.inferno_histosys import Plan, check_histosys_method, histosys_plan, treat
 from aalearn.training.staterror import check_mc_events, mc_variance, staterror_scale
 from aalearn.training.strategy import Batch, Strategy, TrainingData, logits_of, register_strategy
 
@@ -89,6 +90,7 @@ __all__ = [
     "code4p_delta",
     "expected_counts",
     "fisher_information",
+    "histosys_templates",
     "inferno_mlp",
     "informative_bins",
     "kde_histogram",
@@ -310,6 +312,7 @@ def expected_counts(
     samples: Mapping[str, Mapping[str, Tensor]],
     totals: Mapping[str, float],
     weights: Mapping[str, Tensor | Mapping[str, Tensor]] | None = None,
+    plan: Plan | None = None,
 ) -> Tensor:
     r"""Expected counts :math:`n_i(\mu, \nu) = \mu\,S_i(\nu) + B_i(\nu)` of the binned model.
 
@@ -332,12 +335,61 @@ def expected_counts(
             the histosys ``up``/``down`` names) to the weights of those rows, for varied
             samples with rows of their own: each histogram is then scaled by total / Σw of
             its own rows (a key without weights: unweighted, total / its number of rows).
+        plan: Histosys treatments (:func:`~aalearn.training.inferno_histosys.histosys_plan`):
+            nuisance index → how its up/down counts are mirrored or symmetrised before the
+            interpolation, as ``aalearn measure`` does; ``None``: the templates as given.
 
     Returns:
         ``(n_bins,)`` expected counts, differentiable in ``p`` and in ``hist``'s parameters.
     """
-    counts = sample_counts(p, nuisances, hist, samples, totals, weights)
+    counts = sample_counts(p, nuisances, hist, samples, totals, weights, plan)
     return counts["signal"] + counts["background"]
+
+
+def _scaled(
+    p: Tensor,
+    nuisances: Sequence[Nuisance],
+    hist: HistogramFn,
+    samples: Mapping[str, Mapping[str, Tensor]],
+    totals: Mapping[str, float],
+    sample: str,
+    key: str,
+    w: Tensor | Mapping[str, Tensor] | None,
+) -> Tensor:
+    """Histogram of ``samples[sample][key]`` (transformed) scaled to the sample's total."""
+    rows = samples[sample]
+    x = _transform(rows[key], nuisances, p, sample)
+    total = float(totals[sample])
+    if isinstance(w, Mapping):  # rows of their own per key: each scaled by its own Σw
+        wk = w.get(key)
+        if wk is None:
+            return hist(x) * (total / rows[key].shape[0])
+        return hist(x, wk) * (total / wk.sum())
+    # one weight per row of x, the same for its row-paired varied copies
+    scale: Tensor | float = total / (rows["x"].shape[0] if w is None else w.sum())
+    return (hist(x) if w is None else hist(x, w)) * scale
+
+
+def histosys_templates(
+    p: Tensor,
+    nuisances: Sequence[Nuisance],
+    hist: HistogramFn,
+    samples: Mapping[str, Mapping[str, Tensor]],
+    totals: Mapping[str, float],
+    weights: Mapping[str, Tensor | Mapping[str, Tensor]] | None = None,
+) -> tuple[dict[str, Tensor], dict[int, tuple[Tensor, Tensor]]]:
+    """The nominal expected counts per sample and each histosys nuisance's (up, down) counts at ``p``."""
+    nominal: dict[str, Tensor] = {}
+    shifts: dict[int, tuple[Tensor, Tensor]] = {}
+    for sample in _SAMPLES:
+        w = None if weights is None else weights.get(sample)
+        nominal[sample] = _scaled(p, nuisances, hist, samples, totals, sample, "x", w)
+        for j, nu in enumerate(nuisances):
+            if nu.sample == sample and nu.kind == "histosys":
+                up = _scaled(p, nuisances, hist, samples, totals, sample, str(nu.up), w)
+                down = _scaled(p, nuisances, hist, samples, totals, sample, str(nu.down), w)
+                shifts[j] = (up, down)
+    return nominal, shifts
 
 
 def sample_counts(
@@ -347,33 +399,19 @@ def sample_counts(
     samples: Mapping[str, Mapping[str, Tensor]],
     totals: Mapping[str, float],
     weights: Mapping[str, Tensor | Mapping[str, Tensor]] | None = None,
+    plan: Plan | None = None,
 ) -> dict[str, Tensor]:
     """:func:`expected_counts` per sample: ``{"signal": μ S(ν), "background": B(ν)}``."""
-
-    def scaled(sample: str, key: str, w: Tensor | Mapping[str, Tensor] | None) -> Tensor:
-        """Histogram of ``samples[sample][key]`` (transformed) scaled to the sample's total."""
-        rows = samples[sample]
-        x = _transform(rows[key], nuisances, p, sample)
-        total = float(totals[sample])
-        if isinstance(w, Mapping):  # rows of their own per key: each scaled by its own Σw
-            wk = w.get(key)
-            if wk is None:
-                return hist(x) * (total / rows[key].shape[0])
-            return hist(x, wk) * (total / wk.sum())
-        # one weight per row of x, the same for its row-paired varied copies
-        scale: Tensor | float = total / (rows["x"].shape[0] if w is None else w.sum())
-        return (hist(x) if w is None else hist(x, w)) * scale
-
+    nominals, shifts = histosys_templates(p, nuisances, hist, samples, totals, weights)
     out: dict[str, Tensor] = {}
     for sample in _SAMPLES:
-        w = None if weights is None else weights.get(sample)
-        counts = scaled(sample, "x", w)
-        nominal = counts
+        counts = nominal = nominals[sample]
         for j, nu in enumerate(nuisances):
             if nu.sample != sample or nu.kind != "histosys":
                 continue
-            up = scaled(sample, str(nu.up), w)
-            down = scaled(sample, str(nu.down), w)
+            up, down = shifts[j]
+            if plan and j in plan:  # the measurement's treatment (inferno_histosys)
+                up, down = treat(nominal, up, down, plan[j])
             counts = counts + code4p_delta(p[j + 1], nominal, up, down)
         for j, nu in enumerate(nuisances):
             if nu.sample != sample:
@@ -603,6 +641,12 @@ class InfernoStrategy(Strategy):
             uncertainty (pyhf ``staterror``, the per-bin :math:`\gamma_i` profiled out) enters
             the loss, each bin's Fisher term becoming :math:`\partial n \partial n^\top/(n_i + V_i)`,
             :math:`V_i = \sum_s S_{s,i} T_s/N_s` (:mod:`aalearn.training.staterror`). ``None``: none.
+        histosys: The measurement's treatment of one-sided and asymmetric histosys
+            variations (``aalearn measure --histosys``): ``auto`` mirrors one-sided and
+            symmetrises strongly asymmetric variations, decided on each batch's templates
+            at the nominal point by the measurement's rule; ``mirror``/``symmetrize`` force
+            one treatment; ``none`` (default) interpolates the templates as given
+            (:mod:`aalearn.training.inferno_histosys` says why a one-sided variation needs it).
 
     Attributes:
         parameter_names: ``["mu", <nuisance names>]``.
@@ -626,8 +670,10 @@ class InfernoStrategy(Strategy):
         signal_label: int = LABEL_TOP,
         loss: str = "variance",
         mc_events: Mapping[str, float] | None = None,
+        histosys: str = "none",
     ) -> None:
         self.mc_events = check_mc_events(mc_events)
+        self.histosys = check_histosys_method(histosys)
         self.totals = {
             "signal": _positive(signal_expected, "signal_expected"),
             "background": _positive(background_expected, "background_expected"),
@@ -676,6 +722,20 @@ class InfernoStrategy(Strategy):
             return lambda n: asimov_nll(n, asimov)
         scale = staterror_scale(asimov, mc_variance(yields, self.totals, self.mc_events))
         return lambda n: asimov_nll(n, asimov, scale)
+
+    def histosys_plan(
+        self,
+        p0: Tensor,
+        nuisances: Sequence[Nuisance],
+        hist: HistogramFn,
+        samples: Mapping[str, Mapping[str, Tensor]],
+        weights: Mapping[str, Tensor | Mapping[str, Tensor]] | None = None,
+    ) -> Plan | None:
+        """This call's histosys treatments (``histosys``), decided on the templates at ``p0``."""
+        if self.histosys == "none":
+            return None
+        nominal, shifts = histosys_templates(p0, nuisances, hist, samples, self.totals, weights)
+        return histosys_plan(nominal, shifts, nuisances, self.histosys)
 
     # ---- the loss
     def _update_log_odds(
@@ -747,12 +807,14 @@ class InfernoStrategy(Strategy):
             return memo[key]
 
         p0 = self.p0(x.dtype, x.device)
-        poisson = self.poisson_nll(sample_counts(p0, self.nuisances, hist, samples, self.totals, weights))
+        plan = self.histosys_plan(p0, self.nuisances, hist, samples, weights)
+        nominal_counts = sample_counts(p0, self.nuisances, hist, samples, self.totals, weights, plan)
+        poisson = self.poisson_nll(nominal_counts)
         if update_log_odds:
             self._update_log_odds(model, samples, weights)
 
         def nll(p: Tensor) -> Tensor:
-            n = expected_counts(p, self.nuisances, hist, samples, self.totals, weights)
+            n = expected_counts(p, self.nuisances, hist, samples, self.totals, weights, plan)
             return poisson(n) + _constraint_terms(p, self.nuisances)
 
         keep = torch.is_grad_enabled() if create_graph is None else create_graph
@@ -857,8 +919,10 @@ class InfernoStrategy(Strategy):
             "tau": self.tau,
             "signal_label": self.signal_label,
             "loss": self.loss_kind,
-            # only runs with MC statistics carry the key: older checkpoints keep their fingerprint
+            # only runs with MC statistics or a histosys treatment carry the key: older
+            # checkpoints keep their fingerprint
             **({} if self.mc_events is None else {"mc_events": dict(self.mc_events)}),
+            **({} if self.histosys == "none" else {"histosys": self.histosys}),
         }
 
 

@@ -127,6 +127,13 @@ class InfernoTemplateStrategy(InfernoStrategy):
         mc_events: Simulated events per sample of the measurement's templates (their MC
             statistical uncertainty, pyhf ``staterror``, in the loss), as in
             :class:`~aalearn.training.inferno.InfernoStrategy`; ``None``: none.
+        histosys: The measurement's treatment of one-sided/asymmetric variations, as in
+            :class:`~aalearn.training.inferno.InfernoStrategy`; a ``"both"`` nuisance is
+            classified over both samples together, as ``aalearn measure`` does. Default
+            ``auto``, the measurement's default: a modelling variation whose up and down
+            samples shift the score the same way is mirrored, so the loss sees the
+            systematic the measurement will count (``none``: ``code4p`` of the templates as
+            given, whose slope at 0 nearly vanishes for such a variation).
 
     Example:
         >>> InfernoTemplateStrategy(templates={"up": (np.zeros((2, 3)), np.array([0, 1]))}).sources
@@ -154,6 +161,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
         signal_label: int = LABEL_TOP,
         loss: str = "sigma",
         mc_events: Mapping[str, float] | None = None,
+        histosys: str = "auto",
     ) -> None:
         specs, internal, index = self._expand(nuisances)
         super().__init__(
@@ -164,6 +172,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
             signal_label=signal_label,
             loss=loss,
             mc_events=mc_events,
+            histosys=histosys,
         )
         if histogram not in HISTOGRAMS:
             raise ValueError(f"histogram must be one of {', '.join(HISTOGRAMS)}, got {histogram!r}")
@@ -402,10 +411,12 @@ class InfernoTemplateStrategy(InfernoStrategy):
         index = self._index.to(x.device)
         per_key = weights if weighted else None
 
-        def counts(p: Tensor) -> dict[str, Tensor]:
-            return sample_counts(p[index], self.nuisances, hist, samples, self.totals, per_key)
-
         p0 = self.p0(x.dtype, x.device)
+        plan = self.histosys_plan(p0[index], self.nuisances, hist, samples, per_key)
+
+        def counts(p: Tensor) -> dict[str, Tensor]:
+            return sample_counts(p[index], self.nuisances, hist, samples, self.totals, per_key, plan)
+
         poisson = self.poisson_nll(counts(p0))  # with mc_events: the templates' staterror
 
         def nll(p: Tensor) -> Tensor:
