@@ -237,13 +237,29 @@ def prepare(
     preset: str | None = None,
     jes: float = 0.0,
     isr: bool = False,
+    pool: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Generate (if missing) and split the samples; write the test parts as Feather files."""
+    """Generate (if missing) and split the samples; write the test parts as Feather files.
+
+    ``pool``: directories of further, independently seeded samples of the same generator
+    settings (``DIR/{sample}_{top,w}.h5``, ``sample`` = ``nominal`` or a variation, e.g. from
+    earlier runs); each sample's jets are pooled with those found before the split, so its
+    templates carry less statistical noise. Every directory must supply at least one sample.
+    """
+    used = dict.fromkeys(pool, 0)
     out: dict[str, Any] = {"train": {}, "test": {}, "sizes": {}}
     tests: dict[str, JetDataset] = {}
     for k, variation in enumerate(VARIATIONS + (ISR_VARIATIONS if isr else ())):
         n = n_nominal if variation == "nominal" else n_varied
         files = [_generate(workdir, variation, p, n, seed=11 + 10 * k, preset=preset) for p in ("top", "w")]
+        for d in pool:
+            extra = [d / f"{variation}_{p}.h5" for p in ("top", "w")]
+            found = [f.exists() for f in extra]
+            if any(found) and not all(found):
+                raise SystemExit(f"--pool: {d} holds only one of {extra[0].name}, {extra[1].name}")
+            if all(found):
+                files += extra
+                used[d] += 1
         ds = load_datasets(files, require_labels=True)
         assert ds.labels is not None
         parts = split_indices(ds.labels, fractions=(train_fraction, 1.0 - train_fraction, 0.0), seed=2024)
@@ -257,6 +273,9 @@ def prepare(
             "test_per_class": np.bincount(test.labels).tolist(),  # type: ignore[arg-type]
         }
         tests[variation] = test
+    unused = [str(d) for d, n in used.items() if n == 0]
+    if unused:
+        raise SystemExit(f"--pool: no {{sample}}_top.h5/_w.h5 of this run's samples in {', '.join(unused)}")
     if jes > 0:
         for variation, factor in zip(JES_VARIATIONS, (1.0 + jes, 1.0 - jes), strict=True):
             path = workdir / f"test_{variation}{jes:g}.feather"
@@ -280,11 +299,13 @@ def inferno_options(
     isr: bool = False,
     mc_events: dict[str, float] | None = None,
     norms: tuple[float, float] = (0.05, 0.10),
+    histosys: str = "none",
 ) -> dict[str, Any]:
     """The inference-aware loss's settings: the measurement's nuisances (staterror with ``mc_events``).
 
     ``norms``: the signal's and the background's relative normalisation uncertainties (normsys);
-    0 leaves the term out, as the measurement does.
+    0 leaves the term out, as the measurement does. ``histosys``: the loss's treatment of
+    one-sided/asymmetric variations (the measurement's is ``auto``; ``none``: the templates as given).
     """
     norm_terms = [
         {"name": f"{sample}_norm", "kind": "normsys", "sample": sample, "up": 1 + size, "down": 1 - size}
@@ -337,6 +358,7 @@ def inferno_options(
         "n_bins": n_bins,
         "bandwidth": bandwidth,
         "loss": "sigma",
+        "histosys": histosys,
         **({"mc_events": mc_events} if mc_events else {}),
     }
 
@@ -374,6 +396,7 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
             isr="isr-up" in train,
             mc_events=job["mc_events"],
             norms=job["norms"],
+            histosys=job["histosys"],
         )
         config = TrainConfig(
             epochs=job["epochs"],
@@ -550,6 +573,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="the templates' MC statistics in the INFERNO loss (the nominal test jets per class)",
     )
     ap.add_argument("--inferno-init", choices=("nominal", "scratch"), default="nominal")
+    ap.add_argument(
+        "--inferno-histosys",
+        choices=("auto", "mirror", "symmetrize", "none"),
+        default="none",
+        help="the loss's treatment of one-sided/asymmetric variations (the measurement's is auto)",
+    )
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--bandwidth", type=float, default=0.05)
     ap.add_argument("--binnings", default="uniform,quantile", help="measurement binnings")
@@ -557,6 +586,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--n-attack", type=int, default=500, help="jets attacked per model in compare")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--tag", default="", help="suffix of the model file names")
+    ap.add_argument(
+        "--pool",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="pool each sample with DIR/{sample}_{top,w}.h5 where present (independent seeds); repeatable",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -567,7 +604,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"--jes must lie in [0, 1), got {args.jes}")
     expected = (args.expected_signal, args.expected_background)
     data = prepare(
-        args.workdir, args.n_nominal, args.n_varied, args.train_fraction, args.preset, args.jes, args.isr
+        args.workdir,
+        args.n_nominal,
+        args.n_varied,
+        args.train_fraction,
+        args.preset,
+        args.jes,
+        args.isr,
+        tuple(args.pool),
     )
     print("jets per class (train, test):", json.dumps(data["sizes"]), flush=True)
     test_sizes = data["sizes"]["nominal"]["test_per_class"]  # the measurement's templates: top = 0
@@ -600,11 +644,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "strategy": "inferno",
             "seed": seed,
             "path": model_path("inferno", seed),
-            "nominal_path": str(args.workdir / f"model_nominal_s{seed}.safetensors"),
+            "nominal_path": model_path("nominal", seed),
             "init": args.inferno_init,
             "lr": args.inferno_lr,
             "batch_size": args.inferno_batch,
             "mc_events": mc_events,
+            "histosys": args.inferno_histosys,
             "bins": args.bins,
             "bandwidth": args.bandwidth,
         }

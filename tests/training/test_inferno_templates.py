@@ -494,7 +494,7 @@ def test_sigma_with_an_empty_bin_equals_sigma_without_it() -> None:
     templates = {k: (torch.as_tensor(a), torch.as_tensor(b)) for k, (a, b) in parts.items()}
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     nuisances = _NUISANCES_W[:2]  # fsr on both samples, mirrored tune
-    s = InfernoTemplateStrategy(50, 500, nuisances, histogram="softmax", histosys="none")  # code4p as given
+    s = InfernoTemplateStrategy(50, 500, nuisances, histogram="softmax")  # code4p of the templates as given
     full = _net(6)
     with torch.no_grad():
         full.body[2].bias[0] = -1e4
@@ -586,7 +586,7 @@ def test_mc_statistics_equal_the_base_class_and_train() -> None:
     x_dn[:, 1] -= 0.3
     net = _net(2)
     mc = {"signal": 120, "background": 900}
-    base = InfernoStrategy(  # the templates strategy's default treatment, the measurement's
+    base = InfernoStrategy(  # the measurement's treatment in both strategies
         100,
         1000,
         [{"name": "fsr", "kind": "histosys", "up": "x_up", "down": "x_down"}],
@@ -594,8 +594,8 @@ def test_mc_statistics_equal_the_base_class_and_train() -> None:
         histosys="auto",
     )
     nuisances = [{"name": "fsr", "kind": "histosys", "up": "up", "down": "down"}]
-    mine = InfernoTemplateStrategy(100, 1000, nuisances, histogram="softmax", mc_events=mc)
-    plain = InfernoTemplateStrategy(100, 1000, nuisances, histogram="softmax")
+    mine = InfernoTemplateStrategy(100, 1000, nuisances, histogram="softmax", mc_events=mc, histosys="auto")
+    plain = InfernoTemplateStrategy(100, 1000, nuisances, histogram="softmax", histosys="auto")
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     aux = {"x_up": torch.as_tensor(x_up), "x_down": torch.as_tensor(x_dn)}
     templates = {"up": (aux["x_up"], yt), "down": (aux["x_down"], yt)}

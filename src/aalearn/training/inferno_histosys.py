@@ -24,6 +24,11 @@ Nuisances named ``name@signal``/``name@background`` (one parameter acting on bot
 :class:`~aalearn.training.inferno_templates.InfernoTemplateStrategy`) are classified together,
 as the measurement classifies one variation over both samples.
 
+Symmetrising keeps ``code4p``'s slope at 0, so of the three only ``mirror`` changes the Asimov
+Fisher information. The strategies' option ``histosys`` defaults to ``none``: on the project's
+jets the treatment decided on each batch's noisy templates trained worse taggers (see
+:class:`~aalearn.training.inferno_templates.InfernoTemplateStrategy`).
+
 Example:
     >>> import torch
     >>> from aalearn.training.inferno import Nuisance
