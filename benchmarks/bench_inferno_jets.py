@@ -152,11 +152,12 @@ sets of 8000, seeds 151-162). With 18,000 jets per class of each variation (nomi
 ± 0.168 (per seed 0.85, 0.86, 1.22, 0.80, 0.91, 1.12; batch 4096 and lr 1e-4: 1.010 ± 0.198).
 With 42,000 (nominal 42,000 / 36,000) it is 0.089 ± 0.011, 0.692 ± 0.095 and 1.012 ± 0.114
 (0.82-1.16); at batch 8192 INFERNO's σ_μ is 0.084 ± 0.007 against 0.089 ± 0.011, ratio 0.957 ±
-0.158 (0.73-1.14; Z_A 13.0 ± 1.3 against 11.9 ± 1.8). The nominal taggers' σ_μ varies by 11-15 %
-from seed to seed at equal AUC (0.904-0.915): the templates' noise, projected onto each tagger's
-bins, is still a large part of what the measurement calls the modelling systematic, and the loss
-sees far noisier templates on each batch. ``--inferno-histosys auto`` (the measurement's
-treatment of one-sided variations inside the loss) gave 1.44 ± 0.69 with the 18,000-jet pool.
+0.158 (0.73-1.14; Z_A 13.0 ± 1.3 against 11.9 ± 1.8), at batch 16384 0.083 ± 0.007, ratio 0.945
+± 0.106 (0.79-1.08). The nominal taggers' σ_μ varies by 11-15 % from seed to seed at equal AUC
+(0.904-0.915): the templates' noise, projected onto each tagger's bins, is still a large part of
+what the measurement calls the modelling systematic, and the loss sees far noisier templates on
+each batch. ``--inferno-histosys auto`` (the measurement's treatment of one-sided variations
+inside the loss) gave 1.44 ± 0.69 with the 18,000-jet pool.
 
 The INFERNO training itself overfits: from the nominal
 weights its validation σ_μ improves for one or two epochs (0.243 → 0.236, 0.209 → 0.200 at
