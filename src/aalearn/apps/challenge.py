@@ -71,6 +71,7 @@ __all__ = [
     "compare_files",
     "compare_models",
     "mixed_accuracy",
+    "paired_hits",
     "parse_attacks",
     "variation_shift",
 ]
@@ -123,9 +124,16 @@ def interval_fields(intervals: Mapping[str, Interval], keys: Sequence[str] | Non
     return out
 
 
-def _paired_hits(
+def paired_hits(
     model: Any, x_clean: npt.ArrayLike, x_adv: npt.ArrayLike, labels: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Per row: is the decision (P ≥ 0.5) right on the clean jet, on its adversary; the labels.
+
+    The Task 2 scoring rule, per row (for example to combine two taggers row by row).
+
+    Raises:
+        ValueError: For files that are not row-paired, NaN/inf or labels other than 0/1.
+    """
     xc = check_array(x_clean, name="x_clean", ndim=2)
     xa = check_array(x_adv, name="x_adv", ndim=2)
     if xa.shape != xc.shape:
@@ -153,7 +161,7 @@ def mixed_accuracy(
     Raises:
         ValueError: For mismatched shapes, NaN/inf or labels other than 0/1.
     """
-    hit_clean, hit_adv, _ = _paired_hits(model, x_clean, x_adv, labels)
+    hit_clean, hit_adv, _ = paired_hits(model, x_clean, x_adv, labels)
     return _mixed(hit_clean, hit_adv)
 
 
@@ -246,7 +254,7 @@ def challenge_task2(
     ds_adv = load_data(adv_path)
     if ds_clean.labels is None:
         raise ValueError(f"{clean_path} has no labels; Task 2 needs the labelled clean file")
-    hit_clean, hit_adv, y = _paired_hits(net, ds_clean.features, ds_adv.features, ds_clean.labels)
+    hit_clean, hit_adv, y = paired_hits(net, ds_clean.features, ds_adv.features, ds_clean.labels)
     result: dict[str, Any] = {"model": describe_model(model), **_mixed(hit_clean, hit_adv)}
     if n_boot:
         ivs = mixed_accuracy_intervals(hit_clean, hit_adv, strata=y, n_boot=n_boot, level=level, seed=seed)
