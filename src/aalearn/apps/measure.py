@@ -33,7 +33,7 @@ from aalearn.apps.inputs import load_data, load_model_arg, parse_name_value
 from aalearn.attacks import ATTACKS, get_attack
 from aalearn.data.dataset import LABEL_TOP, LABEL_W, JetDataset
 from aalearn.inference.measurement import Measurement, MeasurementResult, Templates, templates_from_scores
-from aalearn.inference.systematics import HISTOSYS_METHODS
+from aalearn.inference.systematics import check_histosys_method
 from aalearn.models import predict_proba
 from aalearn.report import write_run
 
@@ -264,8 +264,7 @@ def measure_files(
         measurement: one-sided variations, POI bounds, failed toy fits).
     """
     t0 = time.perf_counter()
-    if histosys not in HISTOSYS_METHODS:
-        raise ValueError(f"histosys must be one of {', '.join(HISTOSYS_METHODS)}, got {histosys!r}")
+    check_histosys_method(histosys)
     if binning not in ("quantile", "uniform"):
         raise ValueError(f"binning must be 'quantile' or 'uniform', got {binning!r}")
     if expected_signal <= 0 or expected_background <= 0:

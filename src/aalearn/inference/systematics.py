@@ -71,6 +71,7 @@ from aalearn.inference.templates import SAMPLES, Templates
 __all__ = [
     "HISTOSYS_METHODS",
     "applied_method",
+    "check_histosys_method",
     "classify_histosys",
     "classify_shifts",
     "treat_histosys",
@@ -173,6 +174,18 @@ def classify_shifts(up: npt.ArrayLike, down: npt.ArrayLike) -> dict[str, Any]:
     return {"kind": kind, "cosine": cos, "size_up": nu, "size_down": nd, "even_odd_ratio": even_odd}
 
 
+def check_histosys_method(method: str) -> str:
+    """``method`` if it is one of :data:`HISTOSYS_METHODS`, else a one-line ``ValueError``.
+
+    Example:
+        >>> check_histosys_method("auto")
+        'auto'
+    """
+    if method not in HISTOSYS_METHODS:
+        raise ValueError(f"histosys method must be one of {', '.join(HISTOSYS_METHODS)}, got {method!r}")
+    return method
+
+
 def applied_method(kind: str, method: str) -> str:
     """The treatment :func:`treat_histosys` applies to a variation of ``kind`` under ``method``.
 
@@ -180,9 +193,7 @@ def applied_method(kind: str, method: str) -> str:
         >>> applied_method("one-sided", "auto"), applied_method("two-sided", "auto")
         ('mirror', 'none')
     """
-    if method not in HISTOSYS_METHODS:
-        raise ValueError(f"histosys method must be one of {HISTOSYS_METHODS}, got {method!r}")
-    if method == "auto":
+    if check_histosys_method(method) == "auto":
         return {"one-sided": "mirror", "asymmetric": "symmetrize"}.get(kind, "none")
     return method
 
@@ -270,8 +281,7 @@ def treat_histosys(
         >>> treat_histosys(t, warn=False)[1]["a"]["method"]
         'mirror'
     """
-    if method not in HISTOSYS_METHODS:
-        raise ValueError(f"histosys method must be one of {HISTOSYS_METHODS}, got {method!r}")
+    check_histosys_method(method)
     if not templates.histosys:
         return templates, {}
     kinds = classify_histosys(templates)

@@ -72,7 +72,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aalearn.data.dataset import LABEL_TOP
-from aalearn.training.inferno_histosys import Plan, check_histosys_method, histosys_plan, treat
+from aalearn.inference.systematics import check_histosys_method
+from aalearn.training.inferno_histosys import Plan, histosys_plan, treat
 from aalearn.training.staterror import check_mc_events, mc_variance, staterror_scale
 from aalearn.training.strategy import Batch, Strategy, TrainingData, logits_of, register_strategy
 

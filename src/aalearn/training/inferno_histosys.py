@@ -50,22 +50,15 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from aalearn.inference.systematics import HISTOSYS_METHODS, applied_method, classify_shifts
+from aalearn.inference.systematics import applied_method, check_histosys_method, classify_shifts
 
 if TYPE_CHECKING:  # type-only: inferno.py imports this module at run time
     from aalearn.training.inferno import Nuisance
 
-__all__ = ["Plan", "check_histosys_method", "histosys_plan", "treat"]
+__all__ = ["Plan", "histosys_plan", "treat"]
 
 #: Nuisance index → (applied method, whether the up shift is the larger one).
 Plan = dict[int, tuple[str, bool]]
-
-
-def check_histosys_method(method: str) -> str:
-    """``method`` if it is one of :data:`~aalearn.inference.systematics.HISTOSYS_METHODS`."""
-    if method not in HISTOSYS_METHODS:
-        raise ValueError(f"histosys must be one of {', '.join(HISTOSYS_METHODS)}, got {method!r}")
-    return method
 
 
 def histosys_plan(
