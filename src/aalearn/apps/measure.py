@@ -69,8 +69,12 @@ def pseudo_data(
     expected_signal: float,
     expected_background: float,
     signal_label: int = LABEL_TOP,
+    weights: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """Pseudo-data counts: per-class score histograms scaled to the expected yields.
+
+    ``weights``: optional per-jet weights (a variation given as event weights); each class's
+    histogram is then its weighted histogram scaled to the class's expected yield.
 
     Raises:
         ValueError: If a class is missing from ``labels``.
@@ -78,13 +82,14 @@ def pseudo_data(
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels)
     e = np.asarray(edges, dtype=np.float64)
+    w = np.ones_like(s) if weights is None else np.asarray(weights, dtype=np.float64)
     out = np.zeros(len(e) - 1)
     for label, total in ((signal_label, expected_signal), (1 - signal_label, expected_background)):
-        sel = s[y == label]
+        sel, w_sel = s[y == label], w[y == label]
         if sel.size == 0:
             raise ValueError(f"pseudo-data need jets of both classes; label {label} is missing")
-        h, _ = np.histogram(np.clip(sel, e[0], e[-1]), bins=e)
-        out += h * (total / sel.size)
+        h, _ = np.histogram(np.clip(sel, e[0], e[-1]), bins=e, weights=w_sel)
+        out += h * (total / w_sel.sum())
     return out
 
 
@@ -166,6 +171,8 @@ def measurement_templates(
     signal_norm: float = 0.05,
     background_norm: float = 0.10,
     staterror: bool = True,
+    var_weights: Mapping[str, tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]]
+    | None = None,
 ) -> Templates:
     """The templates of :func:`measure_files` from class scores (arguments as there).
 
@@ -173,6 +180,7 @@ def measurement_templates(
         s_sig: Scores of the signal jets.
         s_bkg: Scores of the background jets.
         var_scores: ``name -> ((signal_down, background_down), (signal_up, background_up))``.
+        var_weights: The same of per-jet weights of the nominal jets (``weight_variations``).
 
     Returns:
         Templates with normsys ``signal_norm``/``background_norm``, histosys per variation
@@ -199,6 +207,7 @@ def measurement_templates(
         variations=var_scores or None,
         normsys=normsys or None,
         staterror=staterror,
+        variation_weights=var_weights or None,
     )
 
 
@@ -219,6 +228,10 @@ def measure_files(
     background_norm: float = 0.10,
     staterror: bool = True,
     histosys: str = "auto",
+    weight_variations: Mapping[
+        str, tuple[tuple[npt.ArrayLike, npt.ArrayLike], tuple[npt.ArrayLike, npt.ArrayLike]]
+    ]
+    | None = None,
     coverage_toys: int = 0,
     n_max: int | None = None,
     seed: int = 0,
@@ -248,6 +261,14 @@ def measure_files(
         histosys: Treatment of the variations (:data:`aalearn.inference.systematics.HISTOSYS_METHODS`):
             ``auto`` mirrors one-sided variations (down = 2·nominal − up) and
             symmetrises strongly asymmetric ones, with a warning naming each.
+        weight_variations: Modelling variations given as per-jet weights of the nominal
+            jets, ``name -> ((signal_down, background_down), (signal_up, background_up))``:
+            one weight per top jet of ``signal`` and per W jet of ``background`` (in file
+            order, after ``n_max``), e.g. parton-shower weights or a density ratio fitted
+            between the nominal and a varied sample (CARL, arXiv:1506.02169). Histosys
+            nuisances whose templates share the nominal jets, so their difference carries no
+            statistical noise of a separate sample
+            (:func:`~aalearn.inference.templates.templates_from_scores`).
         coverage_toys: Pseudo-experiments for the coverage of the μ interval (0: skip).
         n_max: Use at most this many jets per sample.
         seed: Seed (attacks, toys).
@@ -292,10 +313,15 @@ def measure_files(
         )
         for name, (d, u) in var_specs.items()
     }
+    var_weights = {
+        name: tuple(tuple(np.asarray(w, dtype=np.float64) for w in side) for side in pair)
+        for name, pair in (weight_variations or {}).items()
+    }
     templates = measurement_templates(
         s_sig,
         s_bkg,
         var_scores,
+        var_weights=var_weights,  # type: ignore[arg-type]
         bins=bins,
         binning=binning,
         expected_signal=expected_signal,
@@ -336,15 +362,22 @@ def measure_files(
         "bins": bins,
         "expected_signal": expected_signal,
         "expected_background": expected_background,
-        "variations": sorted(var_specs),
+        "variations": sorted([*var_specs, *var_weights]),
     }
     shifts: dict[str, dict[str, float]] = {}
     edges = templates.edges
     result["edges"] = edges.tolist()
 
-    def _shift(name: str, scores: FloatArray, labels: npt.NDArray[np.int64]) -> None:
+    def _shift(
+        name: str, scores: FloatArray, labels: npt.NDArray[np.int64], weights: FloatArray | None = None
+    ) -> None:
         counts = pseudo_data(
-            scores, labels, edges, expected_signal=expected_signal, expected_background=expected_background
+            scores,
+            labels,
+            edges,
+            expected_signal=expected_signal,
+            expected_background=expected_background,
+            weights=weights,
         )
         shifts[name] = meas.shift(counts)
 
@@ -358,6 +391,11 @@ def measure_files(
         for side, (ss, sb) in (("down", (down_s, down_b)), ("up", (up_s, up_b))):
             lab = np.concatenate([np.full(len(ss), LABEL_TOP), np.full(len(sb), LABEL_W)])
             _shift(f"variation:{name}-{side}", np.concatenate([ss, sb]), lab)
+    nominal_labels = np.concatenate([np.full(len(s_sig), LABEL_TOP), np.full(len(s_bkg), LABEL_W)])
+    for name, sides in var_weights.items():
+        for side, (w_s, w_b) in zip(("down", "up"), sides, strict=True):
+            both_w = np.concatenate([w_s, w_b])
+            _shift(f"variation:{name}-{side}", np.concatenate([s_sig, s_bkg]), nominal_labels, both_w)
     if attacks:
         both = JetDataset.concatenate([_class_subset(sig_ds, LABEL_TOP), _class_subset(bkg_ds, LABEL_W)])
         assert both.labels is not None

@@ -218,11 +218,28 @@ def _scores(x: Any, *, name: str, lo: float, hi: float) -> FloatArray:
     return arr
 
 
-def _histogram(scores: FloatArray, edges: FloatArray, total: float) -> tuple[FloatArray, FloatArray]:
-    """Yields scaled to ``total`` and their ``sumw2`` (each event weighs ``total / N``)."""
-    counts, _ = np.histogram(scores, bins=edges)
-    w = total / scores.shape[0]
-    return counts * w, counts * w * w
+def _histogram(
+    scores: FloatArray, edges: FloatArray, total: float, weights: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Yields scaled to ``total`` and their ``sumw2`` (each event weighs total/N, or total·wᵢ/Σw)."""
+    if weights is None:
+        counts, _ = np.histogram(scores, bins=edges)
+        w = total / scores.shape[0]
+        return counts * w, counts * w * w
+    scaled = weights * (total / weights.sum())
+    h, _ = np.histogram(scores, bins=edges, weights=scaled)
+    h2, _ = np.histogram(scores, bins=edges, weights=scaled * scaled)
+    return h, h2
+
+
+def _event_weights(w: Any, *, name: str, n: int) -> FloatArray:
+    """Per-event weights of a variation: ``(n,)``, finite, non-negative, with a positive sum."""
+    arr = check_array(w, name=name, ndim=1, dtype=np.float64)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} must hold one weight per simulated event ({n}), got {arr.shape[0]}")
+    if np.any(arr < 0) or not arr.sum() > 0:
+        raise ValueError(f"{name} must be non-negative weights with a positive sum")
+    return arr
 
 
 def _edges(bins: int | npt.ArrayLike, range_: tuple[float, float]) -> FloatArray:
@@ -252,6 +269,7 @@ def templates_from_scores(
     variations: Mapping[str, Variation] | None = None,
     normsys: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
     staterror: bool = True,
+    variation_weights: Mapping[str, Variation] | None = None,
 ) -> Templates:
     r"""Histogram simulated classifier scores into measurement templates.
 
@@ -274,6 +292,15 @@ def templates_from_scores(
             totals (a shape-only effect) and becomes a ``histosys`` on both samples.
         normsys: Rate systematics, ``name -> sample -> (lo, hi)`` factors.
         staterror: Attach the Monte-Carlo statistical uncertainty (``sumw2``).
+        variation_weights: Shape systematics given as per-event weights of the *nominal*
+            events, ``name -> ((signal_down, background_down), (signal_up, background_up))``
+            weight arrays aligned with ``scores_signal`` / ``scores_background`` (parton-shower
+            weights, or a classifier's density ratio between the nominal and a varied sample:
+            CARL, arXiv:1506.02169). Each template is the weighted histogram of the nominal
+            scores, normalised to the expected total (shape only); its ``sumw2`` is
+            :math:`\sum_i (E w_i/\sum w)^2` per bin. The varied and the nominal templates
+            share their events, so their difference carries no statistical noise of a
+            separate sample.
 
     Returns:
         The :class:`Templates`.
@@ -322,6 +349,30 @@ def templates_from_scores(
             h_up, w2_up = _histogram(_scores(up_s, name=f"{name} {sample} up", lo=lo, hi=hi), edges, total)
             histosys[name][sample] = (h_down, h_up)
             histosys_w2[name][sample] = (w2_down, w2_up)
+    nominal_scores = {"signal": scores_signal, "background": scores_background}
+    for name, variation in (variation_weights or {}).items():
+        _check_name(name, what="variation")
+        if name in histosys:
+            raise ValueError(f"variation {name!r} is given both as scores and as weights; give it once")
+        try:
+            (sig_down, bkg_down), (sig_up, bkg_up) = variation
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"variation_weights {name!r} must be ((signal_down, background_down), (signal_up, "
+                "background_up)) weight arrays"
+            ) from None
+        histosys[name], histosys_w2[name] = {}, {}
+        for sample, (down_w, up_w), total in (
+            ("signal", (sig_down, sig_up), expected_signal),
+            ("background", (bkg_down, bkg_up), expected_background),
+        ):
+            s_nom = np.asarray(nominal_scores[sample], dtype=np.float64)
+            pair = []
+            for side, w in (("down", down_w), ("up", up_w)):
+                weights = _event_weights(w, name=f"{name} {sample} {side} weights", n=s_nom.shape[0])
+                pair.append(_histogram(s_nom, edges, total, weights))
+            histosys[name][sample] = (pair[0][0], pair[1][0])
+            histosys_w2[name][sample] = (pair[0][1], pair[1][1])
     return Templates(
         edges=edges,
         signal=sig,
