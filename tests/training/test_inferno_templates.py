@@ -635,3 +635,159 @@ def test_doctests() -> None:
     result = doctest.testmod(inferno_templates, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# ---------------------------------------------------------------------------- weight sources
+def _weight_nuisances(prefix: str) -> list[dict[str, Any]]:
+    """:data:`_NUISANCES_W` with its varied samples named ``prefix + u/d/t``."""
+    out = []
+    for spec in _NUISANCES_W:
+        spec = dict(spec)
+        if spec["kind"] == "histosys":
+            spec["up"] = prefix + spec["up"]
+            spec["down"] = spec["down"] if spec["down"] == "mirror" else prefix + spec["down"]
+        out.append(spec)
+    return out
+
+
+@pytest.mark.parametrize("histogram", ["softmax", "kde"])
+def test_weight_sources_equal_the_nominal_rows_given_as_weighted_templates(histogram: str) -> None:
+    # A histosys written "weight:KEY" is the step's nominal rows weighted by aux[KEY] (times
+    # their sample weights). Independent path: the same rows handed over as templates with
+    # those products as their weights (each histogram scaled by its own Σw either way). Fisher
+    # information, σ_μ and its gradient must agree to 1e-9 relative (float64, another order).
+    x, y, w = _rows(30, True)
+    rng = np.random.default_rng(31)
+    ratio = {k: torch.as_tensor(rng.uniform(0.4, 1.6, len(y))) for k in ("u", "d", "t")}
+    _, net = _strategy_and_net(histogram)
+    s_w = InfernoTemplateStrategy(
+        50, 500, _weight_nuisances("weight:r"), histogram=histogram, n_bins=4, bandwidth=0.2
+    )
+    assert s_w.requires_aux == ("rd", "rt", "ru")
+    got = s_w.fisher(net, x, y, {"r" + k: v for k, v in ratio.items()}, weight=w)
+    s_t = InfernoTemplateStrategy(50, 500, _NUISANCES_W, histogram=histogram, n_bins=4, bandwidth=0.2)
+    templates = {k: (x, y, w * r) for k, r in ratio.items()}
+    expected = s_t.fisher(net, x, y, {}, weight=w, templates=templates)
+    assert got is not None
+    assert expected is not None
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9 * float(expected.detach().abs().max()))
+    sigma_got = torch.linalg.inv(got)[0, 0].sqrt()
+    sigma_exp = torch.linalg.inv(expected)[0, 0].sqrt()
+    grads_got = torch.autograd.grad(sigma_got, list(net.parameters()))
+    grads_exp = torch.autograd.grad(sigma_exp, list(net.parameters()))
+    for a, b in zip(grads_got, grads_exp, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+    # the weights matter: all ratios 1 (no variation) give another information matrix
+    flat = s_w.fisher(net, x, y, {"r" + k: torch.ones_like(v) for k, v in ratio.items()}, weight=w)
+    assert flat is not None
+    assert not torch.allclose(flat, got, rtol=1e-3)
+
+
+def test_density_ratio_weights_give_the_varied_samples_sigma() -> None:
+    # Analytic case: the background shifted by +0.6 (-0.6) in x0 is the nominal background
+    # weighted by the Gaussian density ratio exp(±0.6 x0 − 0.18). σ_μ of the loss with the
+    # variation given as those weights must equal σ_μ with 40,000 shifted rows per sample of
+    # their own, within 3 % (the separate samples' noise: a few per mille of each bin), and
+    # both must differ from σ_μ without the variation by more than 10 %.
+    n = 40_000
+    x, y = (torch.as_tensor(a) for a in _toy(n, 40))
+    x_up, y_up = (torch.as_tensor(a) for a in _toy(n, 41, shift=0.6))
+    x_dn, y_dn = (torch.as_tensor(a) for a in _toy(n, 42, shift=-0.6))
+    bkg = (y == 1).double()
+    r_up = torch.exp(bkg * (0.6 * x[:, 0] - 0.18))
+    r_dn = torch.exp(bkg * (-0.6 * x[:, 0] - 0.18))
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(2, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[-2.0, -1.0]], dtype=torch.float64))
+        net[0].bias.fill_(1.5)
+
+    def sigma(up: str, down: str, aux: dict[str, torch.Tensor], templates: Any = None) -> float:
+        nuis = [{"name": "v", "kind": "histosys", "sample": "background", "up": up, "down": down}]
+        s = InfernoTemplateStrategy(100, 1000, nuis, histogram="kde", n_bins=8, bandwidth=0.05)
+        info = s.fisher(net, x, y, aux, templates=templates, create_graph=False)
+        assert info is not None
+        return float(torch.linalg.inv(info)[0, 0].sqrt())
+
+    by_weights = sigma("weight:up", "weight:dn", {"up": r_up, "dn": r_dn})
+    by_samples = sigma("u", "d", {}, {"u": (x_up, y_up), "d": (x_dn, y_dn)})
+    none = sigma("weight:one", "weight:one", {"one": torch.ones(len(y), dtype=torch.float64)})
+    assert by_weights == pytest.approx(by_samples, rel=0.03)
+    assert by_weights > 1.1 * none
+
+
+def test_weight_sources_train_and_validate() -> None:
+    # Through the training loop: the weight arrays come as aux arrays of the training and
+    # validation rows; the validation σ_μ is the loss on the validation rows with their own
+    # ratios, and a short run lowers it (the toy's background shift given as density-ratio
+    # weights, as in the analytic test above).
+    x, y = _toy(6000, 50)
+    order = np.random.default_rng(51).permutation(len(y))  # both classes in the validation rows
+    x, y = x[order], y[order]
+    bkg = (y == 1).astype(np.float64)
+    aux = {"up": np.exp(bkg * (0.6 * x[:, 0] - 0.18)), "dn": np.exp(bkg * (-0.6 * x[:, 0] - 0.18))}
+    n_tr = 4800
+    strategy = InfernoTemplateStrategy(
+        100,
+        1000,
+        [{"name": "v", "kind": "histosys", "sample": "background", "up": "weight:up", "down": "weight:dn"}],
+        n_bins=4,
+    )
+    hist = train_classifier(
+        _net(2),
+        x[:n_tr].astype(np.float32),
+        y[:n_tr],
+        x[n_tr:].astype(np.float32),
+        y[n_tr:],
+        aux_train={k: v[:n_tr] for k, v in aux.items()},
+        aux_val={k: v[n_tr:] for k, v in aux.items()},
+        strategy=strategy,
+        epochs=6,
+        batch_size=512,
+        lr=3e-3,
+        patience=6,
+        progress=False,
+        monitor="val_sigma_mu",
+    )
+    sigma = hist.extra["val_sigma_mu"]
+    assert len(sigma) == 6
+    assert min(sigma[1:]) < 0.95 * sigma[0], sigma
+    with pytest.raises(ValueError, match="histosys weights 'up' must be in aux_train"):
+        train_classifier(
+            _net(2),
+            x[:n_tr].astype(np.float32),
+            y[:n_tr],
+            x[n_tr:].astype(np.float32),
+            y[n_tr:],
+            aux_train={"up": -aux["up"][:n_tr], "dn": aux["dn"][:n_tr]},
+            aux_val={k: v[n_tr:] for k, v in aux.items()},
+            strategy=strategy,
+            epochs=1,
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_paired_sources_equal_the_copies_given_as_templates(weighted: bool) -> None:
+    # "paired:KEY" reads row-paired varied copies of the nominal rows from aux[KEY] (a jet
+    # energy scale: the same jets, features varied). Independent path: the same copies handed
+    # over as templates (with the nominal rows' weights when weighted). Fisher information
+    # and σ_μ's gradient agree to 1e-9 relative.
+    x, y, w = _rows(60, weighted)
+    copies = {"u": x * 1.1 + 0.05, "d": x * 0.9 - 0.05, "t": x + 0.2}
+    _, net = _strategy_and_net("kde")
+    s_p = InfernoTemplateStrategy(
+        50, 500, _weight_nuisances("paired:c"), histogram="kde", n_bins=4, bandwidth=0.2
+    )
+    assert s_p.requires_aux == ("cd", "ct", "cu")
+    got = s_p.fisher(net, x, y, {"c" + k: v for k, v in copies.items()}, weight=w if weighted else None)
+    s_t = InfernoTemplateStrategy(50, 500, _NUISANCES_W, histogram="kde", n_bins=4, bandwidth=0.2)
+    templates = {k: (v, y, w) if weighted else (v, y) for k, v in copies.items()}
+    expected = s_t.fisher(net, x, y, {}, weight=w if weighted else None, templates=templates)
+    assert got is not None
+    assert expected is not None
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9 * float(expected.detach().abs().max()))
+    grads_got = torch.autograd.grad(torch.linalg.inv(got)[0, 0].sqrt(), list(net.parameters()))
+    grads_exp = torch.autograd.grad(torch.linalg.inv(expected)[0, 0].sqrt(), list(net.parameters()))
+    for a, b in zip(grads_got, grads_exp, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)

@@ -29,6 +29,21 @@ Where the varied samples come from:
   nominal rows; a histosys ``up``/``down`` given as a number names the rows with that
   value of ``z`` (their validation rows likewise from ``aux_val``).
 
+* **per-row weights of the nominal rows**: a histosys ``up``/``down`` written
+  ``"weight:KEY"`` is the histogram of the step's *own* nominal rows, each weighted by the
+  auxiliary array ``KEY`` (times its sample weight). This is a modelling variation given as
+  event weights — Pythia's shower-variation weights, or a classifier's density ratio
+  :math:`p_\text{var}(x)/p_\text{nom}(x)` fitted between the nominal and the varied sample
+  (CARL, Cranmer, Pavez & Louppe, arXiv:1506.02169; DCTR, Andreassen & Nachman,
+  arXiv:1907.08209). The varied template then shares the nominal one's rows, so the
+  difference between them carries no statistical noise of a separate sample: the loss
+  sees the variation itself, not two samples' fluctuations.
+
+* **row-paired varied copies of the nominal rows**: ``"paired:KEY"`` is the histogram of
+  the auxiliary feature array ``KEY`` ``(N, F)``, row ``i`` being nominal row ``i`` with
+  varied features (a jet-energy scale: every constituent pT × 1.02), as the base class
+  reads ``Batch.aux``; like a weight source, it shares the nominal rows.
+
 A one-sided variation (a different tune) takes ``"down": "mirror"``: the down template is
 :math:`2\,\text{nominal} - \text{up}`, as ``aalearn measure --histosys auto`` treats it
 (not combined with ``shift``/``rate`` nuisances of the same sample).
@@ -70,7 +85,7 @@ from aalearn.training.inferno import (
 )
 from aalearn.training.strategy import TrainingData, logits_of, register_strategy
 
-__all__ = ["HISTOGRAMS", "InfernoTemplateStrategy"]
+__all__ = ["HISTOGRAMS", "PAIRED_PREFIX", "WEIGHT_PREFIX", "InfernoTemplateStrategy"]
 
 #: Relaxed histograms: ``auto`` (softmax of ``bin_logits`` when the model has them, else
 #: KDE of the score), ``softmax`` (INFERNO), ``kde`` (neos).
@@ -78,6 +93,10 @@ HISTOGRAMS = ("auto", "softmax", "kde")
 _SAMPLES = ("signal", "background")
 _BOTH = "both"
 _MIRROR = "mirror"
+#: Prefix of a histosys ``up``/``down`` that is a per-row weight array of the nominal rows.
+WEIGHT_PREFIX = "weight:"
+#: Prefix of a histosys ``up``/``down`` that is a row-paired varied copy of the nominal features.
+PAIRED_PREFIX = "paired:"
 
 #: Template rows of one call: source name → (features, labels) or (features, labels, weights).
 TemplateRows = Mapping[str, tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]]
@@ -196,6 +215,13 @@ class InfernoTemplateStrategy(InfernoStrategy):
         self._index = torch.tensor(index, dtype=torch.long)
         named = {str(v) for n in internal if n.kind == "histosys" for v in (n.up, n.down)}
         self.sources = tuple(sorted(v for v in named if not v.startswith(f"{_MIRROR}:")))
+        # "weight:KEY": the nominal rows weighted by aux[KEY]; the others have rows of their own
+        self._weight_sources = tuple(v for v in self.sources if v.startswith(WEIGHT_PREFIX))
+        self._paired_sources = tuple(v for v in self.sources if v.startswith(PAIRED_PREFIX))
+        self._row_sources = tuple(v for v in self.sources if not v.startswith((WEIGHT_PREFIX, PAIRED_PREFIX)))
+        for v in (*self._weight_sources, *self._paired_sources):
+            if not v.split(":", 1)[1]:
+                raise ValueError(f"a histosys {v!r} source must name its array, e.g. '{v}w_fsr_up'")
         self._mirrors = tuple(sorted(v for v in named if v.startswith(f"{_MIRROR}:")))
         mirrored = {n.sample for n in internal if n.kind == "histosys" and str(n.down).startswith(_MIRROR)}
         shifted = {n.sample for n in internal if n.kind in ("shift", "rate")}
@@ -213,12 +239,14 @@ class InfernoTemplateStrategy(InfernoStrategy):
                 if x_arr.ndim != 2 or y_arr.shape != (x_arr.shape[0],):
                     raise ValueError(f"template {key!r} must be (X of shape (N, F), y of shape (N,))")
                 self._arrays[str(key)] = (x_arr, y_arr)
-            missing = [s for s in self.sources if s not in self._arrays]
+            missing = [s for s in self._row_sources if s not in self._arrays]
             if missing:
                 raise ValueError(
                     f"histosys sample(s) {missing} not among the templates {sorted(self._arrays)}"
                 )
-        self.requires_aux = () if self._arrays is not None or not self.sources else (source_key,)  # type: ignore[misc]
+        needs = () if self._arrays is not None or not self._row_sources else (source_key,)
+        weight_keys = tuple(v.split(":", 1)[1] for v in (*self._weight_sources, *self._paired_sources))
+        self.requires_aux = needs + weight_keys  # type: ignore[misc]
         self._pools: dict[str, dict[str, Tensor]] = {}
         self._val_pools: dict[str, dict[str, Tensor]] = {}
         # weights of the pooled rows (source → sample → (rows,)); empty for an unweighted run
@@ -330,13 +358,19 @@ class InfernoTemplateStrategy(InfernoStrategy):
         and the row counts need not match); a class of zero total weight in any of them gives
         ``None`` (no information). Without weights the computation is the unweighted one.
         """
-        weighted = weight is not None or (
-            templates is not None and any(len(t) > 2 for t in templates.values())
+        weighted = (
+            weight is not None
+            or bool(self._weight_sources)
+            or (templates is not None and any(len(t) > 2 for t in templates.values()))
         )
+        row_weights = {s: aux[s[len(WEIGHT_PREFIX) :]] for s in self._weight_sources}
+        paired = {s: aux[s[len(PAIRED_PREFIX) :]] for s in self._paired_sources}
         if self.source_key in aux and x.shape[0] == aux[self.source_key].shape[0]:
             keep = aux[self.source_key] == self.nominal_source
             x, y = x[keep], y[keep]
             weight = None if weight is None else weight[keep]
+            row_weights = {s: w[keep] for s, w in row_weights.items()}
+            paired = {s: v[keep] for s, v in paired.items()}
         is_val = self._val is not None and x is self._val[0]
         samples: dict[str, dict[str, Tensor]] = {}
         weights: dict[str, dict[str, Tensor]] = {}
@@ -355,7 +389,15 @@ class InfernoTemplateStrategy(InfernoStrategy):
             row_w: dict[str, Tensor | None] = {}
             if weighted:
                 row_w["x"] = weights_of(None if weight is None else weight[mask], n)
-            for src in self.sources:
+            for src in self._weight_sources:  # the same rows, reweighted (no forward pass of their own)
+                rows[src] = rows["x"][:]
+                w_var = row_weights[src][mask].to(device=x.device, dtype=x.dtype)
+                row_w[src] = weights_of(w_var if weight is None else weight[mask] * w_var, n)
+            for src in self._paired_sources:  # varied copies of the same rows (their weights too)
+                rows[src] = paired[src][mask].to(device=x.device, dtype=x.dtype)
+                if weighted:
+                    row_w[src] = row_w["x"]
+            for src in self._row_sources:
                 w_src: Tensor | None = None
                 if templates is not None:
                     entry = templates[src]
@@ -383,14 +425,26 @@ class InfernoTemplateStrategy(InfernoStrategy):
             samples[sample] = rows
 
         # One forward pass over every row of the step (batch normalisation sees one batch).
-        keyed = [(sample, key, t) for sample, rows in samples.items() for key, t in rows.items()]
+        keyed = [
+            (sample, key, t)
+            for sample, rows in samples.items()
+            for key, t in rows.items()
+            if key not in self._weight_sources
+        ]
         out = self.outputs(model, torch.cat([t for _, _, t in keyed]))
         memo: dict[int, Tensor] = {}
+        nominal_out: dict[str, Tensor] = {}
         start = 0
         for sample, key, t in keyed:
             w_t = weights[sample][key] if weighted else None
-            memo[id(t)] = self.histogram_of(out[start : start + t.shape[0]], w_t)
+            piece = out[start : start + t.shape[0]]
+            memo[id(t)] = self.histogram_of(piece, w_t)
+            if key == "x":
+                nominal_out[sample] = piece
             start += t.shape[0]
+        for sample, rows in samples.items():  # the weight sources: the nominal outputs, reweighted
+            for src in self._weight_sources:
+                memo[id(rows[src])] = self.histogram_of(nominal_out[sample], weights[sample][src])
 
         for sample, rows in samples.items():  # one-sided variations: down = 2·nominal − up
             for mirror in self._mirrors:
@@ -470,7 +524,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
         self._gen = torch.Generator().manual_seed(int(data.seed) + 7919)
         z_tr = data.aux.get(self.source_key)
         z_va = data.aux_val.get(self.source_key)
-        if self.sources and self._arrays is None and z_tr is None:
+        if self._row_sources and self._arrays is None and z_tr is None:
             raise ValueError(f"the varied samples need the auxiliary array {self.source_key!r} or templates=")
         w_tr = None if data.weight is None else np.asarray(data.weight, dtype=np.float64)
         w_va = None if data.weight_val is None else np.asarray(data.weight_val, dtype=np.float64)
@@ -482,7 +536,39 @@ class InfernoTemplateStrategy(InfernoStrategy):
         x_val, y_val = data.X_val[val_nominal], data.y_val[val_nominal]
         w_val = None if w_va is None else w_va[val_nominal]
         val_src: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any] | None]] = {}
-        for src in self.sources:
+        for key in (s[len(PAIRED_PREFIX) :] for s in self._paired_sources):
+            for part, arrays, x_part in (
+                ("aux_train", data.aux, data.X),
+                ("aux_val", data.aux_val, data.X_val),
+            ):
+                arr = arrays.get(key)
+                if part == "aux_val" and arr is None and len(x_part) == 0:
+                    continue
+                if arr is None or np.shape(arr) != x_part.shape or not np.all(np.isfinite(arr)):
+                    raise ValueError(
+                        f"histosys copies {key!r} must be in {part} as finite varied features of the "
+                        f"shape of X {x_part.shape}"
+                    )
+        for key in (s[len(WEIGHT_PREFIX) :] for s in self._weight_sources):
+            for part, arrays, n_rows in (
+                ("aux_train", data.aux, len(data.y)),
+                ("aux_val", data.aux_val, len(data.y_val)),
+            ):
+                arr = arrays.get(key)
+                if part == "aux_val" and arr is None and n_rows == 0:
+                    continue
+                values = None if arr is None else np.asarray(arr, dtype=np.float64)
+                if (
+                    values is None
+                    or values.shape != (n_rows,)
+                    or not np.all(np.isfinite(values))
+                    or np.any(values < 0)
+                ):
+                    raise ValueError(
+                        f"histosys weights {key!r} must be in {part} as finite, non-negative per-row "
+                        f"weights of shape ({n_rows},)"
+                    )
+        for src in self._row_sources:
             x_s, y_s, w_s = self._split(data.X, data.y, None if z_tr is None else np.asarray(z_tr), src, w_tr)
             pools, pool_w = {}, {}
             for sample in _SAMPLES:
@@ -525,10 +611,14 @@ class InfernoTemplateStrategy(InfernoStrategy):
                         ws[chosen], device=device, dtype=dtype
                     )
         idx = np.concatenate(keep)
+        val_weights = {  # the weight and paired sources' arrays of the chosen validation rows
+            key: torch.as_tensor(np.asarray(data.aux_val[key])[val_nominal][idx], device=device, dtype=dtype)
+            for key in (s.split(":", 1)[1] for s in (*self._weight_sources, *self._paired_sources))
+        }
         self._val = (
             torch.as_tensor(x_val[idx], device=device, dtype=dtype),
             torch.as_tensor(y_val[idx], device=device),
-            {},
+            val_weights,
         )
         if w_val is not None:  # the validation σ_μ of a weighted run is weighted too
             self._val_weight = torch.as_tensor(w_val[idx], device=device, dtype=dtype)
