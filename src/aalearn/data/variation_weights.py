@@ -60,7 +60,7 @@ from aalearn.core.validation import check_array
 from aalearn.physics.jets import JET_FEATURES, constituent_jet_features
 from aalearn.physics.preprocessing import features_to_constituents
 
-__all__ = ["DensityRatio", "fit_density_ratio", "jet_observables"]
+__all__ = ["DensityRatio", "closure_chi2", "fit_density_ratio", "jet_observables"]
 
 FloatArray = npt.NDArray[np.float64]
 #: Observables of the density-ratio fit (names of :func:`jet_observables`' columns).
@@ -128,21 +128,52 @@ class DensityRatio:
         Returns:
             ``chi2_raw``, ``chi2_weighted`` and ``ndf`` (= ``bins`` − 1).
         """
-        s0 = check_array(score_nominal, name="score_nominal", ndim=1, dtype=np.float64)
-        s1 = check_array(score_varied, name="score_varied", ndim=1, dtype=np.float64)
-        edges = np.unique(np.quantile(s0, np.linspace(0.0, 1.0, bins + 1)))
-        edges[0], edges[-1] = min(edges[0], s1.min()), max(edges[-1], s1.max())
-        h1, _ = np.histogram(s1, edges)
-        p1, v1 = h1 / h1.sum(), h1 / h1.sum() ** 2
-        out = {"ndf": float(len(edges) - 2)}
-        for key, w in (("chi2_raw", np.ones_like(s0)), ("chi2_weighted", self.weights(x_nominal))):
-            h0, _ = np.histogram(s0, edges, weights=w)
-            w2, _ = np.histogram(s0, edges, weights=w * w)
-            p0, v0 = h0 / w.sum(), w2 / w.sum() ** 2
-            var = v0 + v1
-            ok = var > 0
-            out[key] = float(np.sum((p0[ok] - p1[ok]) ** 2 / var[ok]))
-        return out
+        return closure_chi2(score_nominal, self.weights(x_nominal), score_varied, bins)
+
+
+def closure_chi2(
+    score_nominal: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    score_varied: npt.ArrayLike,
+    bins: int = 10,
+) -> dict[str, float]:
+    r"""χ² of the weighted nominal against the varied histogram of a score, before and after weighting.
+
+    Bins: quantiles of the nominal score (the outer edges widened to the varied scores). The
+    variance per bin is that of the two normalised histograms (weighted:
+    :math:`\sum w^2/(\sum w)^2`); bins of zero variance are left out.
+
+    Args:
+        score_nominal: A score of nominal jets not used in the ratio's fit.
+        weights: Their weights (the ratio, or a mean of cross-fitted ratios).
+        score_varied: The score of varied jets not used in the fit.
+        bins: Number of quantile bins.
+
+    Returns:
+        ``chi2_raw`` (unit weights), ``chi2_weighted`` and ``ndf`` (bins − 1).
+
+    Example:
+        >>> s = np.linspace(0.0, 1.0, 1001)
+        >>> closure_chi2(s, np.ones_like(s), s)["chi2_weighted"]
+        0.0
+    """
+    s0 = check_array(score_nominal, name="score_nominal", ndim=1, dtype=np.float64)
+    w0 = check_array(weights, name="weights", ndim=1, dtype=np.float64)
+    s1 = check_array(score_varied, name="score_varied", ndim=1, dtype=np.float64)
+    if w0.shape != s0.shape:
+        raise ValueError(f"weights must have one entry per nominal score ({s0.shape[0]}), got {w0.shape[0]}")
+    edges = np.unique(np.quantile(s0, np.linspace(0.0, 1.0, bins + 1)))
+    edges[0], edges[-1] = min(edges[0], s1.min()), max(edges[-1], s1.max())
+    h1, _ = np.histogram(s1, edges)
+    p1, v1 = h1 / h1.sum(), h1 / h1.sum() ** 2
+    out = {"ndf": float(len(edges) - 2)}
+    for key, w in (("chi2_raw", np.ones_like(s0)), ("chi2_weighted", w0)):
+        h0, _ = np.histogram(s0, edges, weights=w)
+        w2, _ = np.histogram(s0, edges, weights=w * w)
+        var = w2 / w.sum() ** 2 + v1
+        ok = var > 0
+        out[key] = float(np.sum((h0[ok] / w.sum() - p1[ok]) ** 2 / var[ok]))
+    return out
 
 
 def fit_density_ratio(
