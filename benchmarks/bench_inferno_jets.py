@@ -159,27 +159,27 @@ what the measurement calls the modelling systematic, and the loss sees far noisi
 each batch. ``--inferno-histosys auto`` (the measurement's treatment of one-sided variations
 inside the loss) gave 1.44 ± 0.69 with the 18,000-jet pool.
 
-Modelling variations as weights (stop 32, ``--variation-weights``): each generator variation
-becomes per-jet weights of the nominal jets, a cross-fitted density ratio p_var/p_nom per class
+Modelling variations as weights (stop 32, ``--variation-weights``): each generator variation becomes
+per-jet weights of the nominal jets, a cross-fitted density ratio p_var/p_nom per class
 (:mod:`aalearn.data.variation_weights`), in the measurement (``measure_files(weight_variations=)``)
 and in the loss (``"weight:KEY"`` sources; the JES copies as ``"paired:KEY"``), so the varied
-templates share the nominal jets and carry no separate sample's noise. The sample templates had
-hidden the systematic: with them the fit constrains the FSR, ISR and tune parameters to 0.15-0.18
-of their priors with their own noise (nominal tagger, seed 0, no JES: σ_μ 0.082); with the weights
-they keep 0.49-0.73 and σ_μ is 0.138, headroom 0.48 (0.32-0.48 with JES). INFERNO also needs rows
-its starting tagger has not memorised: the nominal tagger's loss σ_μ is 0.087 on its training rows
-against 0.246 on the test rows, so only the last two hidden blocks and the output are fine-tuned
-(``--inferno-train head``). Same regime as above (``--isr --jes 0.02 --expected-signal 1000
---expected-background 10000 --no-staterror --signal-norm 0``), ``--inferno-histosys auto
---inferno-lr 1e-3 --inferno-batch 2048``, 6 seeds for each of three density-ratio fits
-(``--weights-seed 0/1/2``) and for a 5-fit average (``--weights-bags 5 --weights-seed 100``):
-INFERNO / nominal σ_μ 0.818 ± 0.094, 0.897 ± 0.074, 0.978 ± 0.055, 0.851 ± 0.103; over the 24
-runs 0.886 ± 0.020 (standard error; 6 of 24 below 0.85), AUC 0.890 against 0.897. Measured with
-another fit's weights (0 → 2, 2 → 1, bags 100 → 200) the same taggers give 0.969 ± 0.060, 0.922 ±
-0.101 and 0.979 ± 0.088, together 0.956 ± 0.020: most of the gain is blindness to the ratio the
-tagger was trained with. With 3,600 varied training jets per class the fitted ratio is largely
-the samples' noise (two 5-fit averages give the nominal tagger σ_μ 0.154 and 0.212), and the
-tune's τ21 shift of the W jets is not reproduced by the weights. The 15 % goal is not met.
+templates share the nominal jets and carry no separate sample's noise. With the sample templates the
+fit constrains the FSR, ISR and tune parameters to 0.15-0.18 of their priors with their noise
+(nominal tagger, seed 0, no JES: σ_μ 0.082); with the weights they keep 0.49-0.73 and σ_μ is 0.138,
+headroom 0.48 (0.32-0.48 with JES). INFERNO also needs rows its starting tagger has not memorised:
+the nominal tagger's loss σ_μ is 0.087 on its training rows against 0.246 on the test rows, so only
+the last two hidden blocks and the output are fine-tuned (``--inferno-train head``). Same regime as
+above (``--isr --jes 0.02 --expected-signal 1000 --expected-background 10000 --no-staterror
+--signal-norm 0``), ``--inferno-histosys auto --inferno-lr 1e-3 --inferno-batch 2048``, 6 seeds for
+each of three density-ratio fits (``--weights-seed 0/1/2``) and for a 5-fit average
+(``--weights-bags 5 --weights-seed 100``): INFERNO / nominal σ_μ 0.818 ± 0.094, 0.897 ± 0.074, 0.978
+± 0.055, 0.851 ± 0.103; over the 24 runs 0.886 ± 0.020 (standard error; 6 of 24 below 0.85), AUC
+0.890 against 0.897. Measured with another fit's weights (0 → 2, 2 → 1, bags 100 → 200) the same
+taggers give 0.969 ± 0.060, 0.922 ± 0.101 and 0.979 ± 0.088, together 0.956 ± 0.020: most of the
+gain is blindness to the ratio the tagger was trained with. With 3,600 varied training jets per
+class the fitted ratio is largely the samples' noise (two 5-fit averages give the nominal tagger σ_μ
+0.154 and 0.212), and the tune's τ21 shift of the W jets is not reproduced by the weights. The 15 %
+goal is not met.
 
 The INFERNO training itself overfits: from the nominal
 weights its validation σ_μ improves for one or two epochs (0.243 → 0.236, 0.209 → 0.200 at
