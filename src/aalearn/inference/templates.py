@@ -321,36 +321,17 @@ def templates_from_scores(
     for label, value in (("expected_signal", expected_signal), ("expected_background", expected_background)):
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{label} must be a finite positive number of events, got {value}")
-    sig, sig_w2 = _histogram(
-        _scores(scores_signal, name="scores_signal", lo=lo, hi=hi), edges, expected_signal
-    )
-    bkg, bkg_w2 = _histogram(
-        _scores(scores_background, name="scores_background", lo=lo, hi=hi), edges, expected_background
-    )
+    nominal = {
+        "signal": _scores(scores_signal, name="scores_signal", lo=lo, hi=hi),
+        "background": _scores(scores_background, name="scores_background", lo=lo, hi=hi),
+    }
+    sig, sig_w2 = _histogram(nominal["signal"], edges, expected_signal)
+    bkg, bkg_w2 = _histogram(nominal["background"], edges, expected_background)
     histosys: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
     histosys_w2: dict[str, dict[str, tuple[FloatArray, FloatArray]]] = {}
-    for name, variation in (variations or {}).items():
-        _check_name(name, what="variation")
-        try:
-            (sig_down, bkg_down), (sig_up, bkg_up) = variation
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"variation {name!r} must be ((signal_down, background_down), (signal_up, background_up)) "
-                "score arrays"
-            ) from None
-        histosys[name], histosys_w2[name] = {}, {}
-        for sample, (down_s, up_s), total in (
-            ("signal", (sig_down, sig_up), expected_signal),
-            ("background", (bkg_down, bkg_up), expected_background),
-        ):
-            h_down, w2_down = _histogram(
-                _scores(down_s, name=f"{name} {sample} down", lo=lo, hi=hi), edges, total
-            )
-            h_up, w2_up = _histogram(_scores(up_s, name=f"{name} {sample} up", lo=lo, hi=hi), edges, total)
-            histosys[name][sample] = (h_down, h_up)
-            histosys_w2[name][sample] = (w2_down, w2_up)
-    nominal_scores = {"signal": scores_signal, "background": scores_background}
-    for name, variation in (variation_weights or {}).items():
+    given = [(name, v, False) for name, v in (variations or {}).items()]
+    given += [(name, v, True) for name, v in (variation_weights or {}).items()]
+    for name, variation, by_weights in given:
         _check_name(name, what="variation")
         if name in histosys:
             raise ValueError(f"variation {name!r} is given both as scores and as weights; give it once")
@@ -358,19 +339,23 @@ def templates_from_scores(
             (sig_down, bkg_down), (sig_up, bkg_up) = variation
         except (TypeError, ValueError):
             raise ValueError(
-                f"variation_weights {name!r} must be ((signal_down, background_down), (signal_up, "
-                "background_up)) weight arrays"
+                f"variation {name!r} must be ((signal_down, background_down), (signal_up, background_up)) "
+                + ("weight arrays" if by_weights else "score arrays")
             ) from None
         histosys[name], histosys_w2[name] = {}, {}
-        for sample, (down_w, up_w), total in (
+        for sample, sides, total in (
             ("signal", (sig_down, sig_up), expected_signal),
             ("background", (bkg_down, bkg_up), expected_background),
         ):
-            s_nom = np.asarray(nominal_scores[sample], dtype=np.float64)
             pair = []
-            for side, w in (("down", down_w), ("up", up_w)):
-                weights = _event_weights(w, name=f"{name} {sample} {side} weights", n=s_nom.shape[0])
-                pair.append(_histogram(s_nom, edges, total, weights))
+            for side, arr in zip(("down", "up"), sides, strict=True):
+                label = f"{name} {sample} {side}"
+                if by_weights:  # the nominal events, weighted
+                    n = nominal[sample].shape[0]
+                    weights = _event_weights(arr, name=f"{label} weights", n=n)
+                    pair.append(_histogram(nominal[sample], edges, total, weights))
+                else:
+                    pair.append(_histogram(_scores(arr, name=label, lo=lo, hi=hi), edges, total))
             histosys[name][sample] = (pair[0][0], pair[1][0])
             histosys_w2[name][sample] = (pair[0][1], pair[1][1])
     return Templates(
