@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("pyhf")
 
 from aalearn.apps.measure import measure_files, pseudo_data
+from aalearn.inference.systematics import variation_significance
 from aalearn.inference.templates import templates_from_scores
 
 pytestmark = [
@@ -48,9 +49,10 @@ def test_integer_weights_equal_the_events_repeated() -> None:
     for sample in ("signal", "background"):
         for got, exp in zip(t.histosys["v"][sample], ref.histosys["v"][sample], strict=True):
             np.testing.assert_allclose(got, exp, rtol=1e-12)
-    scaled = w["b_up"] * 1000.0 / w["b_up"].sum()
+    # the variance of the difference from the nominal (shared events): Σ (E wᵢ/Σw − E/N)²
+    departure = w["b_up"] * 1000.0 / w["b_up"].sum() - 1000.0 / 900
     sumw2 = np.zeros(7)
-    np.add.at(sumw2, np.clip(np.digitize(bkg, edges) - 1, 0, 6), scaled**2)
+    np.add.at(sumw2, np.clip(np.digitize(bkg, edges) - 1, 0, 6), departure**2)
     np.testing.assert_allclose(t.histosys_sumw2["v"]["background"][1], sumw2, rtol=1e-12)
     # weighted pseudo-data: the same repeated events
     y = np.r_[np.zeros(700, int), np.ones(900, int)]
@@ -70,6 +72,33 @@ def test_integer_weights_equal_the_events_repeated() -> None:
         expected_background=1000,
     )
     np.testing.assert_allclose(got, exp, rtol=1e-12)
+
+
+def test_significance_of_weight_variations_is_calibrated() -> None:
+    # Weights that are pure noise (independent of the score) must look like noise to the
+    # significance test: over 200 replicas the mean χ² of the varied background (7 bins of
+    # freedom; the unvaried signal adds nothing) is 7 within 1.0 (3.5 standard errors of the
+    # mean, sd of χ² √14). A coherent 2 % tilt must be significant (p < 1e-6), where the varied
+    # template's own variance Σ(E wᵢ/Σw)² (independent samples) calls it noise (χ² < 3).
+    rng = np.random.default_rng(5)
+    sig, bkg = rng.beta(2, 5, 4000), rng.beta(5, 2, 4000)
+    ones, edges = np.ones(4000), np.linspace(0.0, 1.0, 9)
+    chi2 = []
+    for _ in range(200):
+        w = np.clip(1.0 + 0.3 * rng.normal(size=4000), 0.1, None)
+        t = templates_from_scores(
+            sig, bkg, bins=edges, staterror=False, variation_weights={"v": ((ones, ones), (ones, w))}
+        )
+        chi2.append(variation_significance(t)["v"]["chi2_up"])
+    assert np.mean(chi2) == pytest.approx(7.0, abs=1.0)
+    tilt = 1.0 + 0.02 * (bkg - bkg.mean()) / bkg.std()
+    t = templates_from_scores(
+        sig, bkg, bins=edges, staterror=False, variation_weights={"v": ((ones, ones), (ones, tilt))}
+    )
+    assert variation_significance(t)["v"]["p_up"] < 1e-6
+    shift = t.histosys["v"]["background"][1] - t.background
+    own, _ = np.histogram(bkg, edges, weights=(tilt * 1000.0 / tilt.sum()) ** 2)
+    assert np.sum(shift[own > 0] ** 2 / own[own > 0]) < 3.0
 
 
 def test_bad_weights_are_refused() -> None:

@@ -221,15 +221,21 @@ def _scores(x: Any, *, name: str, lo: float, hi: float) -> FloatArray:
 def _histogram(
     scores: FloatArray, edges: FloatArray, total: float, weights: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray]:
-    """Yields scaled to ``total`` and their ``sumw2`` (each event weighs total/N, or total·wᵢ/Σw)."""
+    r"""Yields scaled to ``total`` and their variance (each event weighs total/N, or total·wᵢ/Σw).
+
+    With ``weights`` (a variation given as weights of the nominal events) the variance is that
+    of the template's *difference from the nominal one*, :math:`\sum_i (E w_i/\sum w - E/N)^2`:
+    the two share their events, so only the weights' departure from the nominal fluctuates.
+    """
     if weights is None:
         counts, _ = np.histogram(scores, bins=edges)
         w = total / scores.shape[0]
         return counts * w, counts * w * w
     scaled = weights * (total / weights.sum())
     h, _ = np.histogram(scores, bins=edges, weights=scaled)
-    h2, _ = np.histogram(scores, bins=edges, weights=scaled * scaled)
-    return h, h2
+    departure = scaled - total / scores.shape[0]
+    v, _ = np.histogram(scores, bins=edges, weights=departure * departure)
+    return h, v
 
 
 def _event_weights(w: Any, *, name: str, n: int) -> FloatArray:
@@ -297,10 +303,13 @@ def templates_from_scores(
             weight arrays aligned with ``scores_signal`` / ``scores_background`` (parton-shower
             weights, or a classifier's density ratio between the nominal and a varied sample:
             CARL, arXiv:1506.02169). Each template is the weighted histogram of the nominal
-            scores, normalised to the expected total (shape only); its ``sumw2`` is
-            :math:`\sum_i (E w_i/\sum w)^2` per bin. The varied and the nominal templates
-            share their events, so their difference carries no statistical noise of a
-            separate sample.
+            scores, normalised to the expected total (shape only). The varied and the nominal
+            templates share their events, so their difference carries no statistical noise
+            of a separate sample; its ``histosys_sumw2`` is therefore the variance of that
+            difference, :math:`\sum_i (E w_i/\sum w - E/N)^2` per bin, which the
+            significance test of :func:`~aalearn.inference.systematics.variation_significance`
+            compares the shift with (it adds the nominal ``sumw2`` when the templates carry
+            one, which for shared events overstates the noise).
 
     Returns:
         The :class:`Templates`.
