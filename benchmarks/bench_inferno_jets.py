@@ -347,7 +347,7 @@ def variation_weights(data: dict[str, Any], seed: int = 0, folds: int = 2, bags:
     assert nominal_test.labels is not None
     rng = np.random.default_rng(seed + 12345)
     fold_of = rng.integers(0, folds, len(nominal_train))
-    out: dict[str, Any] = {"train": {}, "test": {}, "closure": {}, "folds": folds}
+    out: dict[str, Any] = {"train": {}, "test": {}, "closure": {}, "test_labels": nominal_test.labels}
     for v in (v for v in WEIGHTED_VARIATIONS if v in data["train"]):
         varied_test = load_datasets([data["test"][v]], require_labels=True)
         varied = data["train"][v]
@@ -563,7 +563,7 @@ def _measure(job: dict[str, Any], modelling: bool = True) -> dict[str, Any]:
         variations["isr"] = (Path(test["isr-down"]), Path(test["isr-up"]))
     by_weights: dict[str, Any] = {}
     if job.get("weights") is not None:  # the generator variations as weights of the nominal test jets
-        w, labels = job["weights"]["test"], job["test_labels"]
+        w, labels = job["weights"]["test"], job["weights"]["test_labels"]
 
         def per_class(v: str | None) -> tuple[np.ndarray, np.ndarray]:
             arr = np.ones(len(labels)) if v is None else w[v]
@@ -763,7 +763,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     if weights is not None:
         print("variation weights, closure on the test jets:", json.dumps(weights["closure"]), flush=True)
-    test_labels = load_datasets([data["test"]["nominal"]], require_labels=True).labels
     test_sizes = data["sizes"]["nominal"]["test_per_class"]  # the measurement's templates: top = 0
     mc_events = (
         {"signal": float(test_sizes[0]), "background": float(test_sizes[1])}
@@ -828,7 +827,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "norms": norms,
                 "staterror": not args.no_staterror,
                 "weights": weights,
-                "test_labels": test_labels,
             }
             for t in trained
             for b in args.binnings.split(",")

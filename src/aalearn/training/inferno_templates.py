@@ -219,8 +219,10 @@ class InfernoTemplateStrategy(InfernoStrategy):
         self._weight_sources = tuple(v for v in self.sources if v.startswith(WEIGHT_PREFIX))
         self._paired_sources = tuple(v for v in self.sources if v.startswith(PAIRED_PREFIX))
         self._row_sources = tuple(v for v in self.sources if not v.startswith((WEIGHT_PREFIX, PAIRED_PREFIX)))
-        for v in (*self._weight_sources, *self._paired_sources):
-            if not v.split(":", 1)[1]:
+        # source → its auxiliary array (weights, or varied copies of the nominal rows)
+        self._aux_key = {v: v.split(":", 1)[1] for v in (*self._weight_sources, *self._paired_sources)}
+        for v, key in self._aux_key.items():
+            if not key:
                 raise ValueError(f"a histosys {v!r} source must name its array, e.g. '{v}w_fsr_up'")
         self._mirrors = tuple(sorted(v for v in named if v.startswith(f"{_MIRROR}:")))
         mirrored = {n.sample for n in internal if n.kind == "histosys" and str(n.down).startswith(_MIRROR)}
@@ -245,8 +247,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
                     f"histosys sample(s) {missing} not among the templates {sorted(self._arrays)}"
                 )
         needs = () if self._arrays is not None or not self._row_sources else (source_key,)
-        weight_keys = tuple(v.split(":", 1)[1] for v in (*self._weight_sources, *self._paired_sources))
-        self.requires_aux = needs + weight_keys  # type: ignore[misc]
+        self.requires_aux = needs + tuple(self._aux_key.values())  # type: ignore[misc]
         self._pools: dict[str, dict[str, Tensor]] = {}
         self._val_pools: dict[str, dict[str, Tensor]] = {}
         # weights of the pooled rows (source → sample → (rows,)); empty for an unweighted run
@@ -363,8 +364,8 @@ class InfernoTemplateStrategy(InfernoStrategy):
             or bool(self._weight_sources)
             or (templates is not None and any(len(t) > 2 for t in templates.values()))
         )
-        row_weights = {s: aux[s[len(WEIGHT_PREFIX) :]] for s in self._weight_sources}
-        paired = {s: aux[s[len(PAIRED_PREFIX) :]] for s in self._paired_sources}
+        row_weights = {s: aux[self._aux_key[s]] for s in self._weight_sources}
+        paired = {s: aux[self._aux_key[s]] for s in self._paired_sources}
         if self.source_key in aux and x.shape[0] == aux[self.source_key].shape[0]:
             keep = aux[self.source_key] == self.nominal_source
             x, y = x[keep], y[keep]
@@ -536,7 +537,8 @@ class InfernoTemplateStrategy(InfernoStrategy):
         x_val, y_val = data.X_val[val_nominal], data.y_val[val_nominal]
         w_val = None if w_va is None else w_va[val_nominal]
         val_src: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any] | None]] = {}
-        for key in (s[len(PAIRED_PREFIX) :] for s in self._paired_sources):
+        for src, key in self._aux_key.items():  # weights (N,) ≥ 0, or varied copies of X's shape
+            is_weight = src in self._weight_sources
             for part, arrays, x_part in (
                 ("aux_train", data.aux, data.X),
                 ("aux_val", data.aux_val, data.X_val),
@@ -544,29 +546,19 @@ class InfernoTemplateStrategy(InfernoStrategy):
                 arr = arrays.get(key)
                 if part == "aux_val" and arr is None and len(x_part) == 0:
                     continue
-                if arr is None or np.shape(arr) != x_part.shape or not np.all(np.isfinite(arr)):
-                    raise ValueError(
-                        f"histosys copies {key!r} must be in {part} as finite varied features of the "
-                        f"shape of X {x_part.shape}"
-                    )
-        for key in (s[len(WEIGHT_PREFIX) :] for s in self._weight_sources):
-            for part, arrays, n_rows in (
-                ("aux_train", data.aux, len(data.y)),
-                ("aux_val", data.aux_val, len(data.y_val)),
-            ):
-                arr = arrays.get(key)
-                if part == "aux_val" and arr is None and n_rows == 0:
-                    continue
                 values = None if arr is None else np.asarray(arr, dtype=np.float64)
                 if (
                     values is None
-                    or values.shape != (n_rows,)
+                    or values.shape != ((len(x_part),) if is_weight else x_part.shape)
                     or not np.all(np.isfinite(values))
-                    or np.any(values < 0)
+                    or (is_weight and np.any(values < 0))
                 ):
                     raise ValueError(
                         f"histosys weights {key!r} must be in {part} as finite, non-negative per-row "
-                        f"weights of shape ({n_rows},)"
+                        f"weights of shape ({len(x_part)},)"
+                        if is_weight
+                        else f"histosys copies {key!r} must be in {part} as finite varied features of the "
+                        f"shape of X {x_part.shape}"
                     )
         for src in self._row_sources:
             x_s, y_s, w_s = self._split(data.X, data.y, None if z_tr is None else np.asarray(z_tr), src, w_tr)
@@ -613,7 +605,7 @@ class InfernoTemplateStrategy(InfernoStrategy):
         idx = np.concatenate(keep)
         val_weights = {  # the weight and paired sources' arrays of the chosen validation rows
             key: torch.as_tensor(np.asarray(data.aux_val[key])[val_nominal][idx], device=device, dtype=dtype)
-            for key in (s.split(":", 1)[1] for s in (*self._weight_sources, *self._paired_sources))
+            for key in self._aux_key.values()
         }
         self._val = (
             torch.as_tensor(x_val[idx], device=device, dtype=dtype),
