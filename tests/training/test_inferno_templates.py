@@ -791,3 +791,34 @@ def test_paired_sources_equal_the_copies_given_as_templates(weighted: bool) -> N
     grads_exp = torch.autograd.grad(torch.linalg.inv(expected)[0, 0].sqrt(), list(net.parameters()))
     for a, b in zip(grads_got, grads_exp, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_paired_copies_of_the_wrong_shape_are_refused() -> None:
+    # A "paired:KEY" array must be the varied features of every row (X's shape), in the
+    # training and, when there are validation rows, in the validation arrays.
+    x, y = _toy(400, 70)
+    order = np.random.default_rng(71).permutation(len(y))
+    x, y = x[order].astype(np.float32), y[order]
+    s = InfernoTemplateStrategy(
+        100,
+        1000,
+        [{"name": "j", "kind": "histosys", "sample": "both", "up": "paired:xu", "down": "paired:xd"}],
+    )
+    good = {"xu": x * 1.02, "xd": x * 0.98}
+
+    def data(aux_tr: dict[str, np.ndarray], aux_va: dict[str, np.ndarray]) -> TrainingData:
+        return TrainingData(x[:300], y[:300], aux_tr, x[300:], y[300:], aux_va, 0, None, None)
+
+    split = {k: (v[:300], v[300:]) for k, v in good.items()}
+    s.setup(
+        _net(1).float(), data({k: a for k, (a, _) in split.items()}, {k: b for k, (_, b) in split.items()})
+    )
+    with pytest.raises(
+        ValueError, match=r"histosys copies 'xu' must be in aux_train .* shape of X \(300, 2\)"
+    ):
+        s.setup(
+            _net(1).float(),
+            data({"xu": split["xu"][0][:, :1], "xd": split["xd"][0]}, {k: b for k, (_, b) in split.items()}),
+        )
+    with pytest.raises(ValueError, match=r"histosys copies 'xu' must be in aux_val"):
+        s.setup(_net(1).float(), data({k: a for k, (a, _) in split.items()}, {"xd": split["xd"][1]}))
